@@ -1,0 +1,5 @@
+//! meetbot: personal, tokenized Jitsi Meet links for Discord communities.
+
+pub mod clock;
+pub mod jitsi;
+pub mod secret;
