@@ -1,5 +1,7 @@
 //! meetbot: personal, tokenized Jitsi Meet links for Discord communities.
 
 pub mod clock;
+pub mod config;
 pub mod jitsi;
+pub mod meeting;
 pub mod secret;
