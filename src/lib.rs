@@ -3,5 +3,6 @@
 pub mod clock;
 pub mod config;
 pub mod jitsi;
+pub mod logging;
 pub mod meeting;
 pub mod secret;

@@ -1,1 +1,239 @@
-fn main() {}
+//! The `meetbot` binary: parses the command line, loads the configuration, and calls the library.
+
+use anyhow::Context as _;
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use meetbot::config::{self, Config, Sources};
+use meetbot::jitsi::{self, Grant, Identity, Minter, Room};
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Personal, tokenized Jitsi Meet links for Discord communities.
+#[derive(Parser)]
+#[command(name = "meetbot", version, about, long_about = None)]
+struct Cli {
+    /// Configuration file (default: MEETBOT_CONFIG, else config/meetbot.toml when present, else built-in defaults).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Connect to Discord and serve the slash commands until stopped (Ctrl-C / SIGTERM).
+    Run,
+    /// Register the slash commands with Discord (bulk overwrite), globally or in one guild.
+    Register {
+        /// Register in this guild only (shows up at once; global registration can take a while).
+        #[arg(long, value_name = "ID")]
+        guild: Option<u64>,
+    },
+    /// Mint a personal meeting link, as the bot would, and print it as the last line.
+    Token {
+        /// The room: any text; it is normalised the way Jitsi's web client does.
+        #[arg(long)]
+        room: String,
+        /// The person's display name.
+        #[arg(long)]
+        name: String,
+        /// Make the token a moderator token.
+        #[arg(long)]
+        moderator: bool,
+        /// How long the link works, e.g. 30m, 2h (default: token.lifetime).
+        #[arg(long, value_parser = parse_ttl)]
+        ttl: Option<std::time::Duration>,
+        /// E-mail (only put in the token when token.include_email is on).
+        #[arg(long)]
+        email: Option<String>,
+        /// Avatar image URL.
+        #[arg(long)]
+        avatar: Option<String>,
+        /// The user id in the token (default: derived from the name).
+        #[arg(long)]
+        id: Option<String>,
+        /// Print one JSON object with link, token, room and claims instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Judge a token as Jitsi's Prosody would and explain every check; exit 0 when Jitsi would accept it.
+    Verify {
+        /// The room the token should open (as typed; normalised like Jitsi does).
+        #[arg(long)]
+        room: Option<String>,
+        /// Accept `room: "*"` (a token for every room).
+        #[arg(long)]
+        allow_wildcard: bool,
+        /// The token, or a whole meeting link carrying it; `-` or nothing reads it from standard input
+        /// (keeps it out of shell history).
+        token: Option<String>,
+    },
+    /// Print the Prosody and jicofo configuration that matches this bot's settings.
+    JitsiConfig,
+    /// Validate the configuration and print what the bot will do, secrets masked.
+    Check,
+}
+
+fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|_| format!("{s:?} is not a duration; write it like 30m or 2h"))?;
+    if d < std::time::Duration::from_secs(60) || d > std::time::Duration::from_secs(7 * 24 * 3600) {
+        return Err("must be between 1m and 7d".into());
+    }
+    Ok(d)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // .env is a convenience for secrets; a missing file is normal, a broken one is worth saying.
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            eprintln!("meetbot: ignoring .env: {e}");
+        }
+    }
+    let env = config::process_env;
+    let loaded = Config::load(&Sources {
+        path: cli.config.clone(),
+        env: &env,
+    });
+    let config = match loaded {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("meetbot: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    meetbot::logging::init(&config.log_filter);
+    match dispatch(cli.command, config) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("meetbot: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run => {
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            rt.block_on(meetbot::discord::run(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Register { guild } => {
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let n = rt.block_on(meetbot::discord::register(&config, guild))?;
+            match guild {
+                Some(g) => println!("registered {n} commands in guild {g}"),
+                None => println!("registered {n} commands globally (clients may take a while to show them)"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            room,
+            name,
+            moderator,
+            ttl,
+            email,
+            avatar,
+            id,
+            json,
+        } => token(&config, room, name, moderator, ttl, email, avatar, id, json),
+        Command::Verify {
+            room,
+            allow_wildcard,
+            token,
+        } => verify(&config, room, allow_wildcard, token),
+        Command::JitsiConfig => {
+            print!("{}", jitsi::server_config::render(&config.jitsi));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => {
+            // Building the minter proves the key works, not just that it parses.
+            Minter::new(config.jitsi.clone()).context("the signing key cannot be used")?;
+            print!("{}", config.describe());
+            println!("configuration OK");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn token(
+    config: &Config,
+    room: String,
+    name: String,
+    moderator: bool,
+    ttl: Option<std::time::Duration>,
+    email: Option<String>,
+    avatar: Option<String>,
+    id: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let name = name.trim().to_string();
+    anyhow::ensure!(!name.is_empty(), "--name must not be empty");
+    anyhow::ensure!(name.chars().count() <= 100, "--name is longer than 100 characters");
+    if let Some(a) = &avatar {
+        let u = url::Url::parse(a).map_err(|_| anyhow::anyhow!("--avatar {a:?} is not a URL"))?;
+        anyhow::ensure!(u.scheme() == "https" || u.scheme() == "http", "--avatar must be an http(s) URL");
+    }
+    let room = Room::from_user_input(&room).map_err(|e| anyhow::anyhow!("--room: {e}"))?;
+    let mut settings = config.jitsi.clone();
+    if let Some(t) = ttl {
+        settings.lifetime = t;
+    }
+    let minter = Minter::new(settings.clone()).context("the signing key cannot be used")?;
+    let identity = Identity {
+        id: id.unwrap_or_else(|| format!("cli-{}", jitsi::normalize_room_name(&name))),
+        name: name.clone(),
+        avatar,
+        email,
+    };
+    let grant = Grant::new(room.clone(), identity, moderator, Utc::now(), &settings);
+    let minted = minter.mint(&grant).context("cannot mint the token")?;
+    let link = minter.link(&room, &minted.token, Some(&name));
+    if json {
+        let out = serde_json::json!({
+            "link": link.expose(),
+            "token": minted.token.expose(),
+            "room": room.as_str(),
+            "claims": minted.claims,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        eprintln!(
+            "room {} · {} · expires {}",
+            room,
+            if moderator { "moderator" } else { "participant" },
+            grant.expires_at.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        println!("{}", link.expose());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(config: &Config, room: Option<String>, allow_wildcard: bool, token: Option<String>) -> anyhow::Result<ExitCode> {
+    let text = match token.as_deref() {
+        Some("-") | None => {
+            let mut s = String::new();
+            if std::io::stdin().is_terminal() {
+                eprintln!("paste the token or link, then Ctrl-D:");
+            }
+            std::io::stdin().read_to_string(&mut s).context("cannot read the token from standard input")?;
+            s
+        }
+        Some(t) => t.to_string(),
+    };
+    let token = jitsi::verify::extract_token(&text).ok_or_else(|| anyhow::anyhow!("no token found in the input"))?;
+    let mut expect = jitsi::verify::Expectations::from_settings(&config.jitsi, room.as_deref())?;
+    expect.allow_wildcard_room = allow_wildcard;
+    let verdict = jitsi::verify::verify(&token, &expect, Utc::now());
+    print!("{}", verdict.render());
+    Ok(if verdict.accepted() {
+        println!("Jitsi would ACCEPT this token.");
+        ExitCode::SUCCESS
+    } else {
+        println!("Jitsi would REJECT this token.");
+        ExitCode::from(1)
+    })
+}

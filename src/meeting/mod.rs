@@ -3,3 +3,4 @@
 
 pub mod invite;
 pub mod policy;
+pub mod request;
