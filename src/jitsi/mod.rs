@@ -2,6 +2,13 @@
 //! verification as Prosody judges a token, and the matching server configuration.
 //! Knows nothing of Discord or storage.
 
+pub mod room;
+pub mod server_config;
 pub mod settings;
+pub mod token;
+pub mod verify;
 
+pub use room::{normalize_room_name, Room, RoomError};
 pub use settings::*;
+pub use token::{Claims, Grant, Identity, Link, MintedToken, Minter, TokenError};
+pub use verify::{verify, Check, Expectations, Verdict, VerifyKey};

@@ -91,3 +91,49 @@ pub struct JitsiSettings {
     /// Fragment `userInfo.displayName="<name>"` prefilled in links.
     pub prefill_display_name: bool,
 }
+
+impl JitsiSettings {
+    /// Self-hosted HS256 settings for tests: `https://meet.example.com/`, app id `meetbot`,
+    /// XMPP domain `meet.jitsi`, audience `jitsi`, 2 h lifetime, `nbf` 10 s back, `?jwt=` links.
+    #[doc(hidden)]
+    pub fn for_tests(secret: &str) -> JitsiSettings {
+        JitsiSettings {
+            preset: Preset::SelfHosted,
+            public_url: Url::parse("https://meet.example.com/").expect("static URL"),
+            tenant: None,
+            app_id: "meetbot".into(),
+            xmpp_domain: "meet.jitsi".into(),
+            audience: "jitsi".into(),
+            algorithm: Algorithm::Hs256,
+            key: SigningKey::Hmac(Secret::new(secret)),
+            lifetime: Duration::from_secs(2 * 3600),
+            nbf_backdate: Duration::from_secs(10),
+            link_style: LinkStyle::Query,
+            moderator_claims: ModeratorClaims::All,
+            lobby_bypass_for_moderators: false,
+            moderator_features: BTreeMap::new(),
+            member_features: BTreeMap::new(),
+            include_email: false,
+            prejoin: None,
+            prefill_display_name: false,
+        }
+    }
+
+    /// JaaS settings for tests: RS256 with `private_pem`, tenant = `app_id`, kid `<app_id>/<key_id>`.
+    #[doc(hidden)]
+    pub fn for_tests_jaas(private_pem: &str, app_id: &str, key_id: &str) -> JitsiSettings {
+        JitsiSettings {
+            preset: Preset::Jaas,
+            public_url: Url::parse("https://8x8.vc/").expect("static URL"),
+            tenant: Some(app_id.into()),
+            app_id: app_id.into(),
+            algorithm: Algorithm::Rs256,
+            key: SigningKey::Rsa {
+                private_pem: Secret::new(private_pem),
+                kid: format!("{app_id}/{key_id}"),
+            },
+            moderator_claims: ModeratorClaims::Jaas,
+            ..JitsiSettings::for_tests("unused")
+        }
+    }
+}
