@@ -17,13 +17,15 @@ pub const DEFAULT_PACE_PER_SECOND: u32 = 40;
 #[derive(Debug)]
 pub struct Pacer {
     interval: Duration,
-    state: Mutex<State>,
+    /// When the last request was let through. Waiters queue on this lock in FIFO order, and the
+    /// spacing is measured from the moment the previous request actually left, so a late timer
+    /// wake-up never lets the next two requests out closer together than the pace.
+    last_sent: tokio::sync::Mutex<Option<Instant>>,
+    pauses: Mutex<Pauses>,
 }
 
-#[derive(Debug)]
-struct State {
-    /// The earliest instant the next request may take its global slot.
-    next_slot: Instant,
+#[derive(Debug, Default)]
+struct Pauses {
     /// Set after a global 429: nobody sends before it.
     global_until: Option<Instant>,
     /// Per-route bucket: nobody sends on that route before the instant.
@@ -37,11 +39,8 @@ impl Pacer {
         let per_second = per_second.max(1);
         Self {
             interval: Duration::from_secs(1) / per_second,
-            state: Mutex::new(State {
-                next_slot: Instant::now(),
-                global_until: None,
-                route_until: HashMap::new(),
-            }),
+            last_sent: tokio::sync::Mutex::new(None),
+            pauses: Mutex::new(Pauses::default()),
         }
     }
 
@@ -50,51 +49,57 @@ impl Pacer {
         self.interval
     }
 
-    /// Waits until a request on `route` may be sent, then claims its global slot.
+    /// Waits until a request on `route` may be sent. Cancel-safe: a dropped wait takes no slot.
     pub async fn acquire(&self, route: &str) {
         loop {
-            let (wait_until, claimed) = {
-                let mut st = self.state.lock().expect("pacer lock");
-                let now = Instant::now();
-                let blocked = st.blocked_until(route, now);
-                match blocked {
-                    Some(until) => (until, false),
-                    None => {
-                        let slot = st.next_slot.max(now);
-                        st.next_slot = slot + self.interval;
-                        (slot, true)
-                    }
-                }
-            };
-            if wait_until > Instant::now() {
-                tokio::time::sleep_until(wait_until).await;
+            // Pauses are waited out before joining the queue, so a paused route never holds up
+            // requests on other routes.
+            while let Some(until) = self.blocked_until(route) {
+                tokio::time::sleep_until(until).await;
             }
-            if claimed {
-                // A pause may have been set while this request waited for its slot; honour it
-                // rather than sending into a limit we already know about.
-                let still_blocked = {
-                    let mut st = self.state.lock().expect("pacer lock");
-                    st.blocked_until(route, Instant::now()).is_some()
-                };
-                if !still_blocked {
-                    return;
-                }
+            let mut last = self.last_sent.lock().await;
+            if let Some(prev) = *last {
+                tokio::time::sleep_until(prev + self.interval).await;
             }
+            // A 429 may have arrived while this request queued; honour it rather than sending
+            // into a limit we already know about.
+            if self.blocked_until(route).is_some() {
+                continue;
+            }
+            *last = Some(Instant::now());
+            return;
+        }
+    }
+
+    fn blocked_until(&self, route: &str) -> Option<Instant> {
+        let mut p = self.pauses.lock().expect("pacer lock");
+        let now = Instant::now();
+        if p.global_until.is_some_and(|u| u <= now) {
+            p.global_until = None;
+        }
+        if p.route_until.get(route).is_some_and(|u| *u <= now) {
+            p.route_until.remove(route);
+        }
+        let global = p.global_until;
+        let route = p.route_until.get(route).copied();
+        match (global, route) {
+            (Some(g), Some(r)) => Some(g.max(r)),
+            (g, r) => g.or(r),
         }
     }
 
     /// Pauses every request until `after` has elapsed (a global 429).
     pub fn pause_global(&self, after: Duration) {
         let until = Instant::now() + after;
-        let mut st = self.state.lock().expect("pacer lock");
-        st.global_until = Some(st.global_until.map_or(until, |u| u.max(until)));
+        let mut p = self.pauses.lock().expect("pacer lock");
+        p.global_until = Some(p.global_until.map_or(until, |u| u.max(until)));
     }
 
     /// Pauses requests on `route` until `after` has elapsed (a route 429, or an exhausted bucket).
     pub fn pause_route(&self, route: &str, after: Duration) {
         let until = Instant::now() + after;
-        let mut st = self.state.lock().expect("pacer lock");
-        let entry = st.route_until.entry(route.to_owned()).or_insert(until);
+        let mut p = self.pauses.lock().expect("pacer lock");
+        let entry = p.route_until.entry(route.to_owned()).or_insert(until);
         *entry = (*entry).max(until);
     }
 
@@ -103,23 +108,6 @@ impl Pacer {
     pub fn observe(&self, route: &str, remaining: Option<u64>, reset_after: Option<Duration>) {
         if let (Some(0), Some(reset_after)) = (remaining, reset_after) {
             self.pause_route(route, reset_after);
-        }
-    }
-}
-
-impl State {
-    fn blocked_until(&mut self, route: &str, now: Instant) -> Option<Instant> {
-        if self.global_until.is_some_and(|u| u <= now) {
-            self.global_until = None;
-        }
-        if self.route_until.get(route).is_some_and(|u| *u <= now) {
-            self.route_until.remove(route);
-        }
-        let global = self.global_until;
-        let route = self.route_until.get(route).copied();
-        match (global, route) {
-            (Some(g), Some(r)) => Some(g.max(r)),
-            (g, r) => g.or(r),
         }
     }
 }
@@ -200,8 +188,8 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn global_pause_delays_every_waiter() {
-        let pacer = Arc::new(Pacer::new(1000));
+    async fn global_pause_delays_every_waiter_then_releases_them_at_the_pace() {
+        let pacer = Arc::new(Pacer::new(10));
         let start = Instant::now();
         pacer.pause_global(Duration::from_secs(2));
         let mut tasks = Vec::new();
@@ -212,8 +200,16 @@ mod tests {
                 Instant::now() - start
             }));
         }
+        let mut times = Vec::new();
         for t in tasks {
-            assert!(t.await.unwrap() >= Duration::from_secs(2));
+            times.push(t.await.unwrap());
+        }
+        times.sort();
+        for (k, t) in times.iter().enumerate() {
+            assert_eq!(
+                *t,
+                Duration::from_secs(2) + Duration::from_millis(100) * k as u32
+            );
         }
     }
 
@@ -244,6 +240,26 @@ mod tests {
         assert!(Instant::now() - start < Duration::from_millis(10));
         pacer.acquire("POST /channels/1/messages").await;
         assert!(Instant::now() - start >= Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiter_on_a_paused_route_does_not_hold_up_other_routes() {
+        let pacer = Arc::new(Pacer::new(10));
+        let start = Instant::now();
+        pacer.pause_route("POST /channels/1/messages", Duration::from_secs(5));
+        let paused = {
+            let pacer = pacer.clone();
+            tokio::spawn(async move {
+                pacer.acquire("POST /channels/1/messages").await;
+                Instant::now() - start
+            })
+        };
+        tokio::task::yield_now().await;
+        for k in 0..3u32 {
+            pacer.acquire("POST /channels/2/messages").await;
+            assert_eq!(Instant::now() - start, Duration::from_millis(100) * k);
+        }
+        assert_eq!(paused.await.unwrap(), Duration::from_secs(5));
     }
 
     #[tokio::test(start_paused = true)]
