@@ -71,6 +71,12 @@ impl Pacer {
         }
     }
 
+    /// How long requests on `route` are still held back by a global or route pause, if at all.
+    pub fn blocked_for(&self, route: &str) -> Option<Duration> {
+        self.blocked_until(route)
+            .map(|until| until.saturating_duration_since(Instant::now()))
+    }
+
     fn blocked_until(&self, route: &str) -> Option<Instant> {
         let mut p = self.pauses.lock().expect("pacer lock");
         let now = Instant::now();
@@ -236,6 +242,11 @@ mod tests {
         let pacer = Pacer::new(1000);
         let start = Instant::now();
         pacer.pause_route("POST /channels/1/messages", Duration::from_secs(5));
+        assert_eq!(pacer.blocked_for("POST /channels/2/messages"), None);
+        assert_eq!(
+            pacer.blocked_for("POST /channels/1/messages"),
+            Some(Duration::from_secs(5))
+        );
         pacer.acquire("POST /channels/2/messages").await;
         assert!(Instant::now() - start < Duration::from_millis(10));
         pacer.acquire("POST /channels/1/messages").await;
