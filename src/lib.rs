@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod discord;
 pub mod jitsi;
 pub mod logging;
 pub mod meeting;

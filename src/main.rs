@@ -76,7 +76,8 @@ enum Command {
 }
 
 fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|_| format!("{s:?} is not a duration; write it like 30m or 2h"))?;
+    let d = humantime::parse_duration(s)
+        .map_err(|_| format!("{s:?} is not a duration; write it like 30m or 2h"))?;
     if d < std::time::Duration::from_secs(60) || d > std::time::Duration::from_secs(7 * 24 * 3600) {
         return Err("must be between 1m and 7d".into());
     }
@@ -125,7 +126,9 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let n = rt.block_on(meetbot::discord::register(&config, guild))?;
             match guild {
                 Some(g) => println!("registered {n} commands in guild {g}"),
-                None => println!("registered {n} commands globally (clients may take a while to show them)"),
+                None => println!(
+                    "registered {n} commands globally (clients may take a while to show them)"
+                ),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -172,10 +175,16 @@ fn token(
 ) -> anyhow::Result<ExitCode> {
     let name = name.trim().to_string();
     anyhow::ensure!(!name.is_empty(), "--name must not be empty");
-    anyhow::ensure!(name.chars().count() <= 100, "--name is longer than 100 characters");
+    anyhow::ensure!(
+        name.chars().count() <= 100,
+        "--name is longer than 100 characters"
+    );
     if let Some(a) = &avatar {
         let u = url::Url::parse(a).map_err(|_| anyhow::anyhow!("--avatar {a:?} is not a URL"))?;
-        anyhow::ensure!(u.scheme() == "https" || u.scheme() == "http", "--avatar must be an http(s) URL");
+        anyhow::ensure!(
+            u.scheme() == "https" || u.scheme() == "http",
+            "--avatar must be an http(s) URL"
+        );
     }
     let room = Room::from_user_input(&room).map_err(|e| anyhow::anyhow!("--room: {e}"))?;
     let mut settings = config.jitsi.clone();
@@ -204,7 +213,11 @@ fn token(
         eprintln!(
             "room {} · {} · expires {}",
             room,
-            if moderator { "moderator" } else { "participant" },
+            if moderator {
+                "moderator"
+            } else {
+                "participant"
+            },
             grant.expires_at.format("%Y-%m-%d %H:%M:%S UTC")
         );
         println!("{}", link.expose());
@@ -212,19 +225,27 @@ fn token(
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify(config: &Config, room: Option<String>, allow_wildcard: bool, token: Option<String>) -> anyhow::Result<ExitCode> {
+fn verify(
+    config: &Config,
+    room: Option<String>,
+    allow_wildcard: bool,
+    token: Option<String>,
+) -> anyhow::Result<ExitCode> {
     let text = match token.as_deref() {
         Some("-") | None => {
             let mut s = String::new();
             if std::io::stdin().is_terminal() {
                 eprintln!("paste the token or link, then Ctrl-D:");
             }
-            std::io::stdin().read_to_string(&mut s).context("cannot read the token from standard input")?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("cannot read the token from standard input")?;
             s
         }
         Some(t) => t.to_string(),
     };
-    let token = jitsi::verify::extract_token(&text).ok_or_else(|| anyhow::anyhow!("no token found in the input"))?;
+    let token =
+        extract_token(&text).ok_or_else(|| anyhow::anyhow!("no token found in the input"))?;
     let mut expect = jitsi::verify::Expectations::from_settings(&config.jitsi, room.as_deref())?;
     expect.allow_wildcard_room = allow_wildcard;
     let verdict = jitsi::verify::verify(&token, &expect, Utc::now());
@@ -236,4 +257,19 @@ fn verify(config: &Config, room: Option<String>, allow_wildcard: bool, token: Op
         println!("Jitsi would REJECT this token.");
         ExitCode::from(1)
     })
+}
+
+/// Finds the token in what an operator pasted: a bare token, or a link with `?jwt=` or `#jwt=`.
+fn extract_token(text: &str) -> Option<String> {
+    let text = text.trim();
+    let from_param = ["jwt="]
+        .iter()
+        .find_map(|p| text.find(p).map(|i| &text[i + p.len()..]))
+        .map(|rest| rest.split(['&', '#', ' ']).next().unwrap_or_default());
+    let candidate = from_param.unwrap_or(text);
+    let looks_like_jwt = candidate.split('.').count() == 3
+        && candidate
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    looks_like_jwt.then(|| candidate.to_string())
 }

@@ -57,10 +57,17 @@ pub enum RequestError {
 const MIN_MINUTES: i64 = 5;
 
 /// Checks the options against the limits.
-pub fn validate(req: &MeetingRequest, default_duration: Duration, max_duration: Duration) -> Result<ValidRequest, RequestError> {
+pub fn validate(
+    req: &MeetingRequest,
+    default_duration: Duration,
+    max_duration: Duration,
+) -> Result<ValidRequest, RequestError> {
     let topic_text = req.topic.as_deref().map(str::trim).unwrap_or("");
     // Newlines would let a topic fake extra lines in the announcement.
-    let topic_text: String = topic_text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let topic_text: String = topic_text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let len = topic_text.chars().count();
     if len > MAX_TOPIC_CHARS {
         return Err(RequestError::TopicTooLong(len));
@@ -77,7 +84,11 @@ pub fn validate(req: &MeetingRequest, default_duration: Duration, max_duration: 
     };
     Ok(ValidRequest {
         topic_given: !topic_text.is_empty(),
-        topic: if topic_text.is_empty() { "Meeting".into() } else { topic_text },
+        topic: if topic_text.is_empty() {
+            "Meeting".into()
+        } else {
+            topic_text
+        },
         duration,
         invites,
         private: req.private,
@@ -101,29 +112,56 @@ mod tests {
 
     #[test]
     fn an_over_long_topic_is_refused_with_its_length() {
-        let req = MeetingRequest { topic: Some("x".repeat(101)), ..Default::default() };
-        assert_eq!(validate(&req, H, 8 * H).unwrap_err(), RequestError::TopicTooLong(101));
+        let req = MeetingRequest {
+            topic: Some("x".repeat(101)),
+            ..Default::default()
+        };
+        assert_eq!(
+            validate(&req, H, 8 * H).unwrap_err(),
+            RequestError::TopicTooLong(101)
+        );
     }
 
     #[test]
     fn durations_outside_the_bounds_are_refused() {
         for bad in [0, 4, -10, 481] {
-            let req = MeetingRequest { duration_minutes: Some(bad), ..Default::default() };
-            assert!(matches!(validate(&req, H, 8 * H), Err(RequestError::BadDuration { .. })), "{bad}");
+            let req = MeetingRequest {
+                duration_minutes: Some(bad),
+                ..Default::default()
+            };
+            assert!(
+                matches!(
+                    validate(&req, H, 8 * H),
+                    Err(RequestError::BadDuration { .. })
+                ),
+                "{bad}"
+            );
         }
-        let req = MeetingRequest { duration_minutes: Some(480), ..Default::default() };
+        let req = MeetingRequest {
+            duration_minutes: Some(480),
+            ..Default::default()
+        };
         assert_eq!(validate(&req, H, 8 * H).unwrap().duration, 8 * H);
     }
 
     #[test]
     fn control_characters_in_the_topic_become_spaces() {
-        let req = MeetingRequest { topic: Some("a\nb\tc".into()), ..Default::default() };
+        let req = MeetingRequest {
+            topic: Some("a\nb\tc".into()),
+            ..Default::default()
+        };
         assert_eq!(validate(&req, H, 8 * H).unwrap().topic, "a b c");
     }
 
     #[test]
     fn garbage_in_invite_is_an_error() {
-        let req = MeetingRequest { invite: Some("hello".into()), ..Default::default() };
-        assert!(matches!(validate(&req, H, 8 * H), Err(RequestError::Invite(_))));
+        let req = MeetingRequest {
+            invite: Some("hello".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            validate(&req, H, 8 * H),
+            Err(RequestError::Invite(_))
+        ));
     }
 }

@@ -1,0 +1,369 @@
+//! Connecting to Discord: the poise framework, the gateway client, registration, and graceful shutdown.
+
+use super::join::JoinSigner;
+use super::rest::RestClient;
+use super::{meet, Data, Error};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{Config, RegisterOnStart};
+use crate::jitsi::Minter;
+use crate::secret::Secret;
+use poise::serenity_prelude as serenity;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Why the bot could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum BotError {
+    /// No DISCORD_TOKEN.
+    #[error("DISCORD_TOKEN is not set; create a bot in the Discord Developer Portal (Application → Bot → Reset Token) and put its token in .env")]
+    NoToken,
+    /// Discord refused the token.
+    #[error("Discord refused DISCORD_TOKEN (it may have been reset); copy a fresh one from the Developer Portal")]
+    BadToken,
+    /// The gateway asked for a privileged intent the application does not have.
+    #[error("Discord refused the Server Members intent: enable it in the Developer Portal (Bot → Privileged Gateway Intents) or set discord.members_intent = false")]
+    DisallowedIntents,
+    /// The signing key cannot be used.
+    #[error("the Jitsi signing key cannot be used: {0}")]
+    Jitsi(String),
+    /// Our REST client could not be built.
+    #[error("cannot set up the Discord REST client: {0}")]
+    Rest(String),
+    /// Anything else from serenity.
+    #[error("Discord connection failed: {0}")]
+    Serenity(String),
+}
+
+/// The commands the bot serves.
+pub fn commands() -> Vec<poise::Command<Data, Error>> {
+    vec![meet::meet()]
+}
+
+/// Intents: only what the features need. Guilds (roles, channels for the cache) always; Server Members (privileged)
+/// only when configured, because inviting a role lists its members.
+pub fn intents(config: &Config) -> serenity::GatewayIntents {
+    let mut i = serenity::GatewayIntents::GUILDS;
+    if config.discord.members_intent {
+        i |= serenity::GatewayIntents::GUILD_MEMBERS;
+    }
+    i
+}
+
+fn build_http(config: &Config, token: &Secret) -> serenity::Http {
+    let mut b = serenity::HttpBuilder::new(token.expose());
+    if let Some(base) = &config.discord.api_base {
+        // serenity honours a proxy only with its own limiter off; our RestClient paces what we send.
+        b = b
+            .proxy(base.as_str().trim_end_matches('/'))
+            .ratelimiter_disabled(true);
+    }
+    b.build()
+}
+
+/// A running bot.
+pub struct BotHandle {
+    shutdown_tx: watch::Sender<bool>,
+    shard_manager: Arc<serenity::ShardManager>,
+    task: tokio::task::JoinHandle<Result<(), BotError>>,
+    inflight: Arc<InFlight>,
+}
+
+/// Counts command handlers in progress, so shutdown can wait for deliveries to end.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// Held while a handler runs.
+pub struct InFlightGuard(Arc<InFlight>);
+
+impl InFlight {
+    /// Marks one handler as running until the guard drops.
+    pub fn enter(self: &Arc<Self>) -> InFlightGuard {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlightGuard(self.clone())
+    }
+
+    async fn wait_idle(&self, limit: Duration) -> bool {
+        let wait = async {
+            loop {
+                let notified = self.idle.notified();
+                if self.count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(limit, wait).await.is_ok()
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 1
+        {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl BotHandle {
+    /// Stops taking new work, lets in-flight deliveries finish (DMs not yet started are reported as not sent),
+    /// then closes the gateway.
+    pub async fn shutdown(self) -> Result<(), BotError> {
+        let _ = self.shutdown_tx.send(true);
+        if !self.inflight.wait_idle(Duration::from_secs(20)).await {
+            tracing::warn!(
+                "shutting down with commands still running; their unsent DMs are logged above"
+            );
+        }
+        self.shard_manager.shutdown_all().await;
+        match tokio::time::timeout(Duration::from_secs(10), self.task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(BotError::Serenity(e.to_string())),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Waits until the client stops on its own (an error, or the gateway closing for good).
+    pub async fn wait(&mut self) -> Result<(), BotError> {
+        match (&mut self.task).await {
+            Ok(r) => r,
+            Err(e) => Err(BotError::Serenity(e.to_string())),
+        }
+    }
+}
+
+/// Starts the bot in the background with the system clock.
+pub async fn start(config: Config) -> Result<BotHandle, BotError> {
+    start_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// Starts the bot in the background; the clock is passed in so tests can set the time.
+pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<BotHandle, BotError> {
+    let token = config.discord.token.clone().ok_or(BotError::NoToken)?;
+    crate::config::check_discord_token_shape(token.expose()).map_err(|_| BotError::BadToken)?;
+    let minter = Minter::new(config.jitsi.clone()).map_err(|e| BotError::Jitsi(e.to_string()))?;
+    let rest = RestClient::new(
+        &config.discord.api_base_str(),
+        token.clone(),
+        config.discord.requests_per_second,
+    )
+    .map_err(|e| BotError::Rest(e.to_string()))?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let inflight = Arc::new(InFlight::default());
+    let config = Arc::new(config);
+    let data = Data {
+        config: config.clone(),
+        minter: Arc::new(minter),
+        rest: Arc::new(rest),
+        clock,
+        shutdown: shutdown_rx,
+        join_signer: JoinSigner::new(&token),
+        inflight: inflight.clone(),
+    };
+    let register = config.discord.register_on_start;
+    let framework = poise::Framework::builder()
+        .options(poise::FrameworkOptions {
+            commands: commands(),
+            on_error: |err| Box::pin(on_error(err)),
+            event_handler: |fctx, event| Box::pin(on_event(fctx, event)),
+            pre_command: |ctx| {
+                Box::pin(async move {
+                    tracing::debug!(command = %ctx.command().qualified_name, user = ctx.author().id.get(), "command");
+                })
+            },
+            initialize_owners: false,
+            ..Default::default()
+        })
+        .initialize_owners(false)
+        .setup(move |sctx, ready, framework| {
+            Box::pin(async move {
+                tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+                match register {
+                    RegisterOnStart::Off => {}
+                    RegisterOnStart::Global => {
+                        poise::builtins::register_globally(sctx, &framework.options().commands).await?;
+                    }
+                    RegisterOnStart::Guild(g) => {
+                        poise::builtins::register_in_guild(sctx, &framework.options().commands, serenity::GuildId::new(g))
+                            .await?;
+                    }
+                }
+                Ok(data)
+            })
+        })
+        .build();
+
+    let http = build_http(&config, &token);
+    let mut client = serenity::ClientBuilder::new_with_http(http, intents(&config))
+        .framework(framework)
+        .await
+        .map_err(|e| BotError::Serenity(e.to_string()))?;
+    let shard_manager = client.shard_manager.clone();
+    let task = tokio::spawn(async move {
+        client.start().await.map_err(|e| match e {
+            serenity::Error::Gateway(serenity::GatewayError::InvalidAuthentication) => {
+                BotError::BadToken
+            }
+            serenity::Error::Gateway(serenity::GatewayError::DisallowedGatewayIntents) => {
+                BotError::DisallowedIntents
+            }
+            other => BotError::Serenity(other.to_string()),
+        })
+    });
+    Ok(BotHandle {
+        shutdown_tx,
+        shard_manager,
+        task,
+        inflight,
+    })
+}
+
+/// `meetbot run`: serves until SIGINT/SIGTERM, then shuts down gracefully.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let mut bot = start(config).await?;
+    tokio::select! {
+        r = bot.wait() => {
+            r?;
+            Ok(())
+        }
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            bot.shutdown().await?;
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `meetbot register`: bulk-overwrites the commands, globally or in one guild, without a gateway connection.
+pub async fn register(config: &Config, guild: Option<u64>) -> anyhow::Result<usize> {
+    let token = config.discord.token.clone().ok_or(BotError::NoToken)?;
+    let http = build_http(config, &token);
+    let app = http
+        .get_current_application_info()
+        .await
+        .map_err(|e| match e {
+            serenity::Error::Http(ref h)
+                if h.status_code() == Some(serenity::StatusCode::UNAUTHORIZED) =>
+            {
+                anyhow::Error::from(BotError::BadToken)
+            }
+            other => anyhow::anyhow!("cannot reach Discord: {other}"),
+        })?;
+    http.set_application_id(app.id);
+    let cmds = commands();
+    let create = poise::builtins::create_application_commands(&cmds);
+    let n = create.len();
+    match guild {
+        Some(g) => {
+            serenity::GuildId::new(g)
+                .set_commands(&http, create)
+                .await?;
+        }
+        None => {
+            serenity::Command::set_global_commands(&http, create).await?;
+        }
+    }
+    Ok(n)
+}
+
+async fn on_event(
+    fctx: poise::FrameworkContext<'_, Data, Error>,
+    event: &serenity::FullEvent,
+) -> Result<(), Error> {
+    if let serenity::FullEvent::InteractionCreate {
+        interaction: serenity::Interaction::Component(click),
+    } = event
+    {
+        if JoinSigner::is_join(&click.data.custom_id) {
+            let data = fctx.user_data;
+            let _guard = data.inflight.enter();
+            meet::on_join_click(fctx.serenity_context, data, click).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One place for every framework error: log the cause with structured fields; tell the person a clear sentence.
+async fn on_error(err: poise::FrameworkError<'_, Data, Error>) {
+    match err {
+        poise::FrameworkError::Setup { error, .. } => {
+            tracing::error!(error = %error, "setting up the bot failed");
+        }
+        poise::FrameworkError::Command { error, ctx, .. } => {
+            tracing::error!(command = %ctx.command().qualified_name, error = %error, "command failed");
+            let _ = ctx
+                .send(
+                    poise::CreateReply::default()
+                        .content("Something went wrong on my side; the moderators can find the details in the bot's log.")
+                        .ephemeral(true),
+                )
+                .await;
+        }
+        poise::FrameworkError::ArgumentParse {
+            error, ctx, input, ..
+        } => {
+            tracing::info!(command = %ctx.command().qualified_name, error = %error, "bad argument");
+            let what = input.map(|i| format!(" ({i:.50})")).unwrap_or_default();
+            let _ = ctx
+                .send(
+                    poise::CreateReply::default()
+                        .content(format!(
+                            "I could not read one of the options{what}: {error}"
+                        ))
+                        .ephemeral(true),
+                )
+                .await;
+        }
+        poise::FrameworkError::GuildOnly { ctx, .. } => {
+            let _ = ctx
+                .send(
+                    poise::CreateReply::default()
+                        .content("This command works in a server channel, not in DMs.")
+                        .ephemeral(true),
+                )
+                .await;
+        }
+        poise::FrameworkError::EventHandler { error, event, .. } => {
+            tracing::error!(event = event.snake_case_name(), error = %error, "event handler failed");
+        }
+        other => {
+            if let Err(e) = poise::builtins::on_error(other).await {
+                tracing::error!(error = %e, "error while handling an error");
+            }
+        }
+    }
+}
+
+impl Data {
+    /// Marks a command as in flight (shutdown waits for it).
+    pub fn enter(&self) -> InFlightGuard {
+        self.inflight.enter()
+    }
+}

@@ -1,0 +1,209 @@
+//! The DM fan-out: one personal message per user, concurrent but paced by the REST client's pacer.
+
+use crate::discord::rest::{RestClient, RestError};
+use futures::StreamExt;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::fmt;
+use tokio::sync::watch;
+
+/// One direct message to send. The body carries a personal link: it is never logged.
+pub struct Dm {
+    /// The recipient.
+    pub user_id: u64,
+    /// The message create body (`content`, `embeds`, `components`, ...).
+    pub body: Value,
+}
+
+impl fmt::Debug for Dm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dm")
+            .field("user_id", &self.user_id)
+            .field("body", &"<hidden>")
+            .finish()
+    }
+}
+
+/// What became of one DM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DmOutcome {
+    /// Discord accepted the message.
+    Delivered {
+        /// The DM channel.
+        channel_id: u64,
+        /// The message sent.
+        message_id: u64,
+    },
+    /// The user does not accept DMs from the bot; retrying is pointless.
+    DmsClosed,
+    /// Sending failed; the reason names the cause, never the body.
+    Failed(String),
+    /// Never sent (e.g. the bot was shutting down).
+    NotSent(String),
+}
+
+impl DmOutcome {
+    /// A short, stable label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Delivered { .. } => "delivered",
+            Self::DmsClosed => "dms_closed",
+            Self::Failed(_) => "failed",
+            Self::NotSent(_) => "not_sent",
+        }
+    }
+}
+
+/// Sends every DM (at most one per user; later duplicates are dropped), `concurrency` at a time,
+/// and returns the outcomes in input order. Once `shutdown` turns true, DMs whose message was not
+/// yet being sent are reported as `NotSent("shutting down")`; messages already being sent finish.
+pub async fn deliver_all(
+    rest: &RestClient,
+    dms: Vec<Dm>,
+    concurrency: usize,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<(u64, DmOutcome)> {
+    deliver_all_with(rest, dms, concurrency, shutdown, |_, _| {}).await
+}
+
+/// [`deliver_all`], calling `on_outcome` as each outcome becomes known (in completion order), so
+/// the caller can record it before the whole fan-out ends.
+pub async fn deliver_all_with<F>(
+    rest: &RestClient,
+    dms: Vec<Dm>,
+    concurrency: usize,
+    shutdown: watch::Receiver<bool>,
+    mut on_outcome: F,
+) -> Vec<(u64, DmOutcome)>
+where
+    F: FnMut(u64, &DmOutcome),
+{
+    let mut seen = HashSet::with_capacity(dms.len());
+    let unique: Vec<Dm> = dms
+        .into_iter()
+        .filter(|dm| seen.insert(dm.user_id))
+        .collect();
+    let ids: Vec<u64> = unique.iter().map(|dm| dm.user_id).collect();
+    let mut outcomes: Vec<Option<DmOutcome>> = vec![None; unique.len()];
+
+    let mut stream = futures::stream::iter(unique.into_iter().enumerate())
+        .map(|(i, dm)| {
+            let shutdown = shutdown.clone();
+            async move { (i, deliver_one(rest, dm, shutdown).await) }
+        })
+        .buffer_unordered(concurrency.max(1));
+    while let Some((i, outcome)) = stream.next().await {
+        on_outcome(ids[i], &outcome);
+        outcomes[i] = Some(outcome);
+    }
+
+    ids.into_iter()
+        .zip(outcomes)
+        .map(|(id, o)| (id, o.expect("every DM yields an outcome")))
+        .collect()
+}
+
+async fn deliver_one(rest: &RestClient, dm: Dm, mut shutdown: watch::Receiver<bool>) -> DmOutcome {
+    let user_id = dm.user_id;
+    let outcome = if *shutdown.borrow() {
+        not_sent()
+    } else {
+        // Opening a DM channel is idempotent and sends nothing the user sees, so it may be
+        // abandoned on shutdown; the message send below is never cut short.
+        let opened = tokio::select! {
+            biased;
+            _ = shutdown_signal(&mut shutdown) => None,
+            r = rest.create_dm(user_id) => Some(r),
+        };
+        match opened {
+            None => not_sent(),
+            Some(Err(e)) => from_error(e),
+            Some(Ok(channel_id)) => {
+                let body = with_nonce(dm.body);
+                match rest.send_message(channel_id, &body).await {
+                    Ok(message_id) => DmOutcome::Delivered {
+                        channel_id,
+                        message_id,
+                    },
+                    Err(e) => from_error(e),
+                }
+            }
+        }
+    };
+    match &outcome {
+        DmOutcome::Failed(reason) => {
+            tracing::warn!(user_id, outcome = outcome.kind(), reason = %reason, "DM not delivered")
+        }
+        DmOutcome::NotSent(reason) => {
+            tracing::info!(user_id, outcome = outcome.kind(), reason = %reason, "DM not sent")
+        }
+        _ => tracing::info!(user_id, outcome = outcome.kind(), "DM done"),
+    }
+    outcome
+}
+
+/// Resolves when shutdown is requested; never, if the sender is gone without asking.
+async fn shutdown_signal(rx: &mut watch::Receiver<bool>) {
+    if rx.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn not_sent() -> DmOutcome {
+    DmOutcome::NotSent("shutting down".to_owned())
+}
+
+fn from_error(e: RestError) -> DmOutcome {
+    match e {
+        RestError::DmsClosed => DmOutcome::DmsClosed,
+        other => DmOutcome::Failed(other.to_string()),
+    }
+}
+
+/// Gives the message a nonce that Discord enforces, so a retry after a 5xx whose message was in
+/// fact created returns that message instead of posting a second copy.
+fn with_nonce(mut body: Value) -> Value {
+    if let Value::Object(map) = &mut body {
+        if !map.contains_key("nonce") {
+            let nonce = format!("mb{:016x}", rand::random::<u64>());
+            map.insert("nonce".to_owned(), Value::String(nonce));
+            map.insert("enforce_nonce".to_owned(), Value::Bool(true));
+        }
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dm_debug_hides_the_body() {
+        let dm = Dm {
+            user_id: 3,
+            body: json!({"content": "https://meet.example/room?jwt=eyJsecret"}),
+        };
+        let s = format!("{dm:?}");
+        assert!(s.contains('3') && !s.contains("eyJsecret"), "{s}");
+    }
+
+    #[test]
+    fn nonce_is_added_once_and_kept_within_discord_limit() {
+        let body = with_nonce(json!({"content": "hi"}));
+        let nonce = body["nonce"].as_str().unwrap().to_owned();
+        assert!(nonce.len() <= 25);
+        assert_eq!(body["enforce_nonce"], json!(true));
+        let again = with_nonce(body);
+        assert_eq!(again["nonce"].as_str().unwrap(), nonce);
+    }
+
+    #[test]
+    fn closed_dms_error_maps_to_its_own_outcome_and_others_to_failed() {
+        assert_eq!(from_error(RestError::DmsClosed), DmOutcome::DmsClosed);
+        assert!(matches!(
+            from_error(RestError::Server { status: 502 }),
+            DmOutcome::Failed(r) if r.contains("502")
+        ));
+    }
+}

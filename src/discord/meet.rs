@@ -1,0 +1,493 @@
+//! `/meet` and its Join button: parse → decide (meeting core) → mint (jitsi) → deliver → render.
+
+use super::delivery::{deliver_all, Dm, DmOutcome};
+use super::join::JoinTarget;
+use super::render::{self, Delivery, MeetingView};
+use super::rest::{Member, RestError};
+use super::{Context, Data, Error};
+use crate::jitsi::{Grant, Identity, Link, Room};
+use crate::meeting::invite::Unreached;
+use crate::meeting::policy::{GuildPolicy, MemberFacts, RoleInfo};
+use crate::meeting::request::{validate, MeetingRequest};
+use chrono::{DateTime, Utc};
+use poise::serenity_prelude as serenity;
+use std::collections::HashSet;
+
+/// The Administrator permission bit.
+const ADMINISTRATOR: u64 = 1 << 3;
+
+/// How long after its end a meeting's links keep working, so a meeting that runs over is not cut off.
+pub const GRACE: chrono::Duration = chrono::Duration::minutes(15);
+
+/// Start a video meeting now and send everyone invited their own link.
+#[poise::command(slash_command, guild_only)]
+pub async fn meet(
+    ctx: Context<'_>,
+    #[description = "What the meeting is about"]
+    #[max_length = 100]
+    topic: Option<String>,
+    #[description = "People and roles to invite, e.g. @alice @bob @Team"] invite: Option<String>,
+    #[description = "Length in minutes (default from the server's settings)"] duration: Option<i64>,
+    #[description = "Invite only: no post in this channel"] private: Option<bool>,
+) -> Result<(), Error> {
+    let _running = ctx.data().enter();
+    // Discord allows 3 s for the first response; everything below may take longer.
+    ctx.defer_ephemeral().await?;
+    let req = MeetingRequest {
+        topic,
+        duration_minutes: duration,
+        invite,
+        private: private.unwrap_or(false),
+    };
+    match start_meeting(ctx, req).await {
+        Ok(()) => Ok(()),
+        Err(Refusal(msg)) => {
+            reply(ctx, &msg).await;
+            Ok(())
+        }
+    }
+}
+
+/// A sentence for the person who asked; the meeting was not created.
+struct Refusal(String);
+
+impl<E: std::fmt::Display> From<E> for Refusal {
+    fn from(e: E) -> Self {
+        Refusal(e.to_string())
+    }
+}
+
+/// Edits the deferred ephemeral reply; a failure here can only be logged.
+async fn reply(ctx: Context<'_>, content: &str) {
+    if let Context::Application(app) = ctx {
+        let edit = serenity::EditInteractionResponse::new().content(content);
+        if let Err(e) = app.interaction.edit_response(ctx.http(), edit).await {
+            tracing::warn!(error = %e, "could not edit the interaction reply");
+        }
+    }
+}
+
+/// What the policy needs about the guild: its roles (with permissions) and owner.
+pub(crate) struct GuildFacts {
+    pub name: String,
+    pub owner_id: u64,
+    pub roles: Vec<(RoleInfo, u64)>,
+}
+
+impl GuildFacts {
+    pub(crate) fn role_infos(&self) -> Vec<RoleInfo> {
+        self.roles.iter().map(|(r, _)| r.clone()).collect()
+    }
+
+    /// Administrator by role permissions (the @everyone role has the guild's id) or ownership.
+    pub(crate) fn is_administrator(&self, guild_id: u64, user_id: u64, role_ids: &[u64]) -> bool {
+        user_id == self.owner_id
+            || self.roles.iter().any(|(r, perms)| {
+                (r.id == guild_id || role_ids.contains(&r.id)) && perms & ADMINISTRATOR != 0
+            })
+    }
+}
+
+pub(crate) async fn guild_facts(
+    sctx: &serenity::Context,
+    data: &Data,
+    guild_id: serenity::GuildId,
+) -> Result<GuildFacts, RestError> {
+    if let Some(g) = sctx.cache.guild(guild_id) {
+        return Ok(GuildFacts {
+            name: g.name.clone(),
+            owner_id: g.owner_id.get(),
+            roles: g
+                .roles
+                .values()
+                .map(|r| {
+                    (
+                        RoleInfo {
+                            id: r.id.get(),
+                            name: r.name.clone(),
+                        },
+                        r.permissions.bits(),
+                    )
+                })
+                .collect(),
+        });
+    }
+    // Not cached (e.g. right after a restart): ask Discord.
+    let g = guild_id.get();
+    let guild = data
+        .rest
+        .request(reqwest::Method::GET, &format!("/guilds/{g}"), None)
+        .await?;
+    let roles = data.rest.get_roles(g).await?;
+    Ok(GuildFacts {
+        name: guild["name"].as_str().unwrap_or("this server").to_string(),
+        owner_id: guild["owner_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        roles: roles
+            .into_iter()
+            .map(|r| {
+                (
+                    RoleInfo {
+                        id: r.id,
+                        name: r.name,
+                    },
+                    r.permissions,
+                )
+            })
+            .collect(),
+    })
+}
+
+/// One person who will get a link.
+#[derive(Debug, Clone)]
+pub(crate) struct Invitee {
+    pub user_id: u64,
+    pub name: String,
+    pub avatar: Option<String>,
+    pub moderator: bool,
+}
+
+async fn start_meeting(ctx: Context<'_>, req: MeetingRequest) -> Result<(), Refusal> {
+    let data = ctx.data();
+    let now = data.clock.now();
+    let guild_id = ctx
+        .guild_id()
+        .ok_or_else(|| Refusal("Use /meet in a server channel.".into()))?;
+    let Context::Application(app) = ctx else {
+        return Err(Refusal("/meet is a slash command.".into()));
+    };
+    let member = app
+        .interaction
+        .member
+        .as_ref()
+        .ok_or_else(|| Refusal("Use /meet in a server channel.".into()))?;
+    let facts = guild_facts(ctx.serenity_context(), data, guild_id)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, guild = guild_id.get(), "cannot read the server's roles");
+            Refusal(
+                "I cannot read this server's roles right now; please try again in a moment.".into(),
+            )
+        })?;
+    let roles = facts.role_infos();
+    let policy = data.config.discord.policy.for_guild(guild_id.get()).clone();
+    let caller = MemberFacts {
+        role_ids: member.roles.iter().map(|r| r.get()).collect(),
+        // The interaction's own computed permissions: no extra request, and the owner has them all.
+        is_administrator: member.permissions.is_some_and(|p| p.administrator()),
+    };
+    if !policy.may_host(&caller, &roles) {
+        return Err(Refusal(format!(
+            "You may not start meetings here. Members with these roles may: {}.",
+            policy.describe_host_roles(&roles)
+        )));
+    }
+    let valid = validate(
+        &req,
+        data.config.meetings.default_duration,
+        data.config.meetings.max_duration,
+    )?;
+    let caller_id = ctx.author().id.get();
+    let invitees = resolve_invitees(
+        data,
+        guild_id.get(),
+        &facts,
+        &policy,
+        &valid.invites,
+        caller_id,
+    )
+    .await?;
+
+    let room = {
+        let mut rng = rand::thread_rng();
+        Room::generate(&mut rng, valid.topic_given.then_some(valid.topic.as_str()))
+    };
+    let ends_at =
+        now + chrono::Duration::from_std(valid.duration).unwrap_or(chrono::Duration::hours(1));
+    let view = MeetingView {
+        topic: valid.topic.clone(),
+        host_id: caller_id,
+        guild_name: facts.name.clone(),
+        starts_at: now,
+        ends_at,
+        invited_users: valid.invites.users.clone(),
+        invited_roles: valid.invites.roles.clone(),
+    };
+    let host_moderator = policy.is_moderator(&caller, &roles);
+    let host = Invitee {
+        user_id: caller_id,
+        name: display_name(ctx.author(), member.nick.as_deref()),
+        avatar: Some(ctx.author().face()),
+        moderator: host_moderator,
+    };
+    let host_link = personal_link(data, &room, &host, now, ends_at)?;
+    let first = if invitees.is_empty() {
+        Delivery::NoInvitees
+    } else {
+        Delivery::Sending(invitees.len())
+    };
+    reply(
+        ctx,
+        &render::host_reply(&view, &host_link, host_moderator, &first),
+    )
+    .await;
+    tracing::info!(
+        guild = guild_id.get(),
+        host = caller_id,
+        room = room.as_str(),
+        invitees = invitees.len(),
+        private = valid.private,
+        "meeting started"
+    );
+
+    if !valid.private {
+        let custom_id = data.join_signer.custom_id(&JoinTarget {
+            room: room.as_str().to_string(),
+            ends_at,
+        });
+        let body = render::announcement(&view, &custom_id);
+        if let Err(e) = data.rest.send_message(ctx.channel_id().get(), &body).await {
+            tracing::warn!(error = %e, channel = ctx.channel_id().get(), "could not post the announcement");
+        }
+    }
+
+    if invitees.is_empty() {
+        return Ok(());
+    }
+    let mut dms = Vec::with_capacity(invitees.len());
+    for inv in &invitees {
+        let link = personal_link(data, &room, inv, now, ends_at)?;
+        dms.push(Dm {
+            user_id: inv.user_id,
+            body: render::invitation_dm(&view, &link, inv.moderator),
+        });
+    }
+    let total = dms.len();
+    let outcomes = deliver_all(
+        &data.rest,
+        dms,
+        data.config.discord.dm_concurrency,
+        data.shutdown.clone(),
+    )
+    .await;
+    let mut delivered = 0;
+    let mut unreached = Vec::new();
+    for (user, outcome) in outcomes {
+        match outcome {
+            DmOutcome::Delivered { .. } => delivered += 1,
+            DmOutcome::DmsClosed => unreached.push((user, Unreached::DmsClosed)),
+            DmOutcome::Failed(why) => unreached.push((user, Unreached::Failed(why))),
+            DmOutcome::NotSent(_) => unreached.push((user, Unreached::NotSent)),
+        }
+    }
+    let done = Delivery::Done {
+        delivered,
+        total,
+        unreached,
+        join_button: !valid.private,
+    };
+    reply(
+        ctx,
+        &render::host_reply(&view, &host_link, host_moderator, &done),
+    )
+    .await;
+    Ok(())
+}
+
+/// Mints a link for one person, for one room, until the meeting's end plus grace.
+fn personal_link(
+    data: &Data,
+    room: &Room,
+    who: &Invitee,
+    now: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+) -> Result<Link, Refusal> {
+    let identity = Identity {
+        id: who.user_id.to_string(),
+        name: who.name.clone(),
+        avatar: who.avatar.clone(),
+        email: None,
+    };
+    let mut grant = Grant::new(
+        room.clone(),
+        identity,
+        who.moderator,
+        now,
+        data.minter.settings(),
+    );
+    grant.expires_at = ends_at + GRACE;
+    let minted = data.minter.mint(&grant).map_err(|e| {
+        tracing::error!(error = %e, "minting failed");
+        Refusal("I could not create your meeting link; the bot's Jitsi settings need attention (`meetbot check`).".into())
+    })?;
+    let name = data
+        .minter
+        .settings()
+        .prefill_display_name
+        .then_some(who.name.as_str());
+    Ok(data.minter.link(room, &minted.token, name))
+}
+
+fn display_name(user: &serenity::User, nick: Option<&str>) -> String {
+    nick.map(str::to_string)
+        .or_else(|| user.global_name.clone())
+        .unwrap_or_else(|| user.name.clone())
+}
+
+fn invitee_from_member(
+    m: &Member,
+    guild_id: u64,
+    facts: &GuildFacts,
+    policy: &GuildPolicy,
+    roles: &[RoleInfo],
+) -> Invitee {
+    let mf = MemberFacts {
+        role_ids: m.roles.clone(),
+        is_administrator: facts.is_administrator(guild_id, m.user_id, &m.roles),
+    };
+    Invitee {
+        user_id: m.user_id,
+        name: m.display_name().to_string(),
+        avatar: m.avatar_url.clone(),
+        moderator: policy.is_moderator(&mf, roles),
+    }
+}
+
+/// Expands mentions to people: roles to their members; without bots, the caller and duplicates; capped.
+async fn resolve_invitees(
+    data: &Data,
+    guild_id: u64,
+    facts: &GuildFacts,
+    policy: &GuildPolicy,
+    invites: &crate::meeting::invite::InviteList,
+    caller_id: u64,
+) -> Result<Vec<Invitee>, Refusal> {
+    let roles = facts.role_infos();
+    for r in &invites.roles {
+        if !roles.iter().any(|info| info.id == *r) {
+            return Err(Refusal(format!("<@&{r}> is not a role of this server.")));
+        }
+        if *r == guild_id {
+            return Err(Refusal("`@everyone` cannot be invited: it would DM the whole server. Mention a role or people instead.".into()));
+        }
+    }
+    let mut seen = HashSet::new();
+    seen.insert(caller_id);
+    let mut out = Vec::new();
+    let cap = policy.invitee_cap;
+    let over_cap = |n: usize| {
+        Refusal(format!(
+            "That would invite {n} people or more; the limit here is {cap}. Invite fewer people or a smaller role."
+        ))
+    };
+    for u in &invites.users {
+        if !seen.insert(*u) {
+            continue;
+        }
+        match data.rest.get_member(guild_id, *u).await {
+            Ok(Some(m)) if m.bot => {}
+            Ok(Some(m)) => out.push(invitee_from_member(&m, guild_id, facts, policy, &roles)),
+            Ok(None) => return Err(Refusal(format!("<@{u}> is not a member of this server."))),
+            Err(e) => {
+                tracing::warn!(error = %e, guild = guild_id, "member lookup failed");
+                return Err(Refusal(
+                    "I could not look up the people you invited; please try again in a moment."
+                        .into(),
+                ));
+            }
+        }
+        if out.len() > cap {
+            return Err(over_cap(out.len()));
+        }
+    }
+    if !invites.roles.is_empty() {
+        let members = data.rest.list_members(guild_id).await.map_err(|e| {
+            tracing::warn!(error = %e, guild = guild_id, "listing members failed");
+            match e {
+                RestError::Forbidden { .. } => Refusal(
+                    "I cannot list the members of a role: the bot needs the Server Members intent (Developer Portal → Bot → Privileged Gateway Intents). Mention people directly meanwhile.".into(),
+                ),
+                _ => Refusal("I could not list the role's members; please try again in a moment.".into()),
+            }
+        })?;
+        for m in members {
+            if m.bot
+                || !m.roles.iter().any(|r| invites.roles.contains(r))
+                || !seen.insert(m.user_id)
+            {
+                continue;
+            }
+            out.push(invitee_from_member(&m, guild_id, facts, policy, &roles));
+            if out.len() > cap {
+                return Err(over_cap(out.len()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A click on a Join button: the clicker's own link, moderator by their own roles, in an ephemeral reply.
+pub async fn on_join_click(
+    sctx: &serenity::Context,
+    data: &Data,
+    click: &serenity::ComponentInteraction,
+) -> Result<(), Error> {
+    let now = data.clock.now();
+    let answer = |content: String| {
+        serenity::CreateInteractionResponse::Message(
+            serenity::CreateInteractionResponseMessage::new()
+                .content(content)
+                .ephemeral(true),
+        )
+    };
+    let Some(target) = data.join_signer.parse(&click.data.custom_id) else {
+        click
+            .create_response(sctx, answer("This button is not valid any more.".into()))
+            .await?;
+        return Ok(());
+    };
+    if now >= target.ends_at + GRACE {
+        click
+            .create_response(sctx, answer("This meeting has ended.".into()))
+            .await?;
+        return Ok(());
+    }
+    let (Some(guild_id), Some(member)) = (click.guild_id, click.member.as_ref()) else {
+        click
+            .create_response(sctx, answer("Join works inside the server.".into()))
+            .await?;
+        return Ok(());
+    };
+    let room = Room::from_normalized(target.room.clone())
+        .map_err(|e| format!("join button carries a bad room: {e}"))?;
+    // The roles come with the click; only their names need the guild (from the cache when possible).
+    let facts = guild_facts(sctx, data, guild_id).await;
+    let roles = facts.as_ref().map(|f| f.role_infos()).unwrap_or_default();
+    let policy = data.config.discord.policy.for_guild(guild_id.get());
+    let mf = MemberFacts {
+        role_ids: member.roles.iter().map(|r| r.get()).collect(),
+        is_administrator: member.permissions.is_some_and(|p| p.administrator()),
+    };
+    let moderator = policy.is_moderator(&mf, &roles);
+    let who = Invitee {
+        user_id: click.user.id.get(),
+        name: display_name(&click.user, member.nick.as_deref()),
+        avatar: Some(click.user.face()),
+        moderator,
+    };
+    let content = match personal_link(data, &room, &who, now, target.ends_at) {
+        Ok(link) => render::join_reply(None, &link, moderator, target.ends_at),
+        Err(Refusal(msg)) => msg,
+    };
+    click.create_response(sctx, answer(content)).await?;
+    tracing::info!(
+        guild = guild_id.get(),
+        user = who.user_id,
+        room = room.as_str(),
+        moderator,
+        "join link issued"
+    );
+    Ok(())
+}

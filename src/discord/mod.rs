@@ -1,0 +1,40 @@
+//! The Discord adapter: poise commands as thin adapters over the meeting core, our own paced REST client,
+//! the DM fan-out, and the bot's lifecycle.
+
+pub mod bot;
+pub mod delivery;
+pub mod join;
+pub mod meet;
+pub mod pacer;
+pub mod render;
+pub mod rest;
+
+pub use bot::{register, run, start, start_with_clock, BotError, BotHandle};
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::jitsi::Minter;
+use std::sync::Arc;
+
+/// What every command and event handler gets: configuration, the token minter, the REST client, the clock.
+pub struct Data {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Mints personal tokens.
+    pub minter: Arc<Minter>,
+    /// Our paced Discord REST client.
+    pub rest: Arc<rest::RestClient>,
+    /// The time, passed in.
+    pub clock: SharedClock,
+    /// Turns true when the bot is shutting down: deliveries stop starting new DMs.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Signs Join button ids.
+    pub join_signer: join::JoinSigner,
+    /// Handlers in progress, for graceful shutdown.
+    pub inflight: Arc<bot::InFlight>,
+}
+
+/// The error type of commands.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+/// The poise context of commands.
+pub type Context<'a> = poise::Context<'a, Data, Error>;

@@ -1,0 +1,318 @@
+//! Every message the bot writes, as plain functions of plain values, so their content is tested directly.
+//! Personal links only ever go into DMs and ephemeral replies; public messages carry none.
+
+use crate::jitsi::Link;
+use crate::meeting::invite::Unreached;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+/// Discord's limit on message content.
+pub const MAX_CONTENT: usize = 2000;
+
+/// The facts about a meeting that messages show.
+#[derive(Debug, Clone)]
+pub struct MeetingView {
+    /// The topic as typed (escaped when rendered).
+    pub topic: String,
+    /// The host's user id.
+    pub host_id: u64,
+    /// The server's name, for DMs (which have no server context).
+    pub guild_name: String,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// End.
+    pub ends_at: DateTime<Utc>,
+    /// Users invited by mention.
+    pub invited_users: Vec<u64>,
+    /// Roles invited by mention.
+    pub invited_roles: Vec<u64>,
+}
+
+/// Escapes Discord markdown so a topic shows as typed and cannot restyle or break the message.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(
+            c,
+            '\\' | '*'
+                | '_'
+                | '~'
+                | '`'
+                | '|'
+                | '>'
+                | '#'
+                | '['
+                | ']'
+                | '('
+                | ')'
+                | '-'
+                | '<'
+                | ':'
+                | '@'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn ts(at: DateTime<Utc>, style: char) -> String {
+    format!("<t:{}:{style}>", at.timestamp())
+}
+
+fn role_label(moderator: bool) -> &'static str {
+    if moderator {
+        "a **moderator**"
+    } else {
+        "a participant"
+    }
+}
+
+/// The DM with a personal link. Mentions in DMs ping nobody, but `allowed_mentions` is set anyway so a
+/// topic can never turn into a ping.
+pub fn invitation_dm(view: &MeetingView, link: &Link, moderator: bool) -> Value {
+    let content = format!(
+        "**<@{host}>** invited you to **{topic}** on **{guild}**.\n\
+         Starts {start} ({start_rel}), ends {end}.\n\
+         You join as {role}.\n\
+         **[Open your personal meeting link](<{url}>)**\n\
+         -# This link is yours alone: it carries your name and your role. Don't forward it.",
+        host = view.host_id,
+        topic = escape(&view.topic),
+        guild = escape(&view.guild_name),
+        start = ts(view.starts_at, 't'),
+        start_rel = ts(view.starts_at, 'R'),
+        end = ts(view.ends_at, 't'),
+        role = role_label(moderator),
+        url = link.expose(),
+    );
+    json!({ "content": content, "allowed_mentions": { "parse": [] } })
+}
+
+/// The public post: topic, host, invitees, time, and a Join button. No token, no link.
+pub fn announcement(view: &MeetingView, join_custom_id: &str) -> Value {
+    let mut invited: Vec<String> = view
+        .invited_users
+        .iter()
+        .map(|u| format!("<@{u}>"))
+        .collect();
+    invited.extend(view.invited_roles.iter().map(|r| format!("<@&{r}>")));
+    let mut content = format!(
+        "📹 **{topic}** — hosted by <@{host}>\nStarted {start}, ends {end}.\n",
+        topic = escape(&view.topic),
+        host = view.host_id,
+        start = ts(view.starts_at, 'R'),
+        end = ts(view.ends_at, 't'),
+    );
+    if !invited.is_empty() {
+        content.push_str("Invited: ");
+        push_list(&mut content, &invited, MAX_CONTENT - 200);
+        content.push('\n');
+    }
+    content.push_str("Press **Join** for your own personal link.");
+    // Only the people invited are pinged: never @everyone, never a role or user that a topic mentions.
+    let users: Vec<String> = view
+        .invited_users
+        .iter()
+        .take(100)
+        .map(u64::to_string)
+        .collect();
+    let roles: Vec<String> = view
+        .invited_roles
+        .iter()
+        .take(100)
+        .map(u64::to_string)
+        .collect();
+    json!({
+        "content": content,
+        "allowed_mentions": { "parse": [], "users": users, "roles": roles },
+        "components": [{
+            "type": 1,
+            "components": [{ "type": 2, "style": 1, "label": "Join", "custom_id": join_custom_id }]
+        }]
+    })
+}
+
+/// Appends items separated by spaces while the text stays under `limit`, then "and N more".
+fn push_list(out: &mut String, items: &[String], limit: usize) {
+    for (i, item) in items.iter().enumerate() {
+        if out.len() + item.len() + 20 > limit {
+            out.push_str(&format!("and {} more", items.len() - i));
+            return;
+        }
+        out.push_str(item);
+        out.push(' ');
+    }
+}
+
+/// Where the host's reply stands with the invitations.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// Nobody was invited.
+    NoInvitees,
+    /// DMs are on their way.
+    Sending(usize),
+    /// All done.
+    Done {
+        /// How many got their DM.
+        delivered: usize,
+        /// How many were tried.
+        total: usize,
+        /// Who did not, and why.
+        unreached: Vec<(u64, Unreached)>,
+        /// Whether a Join button exists for them.
+        join_button: bool,
+    },
+}
+
+/// The host's ephemeral reply: their own link, their role, and how the invitations went.
+pub fn host_reply(view: &MeetingView, link: &Link, moderator: bool, delivery: &Delivery) -> String {
+    let mut s = format!(
+        "Your meeting **{topic}** is ready (until {end}). You join as {role}.\n**[Open your personal meeting link](<{url}>)** — it is yours alone.\n",
+        topic = escape(&view.topic),
+        end = ts(view.ends_at, 't'),
+        role = role_label(moderator),
+        url = link.expose(),
+    );
+    match delivery {
+        Delivery::NoInvitees => {}
+        Delivery::Sending(n) => s.push_str(&format!(
+            "Sending personal links to {n} invitee{}…",
+            plural(*n)
+        )),
+        Delivery::Done {
+            delivered,
+            total,
+            unreached,
+            join_button,
+        } => {
+            s.push_str(&format!(
+                "Delivered personal links to {delivered} of {total}."
+            ));
+            if !unreached.is_empty() {
+                s.push_str("\nNot reached: ");
+                let items: Vec<String> = unreached
+                    .iter()
+                    .map(|(u, why)| format!("<@{u}> ({why})"))
+                    .collect();
+                push_list(&mut s, &items, MAX_CONTENT - 120);
+                s.push('\n');
+                s.push_str(if *join_button {
+                    "They can still use the **Join** button on the announcement."
+                } else {
+                    "This meeting is private, so there is no Join button: ask them to open their DMs, or invite them again."
+                });
+            }
+        }
+    }
+    s
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// The ephemeral answer to a Join click.
+pub fn join_reply(
+    topic: Option<&str>,
+    link: &Link,
+    moderator: bool,
+    ends_at: DateTime<Utc>,
+) -> String {
+    format!(
+        "Here is your personal link{for_topic} (works until {end}). You join as {role}.\n**[Open your personal meeting link](<{url}>)** — it is yours alone.",
+        for_topic = topic.map(|t| format!(" for **{}**", escape(t))).unwrap_or_default(),
+        end = ts(ends_at, 't'),
+        role = role_label(moderator),
+        url = link.expose(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+    use chrono::TimeZone;
+
+    fn view() -> MeetingView {
+        MeetingView {
+            topic: "@everyone *Town* hall".into(),
+            host_id: 1,
+            guild_name: "Rustaceans".into(),
+            starts_at: Utc.timestamp_opt(1_800_000_000, 0).unwrap(),
+            ends_at: Utc.timestamp_opt(1_800_003_600, 0).unwrap(),
+            invited_users: vec![2, 3],
+            invited_roles: vec![9],
+        }
+    }
+
+    fn link() -> Link {
+        let minter = crate::jitsi::Minter::new(crate::jitsi::JitsiSettings::for_tests(
+            "0123456789abcdef0123456789abcdef",
+        ))
+        .unwrap();
+        let room = crate::jitsi::Room::from_normalized("room".into()).unwrap();
+        minter.link(&room, &Secret::new("TOKEN.PART.SIG"), None)
+    }
+
+    #[test]
+    fn the_announcement_has_no_link_pings_only_invitees_and_escapes_the_topic() {
+        let body = announcement(&view(), "mj1:room:1:abc");
+        let content = body["content"].as_str().unwrap();
+        assert!(!content.contains("jwt") && !content.contains("https://"));
+        assert!(content.contains("\\@everyone \\*Town\\* hall"));
+        assert!(content.contains("<@2> <@3> <@&9>"));
+        assert_eq!(body["allowed_mentions"]["parse"], json!([]));
+        assert_eq!(body["allowed_mentions"]["users"], json!(["2", "3"]));
+        assert_eq!(body["allowed_mentions"]["roles"], json!(["9"]));
+        assert_eq!(
+            body["components"][0]["components"][0]["custom_id"],
+            "mj1:room:1:abc"
+        );
+    }
+
+    #[test]
+    fn a_huge_invitee_list_is_shortened_under_discords_limit() {
+        let mut v = view();
+        v.invited_users = (100_000_000_000_000_000..100_000_000_000_000_300).collect();
+        let body = announcement(&v, "x");
+        let content = body["content"].as_str().unwrap();
+        assert!(content.chars().count() <= MAX_CONTENT);
+        assert!(content.contains("more"));
+        assert_eq!(
+            body["allowed_mentions"]["users"].as_array().unwrap().len(),
+            100
+        );
+    }
+
+    #[test]
+    fn the_dm_carries_the_personal_link_and_the_role() {
+        let body = invitation_dm(&view(), &link(), true);
+        let content = body["content"].as_str().unwrap();
+        assert!(content.contains(&format!("(<{}>)", link().expose())));
+        assert!(link().expose().contains("TOKEN.PART.SIG"));
+        assert!(content.contains("a **moderator**"));
+        assert!(content.chars().count() <= MAX_CONTENT);
+    }
+
+    #[test]
+    fn the_host_reply_names_who_was_not_reached_and_points_to_the_join_button() {
+        let d = Delivery::Done {
+            delivered: 1,
+            total: 3,
+            unreached: vec![(5, Unreached::DmsClosed), (6, Unreached::NotMember)],
+            join_button: true,
+        };
+        let s = host_reply(&view(), &link(), false, &d);
+        assert!(s.contains("Delivered personal links to 1 of 3."));
+        assert!(s.contains("<@5> (DMs closed)"));
+        assert!(s.contains("<@6> (not a member of this server)"));
+        assert!(s.contains("Join"));
+        assert!(s.contains("a participant"));
+    }
+}
