@@ -2,4 +2,6 @@
 
 pub mod clock;
 pub mod jitsi;
+pub mod schedule;
 pub mod secret;
+pub mod store;
