@@ -18,9 +18,8 @@ struct AuditRow {
 impl Store {
     /// Records an audit entry; returns its id.
     pub async fn record_audit(&self, entry: &NewAuditEntry) -> Result<i64, StoreError> {
-        let (id,): (i64,) =
-            with_pool!(self, |pool| {
-                sqlx::query_as(
+        let (id,): (i64,) = with_pool!(self, |pool| {
+            sqlx::query_as(
             "INSERT INTO audit_log (guild_id, at, actor_id, action, meeting_id, subject, detail) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
         )
@@ -33,7 +32,7 @@ impl Store {
         .bind(&entry.detail)
         .fetch_one(pool)
         .await?
-            });
+        });
         Ok(id)
     }
 

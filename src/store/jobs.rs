@@ -167,9 +167,8 @@ impl Store {
         at: DateTime<Utc>,
         error: &str,
     ) -> Result<bool, StoreError> {
-        let n =
-            with_pool!(self, |pool| {
-                sqlx::query(
+        let n = with_pool!(self, |pool| {
+            sqlx::query(
             "UPDATE jobs SET due_at = $3, last_error = $4, lease_owner = NULL, lease_until = NULL \
              WHERE id = $1 AND lease_owner = $2 AND done_at IS NULL"
         )
@@ -180,7 +179,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected()
-            });
+        });
         Ok(n == 1)
     }
 
