@@ -16,8 +16,6 @@ use std::collections::HashSet;
 /// The Administrator permission bit.
 const ADMINISTRATOR: u64 = 1 << 3;
 
-/// How long after its end a meeting's links keep working, so a meeting that runs over is not cut off.
-pub const GRACE: chrono::Duration = chrono::Duration::minutes(15);
 
 /// Start a video meeting now and send everyone invited their own link.
 #[poise::command(slash_command, guild_only)]
@@ -296,6 +294,11 @@ async fn start_meeting(ctx: Context<'_>, req: MeetingRequest) -> Result<(), Refu
     Ok(())
 }
 
+/// How long after its end a meeting's links keep working, so a meeting that runs over is not cut off.
+pub(crate) fn grace(data: &Data) -> chrono::Duration {
+    chrono::Duration::from_std(data.config.meetings.grace).unwrap_or(chrono::Duration::minutes(15))
+}
+
 /// Mints a link for one person, for one room, until the meeting's end plus grace.
 fn personal_link(
     data: &Data,
@@ -317,7 +320,7 @@ fn personal_link(
         now,
         data.minter.settings(),
     );
-    grant.expires_at = ends_at + GRACE;
+    grant.expires_at = ends_at + grace(data);
     let minted = data.minter.mint(&grant).map_err(|e| {
         tracing::error!(error = %e, "minting failed");
         Refusal("I could not create your meeting link; the bot's Jitsi settings need attention (`meetbot check`).".into())
@@ -448,7 +451,7 @@ pub async fn on_join_click(
             .await?;
         return Ok(());
     };
-    if now >= target.ends_at + GRACE {
+    if now >= target.ends_at + grace(data) {
         click
             .create_response(sctx, answer("This meeting has ended.".into()))
             .await?;
