@@ -103,10 +103,23 @@ fn skip(why: &str) -> Option<TestDb> {
         let _ = writeln!(
             std::io::stderr(),
             "skipping PostgreSQL store tests: cannot reach {} ({why}); set MEETBOT_TEST_POSTGRES_URL",
-            postgres_base_url()
+            without_password(&postgres_base_url())
         );
     }
     None
+}
+
+/// The URL as printable text: a password in it is masked.
+fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(unparsable URL)".to_string(),
+    }
 }
 
 /// Runs each listed behaviour once per backend.
