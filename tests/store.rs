@@ -292,6 +292,7 @@ async fn claim_due_returns_only_due_undone_unleased_jobs(db: &TestDb) {
 
 async fn claim_due_reads_the_partial_due_index(db: &TestDb) {
     let plan = db.store.claim_due_plan().await.unwrap();
+    println!("{} claim plan:\n{plan}", db.store.backend_name());
     assert!(
         plan.contains("jobs_due"),
         "plan does not use jobs_due:\n{plan}"
@@ -770,4 +771,20 @@ async fn unsupported_url_is_rejected_without_echoing_credentials() {
         .unwrap_err();
     assert!(matches!(err, StoreError::BadUrl(_)));
     assert!(!err.to_string().contains("hunter2"));
+}
+
+#[test]
+fn generated_meeting_ids_are_url_safe_and_distinct() {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let ids: HashSet<String> = (0..1000)
+        .map(|_| meetbot::store::generate_meeting_id(&mut rng))
+        .collect();
+    assert_eq!(ids.len(), 1000);
+    for id in &ids {
+        assert_eq!(id.len(), 12);
+        assert!(id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    }
 }

@@ -326,8 +326,8 @@ impl Store {
     }
 
     /// Cancels a meeting: it and every occurrence not yet started are cancelled and their undone
-    /// jobs dropped. Returns how many occurrences were cancelled; `false`-y zero when it was
-    /// already cancelled.
+    /// jobs dropped. Returns how many occurrences were cancelled: 0 when the meeting was not
+    /// active (already cancelled, ended or unknown).
     pub async fn cancel_meeting(&self, meeting_id: &str) -> Result<u64, StoreError> {
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
