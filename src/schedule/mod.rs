@@ -1,6 +1,7 @@
-//! Scheduling: reading the times people type, and repeat rules.
+//! Scheduling: reading the times people type, repeat rules, and the loop that runs due jobs.
 
 pub mod repeat;
+pub mod runner;
 pub mod when;
 
 pub use repeat::{Repeat, UnknownRepeat};

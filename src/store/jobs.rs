@@ -42,6 +42,11 @@ const JOB_COLUMNS: &str =
 const DUE_FILTER: &str =
     "done_at IS NULL AND due_at <= $3 AND (lease_until IS NULL OR lease_until <= $3)";
 
+// ORDER BY … LIMIT 1 rather than MIN(): the lease filter would defeat MIN's index shortcut,
+// while walking `jobs_due` in order stops at the first unleased row.
+const NEXT_DUE_SQL: &str = "SELECT due_at FROM jobs WHERE done_at IS NULL \
+     AND (lease_until IS NULL OR lease_until <= $1) ORDER BY due_at LIMIT 1";
+
 // SQLite runs one statement at a time under the database's write lock, so a single
 // UPDATE … RETURNING both picks and leases atomically.
 fn claim_sql_sqlite() -> String {
@@ -221,6 +226,47 @@ impl Store {
         .await?
         .rows_affected());
         Ok(n == 1)
+    }
+
+    /// When the earliest undone job that nobody holds (or whose lease ran out by `now`) is
+    /// due, so a scheduler can sleep until then; `None` when there is no such job.
+    pub async fn next_due_at(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row: Option<(i64,)> = with_pool!(self, |pool| sqlx::query_as(NEXT_DUE_SQL)
+            .bind(to_secs(now))
+            .fetch_optional(pool)
+            .await?);
+        row.map(|(s,)| from_secs(s)).transpose()
+    }
+
+    /// The query plan of [`Store::next_due_at`] (SQLite's EXPLAIN QUERY PLAN or PostgreSQL's
+    /// EXPLAIN), to show it walks the `jobs_due` index.
+    pub async fn next_due_plan(&self) -> Result<String, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let rows: Vec<(i64, i64, i64, String)> =
+                    sqlx::query_as(&format!("EXPLAIN QUERY PLAN {NEXT_DUE_SQL}"))
+                        .bind(0_i64)
+                        .fetch_all(pool)
+                        .await?;
+                Ok(rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n"))
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                // As in claim_due_plan: a tiny table would otherwise hide the index choice.
+                sqlx::query("SET LOCAL enable_seqscan = off")
+                    .execute(&mut *tx)
+                    .await?;
+                let rows: Vec<(String,)> = sqlx::query_as(&format!("EXPLAIN {NEXT_DUE_SQL}"))
+                    .bind(0_i64)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
+                Ok(rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n"))
+            }
+        }
     }
 
     /// One job by id.

@@ -203,19 +203,34 @@ impl Store {
                 None => return Err(StoreError::NotFound(meeting_id.to_string())),
                 Some((s,)) if s != MeetingStatus::Active.as_str() => None,
                 Some(_) => {
-                    let exists: Option<(i64,)> = sqlx::query_as(
-                        "SELECT id FROM occurrences WHERE meeting_id = $1 AND starts_at = $2",
+                    // ON CONFLICT rather than a prior SELECT: two schedulers racing to add the
+                    // same repeat both pass a SELECT, and the loser would fail on the UNIQUE key.
+                    let inserted: Option<(i64,)> = sqlx::query_as(
+                        "INSERT INTO occurrences (meeting_id, starts_at, ends_at, status) \
+                         VALUES ($1, $2, $3, 'scheduled') \
+                         ON CONFLICT (meeting_id, starts_at) DO NOTHING RETURNING id",
                     )
                     .bind(meeting_id)
                     .bind(to_secs(starts_at))
+                    .bind(to_secs(ends_at))
                     .fetch_optional(&mut *tx)
                     .await?;
-                    if exists.is_some() {
-                        None
-                    } else {
-                        let id = insert_occurrence!(&mut *tx, meeting_id, starts_at, ends_at, jobs);
-                        tx.commit().await?;
-                        Some(id)
+                    match inserted {
+                        None => None,
+                        Some((id,)) => {
+                            for job in jobs {
+                                sqlx::query(
+                                    "INSERT INTO jobs (occurrence_id, kind, due_at) VALUES ($1, $2, $3)",
+                                )
+                                .bind(id)
+                                .bind(job.kind.as_str())
+                                .bind(to_secs(job.due_at))
+                                .execute(&mut *tx)
+                                .await?;
+                            }
+                            tx.commit().await?;
+                            Some(id)
+                        }
                     }
                 }
             }
