@@ -50,6 +50,7 @@ mod validate;
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -116,6 +117,9 @@ pub struct SimOptions {
     pub interaction_deadline: Duration,
     /// How long an interaction token serves follow-ups and edits (Discord: 15 min).
     pub token_lifetime: Duration,
+    /// Discord's OpenAPI description to validate bodies against; defaults to the file named
+    /// by `DISCORD_OPENAPI_SPEC`.
+    pub openapi_spec: Option<PathBuf>,
 }
 
 impl Default for SimOptions {
@@ -129,6 +133,7 @@ impl Default for SimOptions {
             guild_create_all_members: false,
             interaction_deadline: Duration::from_secs(3),
             token_lifetime: Duration::from_secs(15 * 60),
+            openapi_spec: std::env::var_os(SPEC_ENV).map(PathBuf::from),
         }
     }
 }
@@ -275,6 +280,7 @@ pub(crate) struct Inner {
     world: Mutex<World>,
     net: Mutex<Net>,
     changed: Notify,
+    spec: Option<Arc<validate::Spec>>,
 }
 
 impl Inner {
@@ -316,12 +322,17 @@ impl Simulator {
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
+        let spec = opts.openapi_spec.as_deref().map(validate::load);
+        if spec.is_none() {
+            validate::notice_no_spec();
+        }
         let inner = Arc::new(Inner {
             opts,
             addr,
             world: Mutex::new(World::default()),
             net: Mutex::new(Net::default()),
             changed: Notify::new(),
+            spec,
         });
         let bot = inner.bot_user();
         inner.world.lock().users.insert(bot.id, bot);
@@ -565,6 +576,7 @@ impl Simulator {
             token.clone(),
             InteractionRec {
                 id,
+                kind,
                 created: Instant::now(),
                 responded: false,
                 channel_id: channel,
@@ -879,9 +891,9 @@ impl Simulator {
         self.inner.net.lock().violations.clone()
     }
 
-    /// Whether bodies are validated against the OpenAPI spec (`DISCORD_OPENAPI_SPEC` set).
+    /// Whether bodies are validated against the OpenAPI spec.
     pub fn spec_validation_enabled(&self) -> bool {
-        validate::spec_enabled()
+        self.inner.spec.is_some()
     }
 
     /// Waits for a recorded request (already recorded or future) matching `predicate`.

@@ -394,8 +394,8 @@ fn respond(
     };
     if let Some(body) = body {
         let mut violations = Vec::new();
-        if let Some(tpl) = route.template() {
-            violations.extend(validate::check_schema(method, tpl, body));
+        if let (Some(tpl), Some(spec)) = (route.template(), &inner.spec) {
+            violations.extend(spec.check(method, tpl, body));
         }
         let label = format!("{method} {}", route.template().unwrap_or(path));
         if route.carries_message() {
@@ -947,7 +947,14 @@ fn callback(
             )),
         )
     };
+    let autocomplete = rec.kind == 4;
     let original = match kind {
+        Some(8) if !autocomplete => {
+            return bad("autocomplete result for a non-autocomplete interaction")
+        }
+        _ if autocomplete && kind != Some(8) => {
+            return bad("an autocomplete interaction takes only type 8")
+        }
         Some(4) | Some(5) => {
             let mid = w.next_id();
             let mut msg_body = if data.is_null() {

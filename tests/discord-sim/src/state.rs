@@ -161,6 +161,8 @@ pub struct GuildRec {
 #[derive(Debug, Clone)]
 pub struct InteractionRec {
     pub(crate) id: u64,
+    /// Interaction type: 2 command, 3 component, 4 autocomplete.
+    pub(crate) kind: u8,
     pub(crate) created: Instant,
     pub(crate) responded: bool,
     pub(crate) channel_id: u64,

@@ -1,7 +1,8 @@
 //! Request body checks: Discord's documented limits always, the OpenAPI schema when configured.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once, OnceLock};
 
 use parking_lot::Mutex;
 use serde_json::{json, Value};
@@ -12,81 +13,88 @@ pub const SPEC_ENV: &str = "DISCORD_OPENAPI_SPEC";
 /// Compiled validators by (method, path template); `None` when the spec has no JSON body there.
 type RouteValidators = HashMap<(String, String), Option<Arc<jsonschema::Validator>>>;
 
-/// The parsed spec and the validators compiled from it so far, shared by every simulator.
-struct Spec {
+/// A parsed OpenAPI document and the validators compiled from it so far.
+pub struct Spec {
     doc: Value,
     validators: Mutex<RouteValidators>,
 }
 
-fn spec() -> Option<&'static Spec> {
-    static SPEC: OnceLock<Option<Spec>> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        let Some(path) = std::env::var_os(SPEC_ENV) else {
-            eprintln!(
-                "discord-sim: {SPEC_ENV} is unset; request bodies get only the built-in limit checks"
-            );
-            return None;
-        };
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("discord-sim: cannot read {SPEC_ENV}={path:?}: {e}"));
-        let doc = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("discord-sim: {SPEC_ENV}={path:?} is not JSON: {e}"));
-        Some(Spec {
-            doc,
-            validators: Mutex::new(HashMap::new()),
-        })
-    })
-    .as_ref()
-}
-
-/// Whether bodies are being checked against the OpenAPI spec.
-pub fn spec_enabled() -> bool {
-    spec().is_some()
-}
-
-fn validator_for(spec: &Spec, method: &str, template: &str) -> Option<Arc<jsonschema::Validator>> {
-    let key = (method.to_ascii_lowercase(), template.to_string());
-    if let Some(v) = spec.validators.lock().get(&key) {
-        return v.clone();
+impl std::fmt::Debug for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spec").finish_non_exhaustive()
     }
-    let schema = spec
-        .doc
-        .pointer(&format!(
+}
+
+/// The spec at `path`, parsed once per process and shared by every simulator.
+pub fn load(path: &Path) -> Arc<Spec> {
+    static SPECS: OnceLock<Mutex<HashMap<PathBuf, Arc<Spec>>>> = OnceLock::new();
+    let mut specs = SPECS.get_or_init(Default::default).lock();
+    specs
+        .entry(path.to_path_buf())
+        .or_insert_with(|| {
+            let text = std::fs::read_to_string(path)
+                .unwrap_or_else(|e| panic!("discord-sim: cannot read OpenAPI spec {path:?}: {e}"));
+            let doc = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("discord-sim: OpenAPI spec {path:?} is not JSON: {e}"));
+            Arc::new(Spec {
+                doc,
+                validators: Mutex::new(HashMap::new()),
+            })
+        })
+        .clone()
+}
+
+/// Says once per process that only the built-in checks run.
+pub fn notice_no_spec() {
+    static NOTICE: Once = Once::new();
+    NOTICE.call_once(|| {
+        eprintln!(
+            "discord-sim: {SPEC_ENV} is unset; request bodies get only the built-in limit checks"
+        );
+    });
+}
+
+impl Spec {
+    fn validator(&self, method: &str, template: &str) -> Option<Arc<jsonschema::Validator>> {
+        let key = (method.to_ascii_lowercase(), template.to_string());
+        if let Some(v) = self.validators.lock().get(&key) {
+            return v.clone();
+        }
+        let pointer = format!(
             "/paths/{}/{}/requestBody/content/application~1json/schema",
             template.replace('~', "~0").replace('/', "~1"),
             key.0
-        ))
-        .cloned();
-    let compiled = schema.map(|mut schema| {
-        // Local `#/components/...` refs resolve against the document root, so the route's
-        // schema becomes a root that carries the spec's components.
-        if let (Value::Object(obj), Some(components)) = (&mut schema, spec.doc.get("components")) {
-            obj.insert("components".into(), components.clone());
-        }
-        let v = jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft202012)
-            .build(&schema)
-            .unwrap_or_else(|e| {
-                panic!("discord-sim: schema for {method} {template} does not compile: {e}")
-            });
-        Arc::new(v)
-    });
-    spec.validators.lock().insert(key, compiled.clone());
-    compiled
-}
+        );
+        let compiled = self.doc.pointer(&pointer).cloned().map(|mut schema| {
+            // Local `#/components/...` refs resolve against the document root, so the route's
+            // schema becomes a root that carries the spec's components.
+            if let (Value::Object(obj), Some(components)) =
+                (&mut schema, self.doc.get("components"))
+            {
+                obj.insert("components".into(), components.clone());
+            }
+            let v = jsonschema::options()
+                .with_draft(jsonschema::Draft::Draft202012)
+                .build(&schema)
+                .unwrap_or_else(|e| {
+                    panic!("discord-sim: schema for {method} {template} does not compile: {e}")
+                });
+            Arc::new(v)
+        });
+        self.validators.lock().insert(key, compiled.clone());
+        compiled
+    }
 
-/// Schema violations of `body` for the route, empty when valid or when no spec is loaded.
-pub fn check_schema(method: &str, template: &str, body: &Value) -> Vec<String> {
-    let Some(spec) = spec() else {
-        return Vec::new();
-    };
-    let Some(validator) = validator_for(spec, method, template) else {
-        return Vec::new();
-    };
-    validator
-        .iter_errors(body)
-        .map(|e| format!("{method} {template}: schema: {e} at {}", e.instance_path))
-        .collect()
+    /// Schema violations of `body` for the route; empty when valid or undescribed.
+    pub fn check(&self, method: &str, template: &str, body: &Value) -> Vec<String> {
+        let Some(validator) = self.validator(method, template) else {
+            return Vec::new();
+        };
+        validator
+            .iter_errors(body)
+            .map(|e| format!("{method} {template}: schema: {e} at {}", e.instance_path))
+            .collect()
+    }
 }
 
 /// Checks a message body (create or edit) against Discord's documented limits.
