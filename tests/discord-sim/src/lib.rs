@@ -802,13 +802,20 @@ impl Simulator {
 
     /// Requests whose method (or `*`) and path match.
     pub fn requests_matching(&self, method: &str, path_glob: &str) -> Vec<RecordedRequest> {
-        self.requests()
-            .into_iter()
+        let mut found: Vec<RecordedRequest> = self
+            .inner
+            .net
+            .lock()
+            .requests
+            .iter()
             .filter(|r| {
                 (method == "*" || r.method.eq_ignore_ascii_case(method))
                     && glob_match(path_glob, &r.path)
             })
-            .collect()
+            .cloned()
+            .collect();
+        found.sort_by_key(|r| r.seq);
+        found
     }
 
     /// Messages the bot sent to `user`'s DM channel.

@@ -50,8 +50,14 @@ impl UserSpec {
         self
     }
 
-    /// Sets the avatar hash.
+    /// Sets the avatar hash: 32 hex digits, `a_`-prefixed when animated (serenity refuses
+    /// anything else, so a bad fixture fails here rather than deep inside the client).
     pub fn avatar(mut self, hash: &str) -> Self {
+        let hex = hash.strip_prefix("a_").unwrap_or(hash);
+        assert!(
+            hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+            "avatar hash must be 32 hex digits (optionally a_-prefixed), got {hash:?}"
+        );
         self.avatar = Some(hash.to_string());
         self
     }

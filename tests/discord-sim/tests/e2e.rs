@@ -60,6 +60,42 @@ async fn notify(
     Ok(())
 }
 
+async fn complete_room(_ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    let choices = ["alpha", "beta", "bravo", "gamma"]
+        .into_iter()
+        .filter(|r| r.starts_with(partial))
+        .map(|r| serenity::AutocompleteChoice::new(r, r))
+        .collect();
+    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+}
+
+/// Picks a room with autocomplete and answers immediately.
+#[poise::command(slash_command)]
+async fn pick(
+    ctx: Context<'_>,
+    #[description = "Room"]
+    #[autocomplete = "complete_room"]
+    room: String,
+) -> Result<(), Error> {
+    poise::say_reply(poise::Context::Application(ctx), format!("picked {room}")).await?;
+    Ok(())
+}
+
+/// Asks the gateway for the guild's members; the chunk handler reports the count.
+#[poise::command(slash_command)]
+async fn count(ctx: Context<'_>) -> Result<(), Error> {
+    let guild = ctx.interaction.guild_id.ok_or("no guild")?;
+    ctx.serenity_context().shard.chunk_guild(
+        guild,
+        None,
+        false,
+        serenity::ChunkGuildFilter::None,
+        None,
+    );
+    poise::say_reply(poise::Context::Application(ctx), "counting").await?;
+    Ok(())
+}
+
 async fn on_event(ctx: &serenity::Context, event: &serenity::FullEvent) -> Result<(), Error> {
     if let serenity::FullEvent::InteractionCreate {
         interaction: serenity::Interaction::Component(c),
@@ -70,6 +106,14 @@ async fn on_event(ctx: &serenity::Context, event: &serenity::FullEvent) -> Resul
             .components(vec![]);
         c.create_response(ctx, serenity::CreateInteractionResponse::UpdateMessage(msg))
             .await?;
+    }
+    if let serenity::FullEvent::GuildMembersChunk { chunk } = event {
+        let cached = ctx
+            .cache
+            .guild(chunk.guild_id)
+            .map_or(0, |g| g.members.len());
+        let text = format!("chunk {} members, cache {cached}", chunk.members.len());
+        serenity::ChannelId::new(CHANNEL).say(ctx, text).await?;
     }
     Ok(())
 }
@@ -100,7 +144,7 @@ struct Bot {
 async fn start_bot(sim: &Simulator, token: &str) -> Bot {
     let framework = poise::Framework::builder()
         .options(poise::FrameworkOptions {
-            commands: vec![ping(), notify()],
+            commands: vec![ping(), notify(), pick(), count()],
             initialize_owners: false,
             event_handler: |fw, event| Box::pin(on_event(fw.serenity_context, event)),
             ..Default::default()
@@ -151,6 +195,11 @@ async fn stop(sim: &Simulator, bot: Bot) {
         .expect("task joins");
     assert!(result.is_ok(), "client ended with {result:?}");
     sim.wait_for_disconnect(WAIT).await.expect("gateway closed");
+    assert_eq!(
+        sim.gateway_close_frames(),
+        1,
+        "the client said goodbye with a close frame"
+    );
 }
 
 #[tokio::test]
@@ -178,7 +227,15 @@ async fn bot_registers_guild_commands_with_options_at_startup() {
         .iter()
         .map(|c| c["name"].clone())
         .collect();
-    assert_eq!(names, vec![json!("ping"), json!("notify")]);
+    assert_eq!(
+        names,
+        vec![
+            json!("ping"),
+            json!("notify"),
+            json!("pick"),
+            json!("count")
+        ]
+    );
     assert_eq!(put.body.as_ref().unwrap()[0]["options"][0]["name"], "text");
     stop(&sim, bot).await;
     assert!(
@@ -332,6 +389,59 @@ async fn forced_rate_limit_answers_429_with_retry_after_then_recovers() {
         .unwrap();
     assert_eq!(guild.name, "Sim guild");
     assert_eq!(sim.count_429(), 1);
+    stop(&sim, bot).await;
+}
+
+#[tokio::test]
+async fn autocomplete_offers_matching_choices_then_command_answers() {
+    let (sim, bot) = ready_sim().await;
+    let typed = json!([{"name": "room", "type": 3, "value": "b", "focused": true}]);
+    let ac = sim
+        .autocomplete(GUILD, CHANNEL, ALICE, "pick", typed)
+        .await
+        .unwrap();
+    sim.wait_for_request(|r| r.path.contains(&ac.token), WAIT)
+        .await
+        .unwrap();
+    let answer = &sim.interaction_responses(&ac.token)[0].body;
+    assert_eq!(answer["type"], 8);
+    let names: Vec<_> = answer["data"]["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("beta"), json!("bravo")]);
+
+    let chosen = json!([{"name": "room", "type": 3, "value": "bravo"}]);
+    let run = sim
+        .invoke_command(GUILD, CHANNEL, ALICE, "pick", chosen)
+        .await
+        .unwrap();
+    sim.wait_for_request(|r| r.path.contains(&run.token), WAIT)
+        .await
+        .unwrap();
+    let reply = &sim.interaction_responses(&run.token)[0].body;
+    assert_eq!(reply["type"], 4);
+    assert_eq!(reply["data"]["content"], "picked bravo");
+    stop(&sim, bot).await;
+}
+
+#[tokio::test]
+async fn requested_member_chunk_fills_serenity_cache() {
+    let (sim, bot) = ready_sim().await;
+    sim.invoke_command(GUILD, CHANNEL, OWNER, "count", json!([]))
+        .await
+        .unwrap();
+    let post = sim
+        .wait_for_request(
+            |r| r.method == "POST" && r.path == format!("/channels/{CHANNEL}/messages"),
+            WAIT,
+        )
+        .await
+        .unwrap();
+    // GUILD_CREATE carried only the bot; the chunk brings all four members.
+    assert_eq!(post.body.unwrap()["content"], "chunk 4 members, cache 4");
     stop(&sim, bot).await;
 }
 

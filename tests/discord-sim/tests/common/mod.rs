@@ -34,7 +34,7 @@ pub fn world(sim: &Simulator) {
         GUILD,
         UserSpec::new(ALICE, "alice")
             .global_name("Alice")
-            .avatar("abc"),
+            .avatar("0123456789abcdef0123456789abcdef"),
         &[MOD_ROLE],
     );
     sim.add_member(GUILD, UserSpec::new(BOB, "bob"), &[]);
