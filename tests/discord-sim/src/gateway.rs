@@ -28,6 +28,7 @@ async fn run(inner: Arc<Inner>, mut socket: WebSocket) {
             seq: 0,
             identified: false,
             shard: None,
+            intents: 0,
         });
         id
     };
@@ -97,6 +98,7 @@ fn identify(inner: &Inner, session_id: u64, tx: &mpsc::UnboundedSender<Outgoing>
     let mut w = inner.world.lock();
     w.identifies.push(Identify {
         intents: d["intents"].as_u64().unwrap_or(0),
+        token: sent.to_string(),
         token_accepted: accepted,
         shard,
     });
@@ -113,6 +115,7 @@ fn identify(inner: &Inner, session_id: u64, tx: &mpsc::UnboundedSender<Outgoing>
     };
     session.identified = true;
     session.shard = shard;
+    session.intents = d["intents"].as_u64().unwrap_or(0);
     let served: Vec<u64> = guild_ids
         .into_iter()
         .filter(|g| session.serves(Some(*g)))

@@ -61,7 +61,7 @@ use tokio::sync::Notify;
 pub use limits::glob_match;
 pub use state::{
     Identify, RoleSpec, UserSpec, ADMINISTRATOR, ALL_PERMISSIONS, CREATE_EVENTS, DEFAULT_EVERYONE,
-    MANAGE_EVENTS,
+    INTENT_GUILD_SCHEDULED_EVENTS, MANAGE_EVENTS,
 };
 pub use validate::SPEC_ENV;
 
@@ -740,6 +740,33 @@ impl Simulator {
         w.dispatch(
             Some(guild),
             "GUILD_SCHEDULED_EVENT_USER_ADD",
+            json!({"guild_scheduled_event_id": event.to_string(), "user_id": user.to_string(), "guild_id": guild.to_string()}),
+        );
+        Ok(())
+    }
+
+    /// Removes `user`'s interest in a scheduled event and dispatches
+    /// GUILD_SCHEDULED_EVENT_USER_REMOVE.
+    pub async fn unmark_interested(
+        &self,
+        guild: u64,
+        event: u64,
+        user: u64,
+    ) -> Result<(), SimError> {
+        let mut w = self.inner.world.lock();
+        let g = w
+            .guilds
+            .get_mut(&guild)
+            .ok_or(SimError::UnknownGuild(guild))?;
+        let e = g
+            .events
+            .get_mut(&event)
+            .ok_or(SimError::UnknownEvent(event))?;
+        e.interested.remove(&user);
+        e.json["user_count"] = json!(e.interested.len());
+        w.dispatch(
+            Some(guild),
+            "GUILD_SCHEDULED_EVENT_USER_REMOVE",
             json!({"guild_scheduled_event_id": event.to_string(), "user_id": user.to_string(), "guild_id": guild.to_string()}),
         );
         Ok(())

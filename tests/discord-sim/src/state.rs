@@ -198,9 +198,24 @@ pub struct Session {
     pub(crate) seq: u64,
     pub(crate) identified: bool,
     pub(crate) shard: Option<(u64, u64)>,
+    pub(crate) intents: u64,
+}
+
+/// GUILD_SCHEDULED_EVENTS, the intent behind every `GUILD_SCHEDULED_EVENT_*` dispatch.
+pub const INTENT_GUILD_SCHEDULED_EVENTS: u64 = 1 << 16;
+
+/// The intent a dispatch needs, for the events whose intent the simulator enforces.
+fn required_intent(name: &str) -> Option<u64> {
+    name.starts_with("GUILD_SCHEDULED_EVENT_")
+        .then_some(INTENT_GUILD_SCHEDULED_EVENTS)
 }
 
 impl Session {
+    /// Whether this session asked for the intent that `name` needs.
+    pub(crate) fn wants(&self, name: &str) -> bool {
+        required_intent(name).is_none_or(|bit| self.intents & bit != 0)
+    }
+
     /// Whether this session's shard receives events of `guild_id`.
     pub(crate) fn serves(&self, guild_id: Option<u64>) -> bool {
         match (self.shard, guild_id) {
@@ -219,14 +234,27 @@ impl Session {
 }
 
 /// What the bot sent in IDENTIFY.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Identify {
     /// The intents bit set.
     pub intents: u64,
+    /// The token as sent (never shown by `Debug`).
+    pub token: String,
     /// Whether the token matched the simulator's bot token.
     pub token_accepted: bool,
     /// `[shard_id, shard_count]`, if sent.
     pub shard: Option<(u64, u64)>,
+}
+
+impl std::fmt::Debug for Identify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identify")
+            .field("intents", &self.intents)
+            .field("token", &"<redacted>")
+            .field("token_accepted", &self.token_accepted)
+            .field("shard", &self.shard)
+            .finish()
+    }
 }
 
 /// Everything mutable, behind one lock.
@@ -267,12 +295,13 @@ impl World {
         self.last_id
     }
 
-    /// Sends a dispatch to every identified session that serves `guild_id`.
+    /// Sends a dispatch to every identified session that serves `guild_id` and asked for
+    /// the event's intent.
     pub fn dispatch(&mut self, guild_id: Option<u64>, name: &str, d: Value) {
         for s in self
             .sessions
             .iter_mut()
-            .filter(|s| s.identified && s.serves(guild_id))
+            .filter(|s| s.identified && s.serves(guild_id) && s.wants(name))
         {
             s.dispatch(name, d.clone());
         }

@@ -211,4 +211,39 @@ async fn marking_interest_dispatches_user_add() {
     let add = gw.dispatch("GUILD_SCHEDULED_EVENT_USER_ADD").await;
     assert_eq!(add["d"]["user_id"], ALICE.to_string());
     assert_eq!(add["d"]["guild_scheduled_event_id"], ev["id"]);
+    sim.unmark_interested(GUILD, event_id, ALICE).await.unwrap();
+    let remove = gw.dispatch("GUILD_SCHEDULED_EVENT_USER_REMOVE").await;
+    assert_eq!(remove["d"]["user_id"], ALICE.to_string());
+    assert_eq!(
+        sim.scheduled_event(GUILD, event_id).unwrap()["user_count"],
+        0
+    );
+}
+
+#[tokio::test]
+async fn scheduled_event_dispatches_need_their_intent() {
+    let sim = Simulator::start(SimOptions::default()).await;
+    world(&sim);
+    let (mut without, _) = RawGateway::ready_with_intents(&sim, 1).await;
+    let (mut with, _) = RawGateway::ready(&sim).await;
+    let body = json!({"name": "Standup", "privacy_level": 2, "entity_type": 3,
+        "scheduled_start_time": "2030-01-01T10:00:00Z", "scheduled_end_time": "2030-01-01T11:00:00Z",
+        "entity_metadata": {"location": "here"}});
+    let (_, _, ev) = call(
+        &sim,
+        "POST",
+        &format!("/guilds/{GUILD}/scheduled-events"),
+        Some(body),
+    )
+    .await;
+    with.dispatch("GUILD_SCHEDULED_EVENT_CREATE").await;
+    // A heartbeat's ACK is the next thing the intent-less client sees: no event came first.
+    without.send(json!({"op": 1, "d": null})).await;
+    loop {
+        let v = without.recv().await.unwrap();
+        assert_ne!(v["t"], "GUILD_SCHEDULED_EVENT_CREATE", "{}", ev["id"]);
+        if v["op"] == 11 {
+            break;
+        }
+    }
 }

@@ -443,3 +443,22 @@ async fn wait_for_request_sees_requests_as_they_arrive() {
         .await;
     assert!(miss.is_err());
 }
+
+#[tokio::test]
+async fn unpaced_burst_over_the_global_limit_gets_429s_counted() {
+    let sim = Simulator::start(SimOptions::default()).await;
+    sim.enforce_global_rate(50);
+    sim.set_latency(Duration::from_millis(20));
+    let burst = (0..60).map(|_| call(&sim, "GET", "/users/@me", None));
+    let statuses: Vec<u16> = futures::future::join_all(burst)
+        .await
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(ok + refused, 60);
+    assert!(refused > 0, "60 requests at once exceed 50/s");
+    assert!(ok >= 50, "the first 50 in the window are admitted");
+    assert_eq!(sim.count_429(), refused as u64);
+}

@@ -100,10 +100,16 @@ impl RawGateway {
         hello
     }
 
-    /// A fully identified client that has read READY and the GUILD_CREATEs.
+    /// An identified client (intents GUILDS and GUILD_SCHEDULED_EVENTS) that has read READY.
     pub async fn ready(sim: &Simulator) -> (Self, Value) {
+        Self::ready_with_intents(sim, 1 | discord_sim::INTENT_GUILD_SCHEDULED_EVENTS).await
+    }
+
+    /// An identified client with the given intents that has read READY.
+    pub async fn ready_with_intents(sim: &Simulator, intents: u64) -> (Self, Value) {
         let mut gw = Self::connect(sim).await;
-        gw.identify(&format!("Bot {}", sim.bot_token()), 1).await;
+        gw.identify(&format!("Bot {}", sim.bot_token()), intents)
+            .await;
         let ready = gw.dispatch("READY").await;
         (gw, ready)
     }
