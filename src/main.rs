@@ -244,8 +244,12 @@ fn verify(
         }
         Some(t) => t.to_string(),
     };
-    let token =
-        extract_token(&text).ok_or_else(|| anyhow::anyhow!("no token found in the input"))?;
+    let token = extract_token(&text).ok_or_else(|| {
+        anyhow::anyhow!(
+            "no token found in the input; give the token itself (three base64url parts separated by dots) \
+             or a meeting link carrying it after ?jwt= or #jwt="
+        )
+    })?;
     let mut expect = jitsi::verify::Expectations::from_settings(&config.jitsi, room.as_deref())?;
     expect.allow_wildcard_room = allow_wildcard;
     let verdict = jitsi::verify::verify(&token, &expect, Utc::now());
