@@ -42,13 +42,19 @@ fn meetbot() -> &'static Path {
             })
             .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
             .collect();
-        builds.sort_by(|a, b| b.0.cmp(&a.0));
+        builds.sort_by_key(|b| std::cmp::Reverse(b.0));
         builds
             .into_iter()
             .map(|(_, p)| p)
             .find(|p| is_this_cli(p))
             .unwrap_or_else(|| panic!("no built meetbot CLI at {}", uplifted.display()))
     })
+}
+
+/// One RSA key per test process: generating it is the slowest step of the suite.
+fn rsa_key() -> &'static RsaPrivateKey {
+    static KEY: OnceLock<RsaPrivateKey> = OnceLock::new();
+    KEY.get_or_init(|| RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap())
 }
 
 fn is_this_cli(path: &Path) -> bool {
@@ -277,6 +283,21 @@ fn email_is_in_the_token_only_when_include_email_is_on() {
         .get("email")
         .is_none());
 
+    let mut all = vec!["token"];
+    all.extend_from_slice(&args);
+    let run = cli().run(&all);
+    assert!(
+        run.stderr.contains("--email is left out of the token"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !payload(token_in(run.stdout.lines().last().unwrap()))["context"]["user"]
+            .as_object()
+            .unwrap()
+            .contains_key("email")
+    );
+
     let on = cli().set("MEETBOT_TOKEN_INCLUDE_EMAIL", "true").json(&args);
     assert_eq!(on["claims"]["context"]["user"]["email"], "ana@example.com");
     assert_eq!(
@@ -315,7 +336,7 @@ fn fragment_link_style_carries_the_token_after_a_hash() {
 
 #[test]
 fn jaas_preset_signs_rs256_with_the_key_file_and_the_token_verifies() {
-    let key = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let key = rsa_key();
     let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
     let public = key
         .to_public_key()
@@ -403,6 +424,22 @@ fn verify_finds_the_token_in_query_and_fragment_links() {
         // The same link pasted on standard input.
         let run = c.run_with_stdin(&["verify", "--room", "weekly-sync"], Some(&link));
         assert_eq!(run.code, 0, "{link}: {run:?}");
+    }
+}
+
+#[test]
+fn verify_finds_a_token_or_link_quoted_in_a_pasted_message() {
+    let cli = cli();
+    let token = hs256(&good_claims(), SECRET);
+    let link = cli.link(&["--room", "weekly-sync", "--name", "Ana"]);
+    for pasted in [
+        format!("Here is my link: {link}\nit does not work, version 1.2.3 of the app"),
+        format!("the app says 1.2.3 and the token is \"{token}\"\n"),
+        format!("Authorization: Bearer {token}"),
+    ] {
+        let run = cli.run_with_stdin(&["verify", "--room", "weekly-sync"], Some(&pasted));
+        assert_eq!(run.code, 0, "{pasted}: {run:?}");
+        assert!(run.stdout.contains("Jitsi would ACCEPT this token."));
     }
 }
 
@@ -516,6 +553,65 @@ fn jitsi_config_sets_token_auth_with_the_app_id_and_never_prints_the_secret() {
     assert!(run.stdout.contains(&format!("app_id = \"{APP_ID}\"")));
     assert!(run.stdout.contains("allow_empty_token = false"));
     assert!(!run.all().contains(SECRET));
+}
+
+#[test]
+fn jitsi_config_for_rs256_never_prints_the_private_key() {
+    let pem = rsa_key().to_pkcs8_pem(LineEnding::LF).unwrap();
+    let base = cli().unset("JWT_APP_SECRET");
+    let file = base.write("key.pem", &pem);
+    let run = base
+        .set("MEETBOT_TOKEN_ALGORITHM", "RS256")
+        .set("JWT_KID", "meetbot-key-1")
+        .set("JWT_PRIVATE_KEY_FILE", &file)
+        .run(&["jitsi-config"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("authentication = \"token\""));
+    assert!(!run.all().contains("PRIVATE KEY"));
+    let body_line = pem.lines().nth(1).unwrap();
+    assert!(!run.all().contains(body_line), "key material printed");
+}
+
+// --- .env ---
+
+#[test]
+fn a_dotenv_file_in_the_working_directory_supplies_the_secrets() {
+    let cli = cli().unset("JWT_APP_SECRET");
+    cli.write(".env", &format!("# secrets\nJWT_APP_SECRET={SECRET}\n"));
+    let run = cli.run(&["check"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("configuration OK"));
+    assert!(!run.all().contains(SECRET));
+}
+
+#[test]
+fn a_broken_dotenv_line_is_named_by_its_variable_without_echoing_the_value() {
+    let cli = cli().unset("JWT_APP_SECRET").unset("DISCORD_TOKEN");
+    // An open quote makes the parser swallow every line below it, the Discord token too.
+    cli.write(
+        ".env",
+        &format!("JWT_APP_SECRET=\"{SECRET}\nDISCORD_TOKEN={DISCORD_TOKEN}\n"),
+    );
+    let run = cli.run(&["check"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains(".env: cannot parse the line that sets JWT_APP_SECRET"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("JWT_APP_SECRET: not set"),
+        "{}",
+        run.stderr
+    );
+    let all = run.all();
+    assert!(!all.contains(SECRET), "secret echoed: {all}");
+    assert!(
+        !all.contains("hunter2-discord-secret-part_XYZ"),
+        "token echoed"
+    );
+    run.assert_no_panic();
 }
 
 // --- check ---
