@@ -642,6 +642,23 @@ fn check_says_configuration_ok_and_masks_every_secret() {
 }
 
 #[test]
+fn check_masks_credentials_in_a_proxy_url() {
+    let run = cli()
+        .set(
+            "DISCORD_API_BASE",
+            "http://proxy:proxy-pass-hunter2@127.0.0.1:8080",
+        )
+        .run(&["check"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("http://proxy:***@127.0.0.1:8080"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.all().contains("proxy-pass-hunter2"));
+}
+
+#[test]
 fn check_refuses_each_bad_setting_by_name_without_echoing_the_secret() {
     let dir = tempfile::tempdir().unwrap();
     let key_dir = dir.path().display().to_string();
@@ -691,6 +708,14 @@ fn check_refuses_each_bad_setting_by_name_without_echoing_the_secret() {
             rs256(cli(), &key_dir),
             "JWT_PRIVATE_KEY_FILE",
         ),
+        (
+            "unparseable database url",
+            cli().set(
+                "DATABASE_URL",
+                &format!("postgres://bot:{DB_PASSWORD}@127.0.0.1:notaport/test"),
+            ),
+            "DATABASE_URL",
+        ),
     ];
     for (what, c, setting) in cases {
         let secret = c
@@ -710,6 +735,7 @@ fn check_refuses_each_bad_setting_by_name_without_echoing_the_secret() {
         if let Some(secret) = secret {
             assert!(!run.all().contains(&secret), "{what}: secret printed");
         }
+        assert!(!run.all().contains(DB_PASSWORD), "{what}: password printed");
     }
 }
 
