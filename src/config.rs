@@ -411,7 +411,7 @@ impl Config {
                 "NOT SET (needed by `meetbot run`)".into()
             },
         );
-        line("discord api base", d.api_base_str());
+        line("discord api base", mask_url(&d.api_base_str()));
         line(
             "command registration on start",
             format!("{:?}", d.register_on_start),
@@ -441,14 +441,21 @@ impl Config {
     }
 }
 
-/// Hides a password in a database URL.
+/// Hides a password in a URL (database, proxy).
 fn mask_url(url: &str) -> String {
     match Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("***"));
             u.to_string()
         }
-        _ => url.to_string(),
+        Ok(_) => url.to_string(),
+        // Unparsed, the credentials cannot be told apart from the rest: hide all before the last `@`.
+        Err(_) => match (url.find("://"), url.rfind('@')) {
+            (Some(scheme_end), Some(at)) if at > scheme_end => {
+                format!("{}://***{}", &url[..scheme_end], &url[at..])
+            }
+            _ => url.to_string(),
+        },
     }
 }
 
@@ -1054,15 +1061,23 @@ fn build(
             data_dir.join("meetbot.db").display()
         )
     });
-    if !(database_url.starts_with("sqlite:")
-        || database_url.starts_with("postgres://")
-        || database_url.starts_with("postgresql://"))
-    {
+    let postgres =
+        database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
+    if !(database_url.starts_with("sqlite:") || postgres) {
         problem(
             &mut problems,
             "DATABASE_URL",
             "use sqlite://PATH or postgres://USER@HOST/DB".into(),
         );
+    } else if postgres {
+        // The URL may hold a password, so the parser's reason is given, never the text.
+        if let Err(e) = Url::parse(&database_url) {
+            problem(
+                &mut problems,
+                "DATABASE_URL",
+                format!("is not a valid URL ({e}); write it like postgres://USER:PASSWORD@HOST:5432/DB, percent-encoding special characters in the password"),
+            );
+        }
     }
 
     if !problems.is_empty() {
@@ -1494,6 +1509,33 @@ mod tests {
             assert!(!text.contains("pw-hunter2"));
         }
         assert!(c.describe().contains("postgres://bot:***@127.0.0.1/db"));
+    }
+
+    #[test]
+    fn credentials_are_masked_even_in_urls_that_do_not_parse() {
+        assert_eq!(
+            mask_url("postgres://bot:pw@127.0.0.1/db"),
+            "postgres://bot:***@127.0.0.1/db"
+        );
+        assert_eq!(
+            mask_url("postgres://bot:pw-x@127.0.0.1:notaport/db"),
+            "postgres://***@127.0.0.1:notaport/db"
+        );
+        assert_eq!(mask_url("sqlite://data/m.db"), "sqlite://data/m.db");
+    }
+
+    #[test]
+    fn an_unparseable_postgres_url_is_refused_without_echoing_it() {
+        let p = problems(load_with(
+            &with(
+                base(),
+                "DATABASE_URL",
+                "postgres://bot:pw-hunter2@127.0.0.1:notaport/db",
+            ),
+            None,
+        ));
+        assert_eq!(p[0].setting, "DATABASE_URL");
+        assert!(!p[0].message.contains("pw-hunter2"), "{}", p[0].message);
     }
 
     #[test]

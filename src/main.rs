@@ -87,11 +87,7 @@ fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // .env is a convenience for secrets; a missing file is normal, a broken one is worth saying.
-    if let Err(e) = dotenvy::dotenv() {
-        if !e.not_found() {
-            eprintln!("meetbot: ignoring .env: {e}");
-        }
-    }
+    load_dotenv();
     let env = config::process_env;
     let loaded = Config::load(&Sources {
         path: cli.config.clone(),
@@ -191,6 +187,11 @@ fn token(
     if let Some(t) = ttl {
         settings.lifetime = t;
     }
+    if email.is_some() && !settings.include_email {
+        eprintln!(
+            "note: --email is left out of the token while token.include_email is off (MEETBOT_TOKEN_INCLUDE_EMAIL=true turns it on)"
+        );
+    }
     let minter = Minter::new(settings.clone()).context("the signing key cannot be used")?;
     let identity = Identity {
         id: id.unwrap_or_else(|| format!("cli-{}", jitsi::normalize_room_name(&name))),
@@ -244,8 +245,12 @@ fn verify(
         }
         Some(t) => t.to_string(),
     };
-    let token =
-        extract_token(&text).ok_or_else(|| anyhow::anyhow!("no token found in the input"))?;
+    let token = extract_token(&text).ok_or_else(|| {
+        anyhow::anyhow!(
+            "no token found in the input; give the token itself (three base64url parts separated by dots) \
+             or a meeting link carrying it after ?jwt= or #jwt="
+        )
+    })?;
     let mut expect = jitsi::verify::Expectations::from_settings(&config.jitsi, room.as_deref())?;
     expect.allow_wildcard_room = allow_wildcard;
     let verdict = jitsi::verify::verify(&token, &expect, Utc::now());
@@ -259,17 +264,61 @@ fn verify(
     })
 }
 
-/// Finds the token in what an operator pasted: a bare token, or a link with `?jwt=` or `#jwt=`.
+/// Finds the token in what an operator pasted: a bare token, a link with `?jwt=` or `#jwt=`, or either
+/// quoted in a longer message.
 fn extract_token(text: &str) -> Option<String> {
     let text = text.trim();
-    let from_param = ["jwt="]
-        .iter()
-        .find_map(|p| text.find(p).map(|i| &text[i + p.len()..]))
-        .map(|rest| rest.split(['&', '#', ' ']).next().unwrap_or_default());
-    let candidate = from_param.unwrap_or(text);
-    let looks_like_jwt = candidate.split('.').count() == 3
-        && candidate
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    looks_like_jwt.then(|| candidate.to_string())
+    if let Some(i) = text.find("jwt=") {
+        let value = text[i + "jwt=".len()..]
+            .split(|c: char| c == '&' || c == '#' || c.is_whitespace())
+            .next()
+            .unwrap_or_default();
+        return looks_like_jwt(value).then(|| value.to_string());
+    }
+    if looks_like_jwt(text) {
+        return Some(text.to_string());
+    }
+    // Inside prose only a word that starts like a JSON header ("ey" is base64url for `{`) counts, so a
+    // version number such as 1.2.3 is not taken for a token.
+    text.split_whitespace()
+        .map(|w| w.trim_matches(|c: char| matches!(c, '"' | '\'' | '`' | '<' | '>' | '(' | ')')))
+        .find(|w| w.starts_with("ey") && looks_like_jwt(w))
+        .map(str::to_string)
+}
+
+fn looks_like_jwt(s: &str) -> bool {
+    s.split('.').count() == 3
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Reads `.env` (a convenience for secrets): a missing file is normal, a broken one is worth saying.
+fn load_dotenv() {
+    match dotenvy::dotenv() {
+        Ok(_) => {}
+        Err(e) if e.not_found() => {}
+        // dotenvy's message quotes the line, which may hold a secret (and, after an open quote, every line
+        // below it): name only the variable.
+        Err(dotenvy::Error::LineParse(line, _)) => {
+            let key = line
+                .lines()
+                .next()
+                .and_then(|first| first.trim().trim_start_matches("export ").split_once('='))
+                .map(|(k, _)| k.trim())
+                .filter(|k| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            match key {
+                Some(k) => eprintln!(
+                    "meetbot: .env: cannot parse the line that sets {k} (check its quotes); it and the lines after it were not loaded"
+                ),
+                None => eprintln!(
+                    "meetbot: .env: cannot parse a line (check its quotes); it and the lines after it were not loaded"
+                ),
+            }
+        }
+        Err(dotenvy::Error::Io(e)) => eprintln!("meetbot: cannot read .env: {e}"),
+        // The other errors may quote a variable's value.
+        Err(_) => eprintln!("meetbot: .env could not be loaded completely"),
+    }
 }
