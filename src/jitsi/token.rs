@@ -6,8 +6,10 @@ use crate::secret::Secret;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{EncodingKey, Header};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -235,12 +237,20 @@ pub struct MintedToken {
     pub link: Link,
 }
 
+/// The prepared signing key.
+#[derive(Clone)]
+enum Signer {
+    /// HMAC state already keyed with the secret: each token costs only its own bytes.
+    Hs256(Hmac<Sha256>),
+    /// RSA key for jsonwebtoken's RS256 signer.
+    Rs256(EncodingKey),
+}
+
 /// Signs tokens; the key, header and link base are prepared once.
 #[derive(Clone)]
 pub struct Minter {
     settings: JitsiSettings,
-    key: EncodingKey,
-    algorithm: jsonwebtoken::Algorithm,
+    signer: Signer,
     /// base64url of the header JSON: the same for every token.
     encoded_header: String,
     /// `https://host/[prefix/][tenant/]`, to which a room name is appended.
@@ -287,16 +297,14 @@ impl Minter {
     /// Checks the settings and prepares the signing key.
     pub fn new(settings: JitsiSettings) -> Result<Minter, TokenError> {
         let name = algorithm_name(settings.algorithm);
-        let (key, algorithm, kid) = match (&settings.algorithm, &settings.key) {
+        let (signer, algorithm, kid) = match (&settings.algorithm, &settings.key) {
             (Algorithm::Hs256, SigningKey::Hmac(secret)) => {
                 if secret.is_empty() {
                     return Err(TokenError::InvalidKey("the HS256 secret is empty"));
                 }
-                (
-                    EncodingKey::from_secret(secret.expose().as_bytes()),
-                    jsonwebtoken::Algorithm::HS256,
-                    None,
-                )
+                let mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+                    .map_err(|_| TokenError::InvalidKey("HMAC refused the secret"))?;
+                (Signer::Hs256(mac), jsonwebtoken::Algorithm::HS256, None)
             }
             (Algorithm::Rs256, SigningKey::Rsa { private_pem, kid }) => {
                 if kid.trim().is_empty() {
@@ -307,7 +315,14 @@ impl Minter {
                 }
                 let key = EncodingKey::from_rsa_pem(private_pem.expose().as_bytes())
                     .map_err(|_| TokenError::InvalidKey("not a PEM-encoded RSA private key"))?;
-                (key, jsonwebtoken::Algorithm::RS256, Some(kid.clone()))
+                // Sign once now so a key the backend rejects fails at start, not at the first mint.
+                jsonwebtoken::crypto::sign(b"probe", &key, jsonwebtoken::Algorithm::RS256)
+                    .map_err(|_| TokenError::InvalidKey("the RSA backend refused the key"))?;
+                (
+                    Signer::Rs256(key),
+                    jsonwebtoken::Algorithm::RS256,
+                    Some(kid.clone()),
+                )
             }
             (Algorithm::Hs256, SigningKey::Rsa { .. }) => {
                 return Err(TokenError::KeyMismatch {
@@ -330,9 +345,8 @@ impl Minter {
         header.kid = kid;
         let encoded_header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?);
 
-        let minter = Minter {
-            key,
-            algorithm,
+        Ok(Minter {
+            signer,
             encoded_header,
             base: link_base(&settings)?,
             iss: issuer(&settings),
@@ -340,11 +354,7 @@ impl Minter {
             jaas_forms: settings.preset == Preset::Jaas
                 || settings.moderator_claims == ModeratorClaims::Jaas,
             settings,
-        };
-        // Sign once now so a key the backend rejects fails at start, not at the first mint.
-        jsonwebtoken::crypto::sign(b"probe", &minter.key, minter.algorithm)
-            .map_err(|_| TokenError::InvalidKey("the crypto backend refused the key"))?;
-        Ok(minter)
+        })
     }
 
     /// The settings this minter was built from.
@@ -426,10 +436,25 @@ impl Minter {
         token.push_str(&self.encoded_header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let signature = jsonwebtoken::crypto::sign(token.as_bytes(), &self.key, self.algorithm)
-            .map_err(|_| TokenError::Signing("the key was refused"))?;
-        token.push('.');
-        token.push_str(&signature);
+        match &self.signer {
+            Signer::Hs256(keyed) => {
+                let mut mac = keyed.clone();
+                mac.update(token.as_bytes());
+                let signature = mac.finalize().into_bytes();
+                token.push('.');
+                URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+            }
+            Signer::Rs256(key) => {
+                let signature = jsonwebtoken::crypto::sign(
+                    token.as_bytes(),
+                    key,
+                    jsonwebtoken::Algorithm::RS256,
+                )
+                .map_err(|_| TokenError::Signing("the RSA key was refused"))?;
+                token.push('.');
+                token.push_str(&signature);
+            }
+        }
         let token = Secret::new(token);
         let link = self.link(&grant.room, &token, Some(&grant.identity.name));
         Ok(MintedToken {
