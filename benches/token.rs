@@ -48,6 +48,18 @@ fn bench_mint(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // Where the rest of mint's time goes.
+    let mut parts = c.benchmark_group("hs256_parts");
+    parts.bench_function("claims", |b| b.iter(|| minter.claims(black_box(&grant))));
+    let claims = minter.claims(&grant);
+    parts.bench_function("claims_to_json", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&claims)).unwrap())
+    });
+    parts.bench_function("link", |b| {
+        b.iter(|| minter.link(black_box(&grant.room), black_box(&token), Some("Ana Lee")))
+    });
+    parts.finish();
 }
 
 criterion_group!(benches, bench_mint);

@@ -1,6 +1,6 @@
 //! Minting: the claims Jitsi reads, signing them, and the personal link that carries the token.
 
-use super::room::{encode_uri_component, Room};
+use super::room::{encode_uri_component_into, Room};
 use super::settings::{Algorithm, JitsiSettings, LinkStyle, ModeratorClaims, Preset, SigningKey};
 use crate::secret::Secret;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -255,6 +255,8 @@ pub struct Minter {
     encoded_header: String,
     /// `https://host/[prefix/][tenant/]`, to which a room name is appended.
     base: String,
+    /// Fragment settings that are the same in every link (`config.prejoinConfig.enabled=…`).
+    fragment_settings: String,
     iss: String,
     sub: String,
     jaas_forms: bool,
@@ -349,6 +351,10 @@ impl Minter {
             signer,
             encoded_header,
             base: link_base(&settings)?,
+            fragment_settings: settings
+                .prejoin
+                .map(|on| format!("config.prejoinConfig.enabled={on}"))
+                .unwrap_or_default(),
             iss: issuer(&settings),
             sub: subject(&settings),
             jaas_forms: settings.preset == Preset::Jaas
@@ -430,7 +436,9 @@ impl Minter {
             });
         }
         let claims = self.claims(grant);
-        let payload = serde_json::to_vec(&claims)?;
+        // Sized for a typical payload so serialisation does not reallocate as it grows.
+        let mut payload = Vec::with_capacity(512);
+        serde_json::to_writer(&mut payload, &claims)?;
         let mut token =
             String::with_capacity(self.encoded_header.len() + payload.len() * 4 / 3 + 360);
         token.push_str(&self.encoded_header);
@@ -473,8 +481,14 @@ impl Minter {
     /// The personal link: room URL, the token by [`LinkStyle`], and the configured fragment settings.
     pub fn link(&self, room: &Room, token: &Secret, display_name: Option<&str>) -> Link {
         let s = &self.settings;
-        let mut url =
-            String::with_capacity(self.base.len() + room.as_str().len() + token.len() + 96);
+        let name = display_name.filter(|_| s.prefill_display_name);
+        let mut url = String::with_capacity(
+            self.base.len()
+                + room.as_str().len()
+                + token.len()
+                + self.fragment_settings.len()
+                + name.map_or(0, |n| 40 + n.len() * 3),
+        );
         url.push_str(&self.base);
         url.push_str(room.as_str());
         url.push_str(match s.link_style {
@@ -483,21 +497,16 @@ impl Minter {
         });
         url.push_str(token.expose());
         let mut in_fragment = s.link_style == LinkStyle::Fragment;
-        let mut add = |url: &mut String, param: &str| {
+        if !self.fragment_settings.is_empty() {
             url.push(if in_fragment { '&' } else { '#' });
+            url.push_str(&self.fragment_settings);
             in_fragment = true;
-            url.push_str(param);
-        };
-        if let Some(prejoin) = s.prejoin {
-            add(&mut url, &format!("config.prejoinConfig.enabled={prejoin}"));
         }
-        if let (true, Some(name)) = (s.prefill_display_name, display_name) {
-            // The web client JSON-parses fragment values, so the name goes in as a JSON string.
-            let json = serde_json::Value::String(name.to_owned()).to_string();
-            add(
-                &mut url,
-                &format!("userInfo.displayName={}", encode_uri_component(&json)),
-            );
+        // The web client JSON-parses fragment values, so the name goes in as a JSON string.
+        if let Some(json) = name.and_then(|n| serde_json::to_string(n).ok()) {
+            url.push(if in_fragment { '&' } else { '#' });
+            url.push_str("userInfo.displayName=");
+            encode_uri_component_into(&json, &mut url);
         }
         Link(Secret::new(url))
     }
