@@ -262,6 +262,12 @@ pub struct Minter {
     jaas_forms: bool,
 }
 
+// The bot shares one minter across tasks.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<Minter>();
+};
+
 impl fmt::Debug for Minter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Minter")
