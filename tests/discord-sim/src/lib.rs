@@ -1,46 +1,73 @@
 //! A stateful fake Discord on 127.0.0.1 that the real serenity/poise client talks to end to end.
 //!
-//! It serves Discord's REST API under `/api/v10` and a gateway WebSocket, records every request,
-//! and lets a test play the users: invoke slash commands, click buttons, mark event interest.
-//! Faults (5xx, 429), a global rate window and latency can be switched on at any time.
+//! It serves Discord's REST API under `/api/v10` and a gateway WebSocket on one loopback port,
+//! records every request, and lets a test play the users: invoke slash commands, click
+//! buttons, ask for autocompletion, mark interest in scheduled events. Faults (5xx, 429), a
+//! global rate window and latency can be switched on at any time.
 //!
-//! A scenario test looks like this (the bot side is whatever poise framework the test builds):
+//! # A scenario test
 //!
 //! ```no_run
 //! # async fn scenario() -> Result<(), discord_sim::SimError> {
 //! use std::time::Duration;
-//! use discord_sim::{RoleSpec, SimOptions, Simulator, UserSpec};
+//! use discord_sim::{RoleSpec, SimOptions, Simulator, UserSpec, ADMINISTRATOR};
+//! use serde_json::json;
 //!
 //! let sim = Simulator::start(SimOptions::default()).await;
-//! let guild = 1_000;
-//! sim.add_guild(guild, "Test guild", 10);
-//! sim.add_role(guild, RoleSpec::new(20, "Moderator", 1 << 3, 1));
-//! sim.add_text_channel(guild, 30, "general");
+//! let (guild, channel) = (1_000, 1_001);
+//! sim.add_guild(guild, "Test guild", 10); // owner 10; adds @everyone and the bot as a member
+//! sim.add_role(guild, RoleSpec::new(20, "Moderator", ADMINISTRATOR, 1));
+//! sim.add_text_channel(guild, channel, "general");
 //! sim.add_member(guild, UserSpec::new(10, "owner"), &[]);
 //! sim.add_member(guild, UserSpec::new(11, "alice").global_name("Alice"), &[20]);
-//! sim.add_user(UserSpec::new(12, "bob"));
-//! sim.close_dms(12);
+//! sim.add_member(guild, UserSpec::new(12, "bob"), &[]);
+//! sim.close_dms(12); // DMs to bob answer 403 / 50007
 //!
-//! // Start the bot with the recipe from docs/discord-notes.md:
-//! //   let http = HttpBuilder::new(sim.bot_token()).proxy(sim.base_url()).ratelimiter_disabled(true).build();
-//! //   ClientBuilder::new_with_http(http, intents).framework(framework).await
-//! // then wait until it registered its commands:
-//! sim.wait_for_request(|r| r.method == "PUT" && r.path.ends_with("/commands"), Duration::from_secs(5)).await?;
+//! // Start the bot (see tests/e2e.rs for a complete poise bot):
+//! //   let http = serenity::HttpBuilder::new(sim.bot_token())
+//! //       .proxy(sim.base_url())
+//! //       .ratelimiter_disabled(true)
+//! //       .build();
+//! //   let mut client = serenity::ClientBuilder::new_with_http(http, intents)
+//! //       .framework(framework) // FrameworkOptions { initialize_owners: false, .. }
+//! //       .await?;
+//! //   tokio::spawn(async move { client.start().await });
+//! // Commands exist once the bot has registered them:
+//! sim.wait_for_requests("PUT", "/applications/*/guilds/*/commands", 1, Duration::from_secs(5))
+//!     .await?;
 //!
-//! let i = sim.invoke_command(guild, 30, 11, "ping", serde_json::json!([])).await?;
-//! sim.wait_for_request(|r| r.path.contains("/callback"), Duration::from_secs(5)).await?;
-//! let responses = sim.interaction_responses(&i.token);
-//! assert_eq!(responses[0].body["type"], 5);
+//! let opts = json!([{"name": "who", "type": 6, "value": "12"}]);
+//! let i = sim.invoke_command(guild, channel, 11, "invite", opts).await?;
+//! sim.wait_for_request(
+//!     |r| r.method == "PATCH" && r.path.contains(&i.token),
+//!     Duration::from_secs(5),
+//! )
+//! .await?;
+//! let answers = sim.interaction_responses(&i.token); // callback, edits, follow-ups in order
+//! assert_eq!(answers[0].body["type"], 5); // deferred
+//! assert!(sim.dms_to(12).is_empty());
 //! assert!(sim.unhandled_routes().is_empty());
 //! assert!(sim.violations().is_empty());
 //! # Ok(()) }
 //! ```
 //!
-//! Paths given to [`Simulator::fail_next`], [`Simulator::rate_limit_next`] and
-//! [`Simulator::requests_matching`] are globs over the path after `/api/v10`
-//! (`*` inside one segment, `**` across segments), e.g. `/channels/*/messages`.
-//! Set `DISCORD_OPENAPI_SPEC` to Discord's `openapi.json` to also validate every JSON body
-//! against the spec.
+//! # Good to know
+//!
+//! - Paths given to [`Simulator::fail_next`], [`Simulator::rate_limit_next`] and
+//!   [`Simulator::requests_matching`] are globs over the path after `/api/v10`
+//!   (`*` inside one segment, `**` across segments), e.g. `/channels/*/messages`.
+//! - [`Simulator::enforce_global_rate`] counts every request except interaction callbacks
+//!   and `/webhooks/...`, as Discord does; [`Simulator::count_429`] counts all 429s given.
+//! - Interaction responses, follow-ups and channel posts are all stored as messages in their
+//!   channel; ephemeral ones carry `flags & 64`. A deferral's placeholder carries flag 128
+//!   (loading) until the original is edited.
+//! - GUILD_CREATE lists only the bot and members in voice unless
+//!   [`SimOptions::guild_create_all_members`] is set; op 8 and `GET /guilds/{g}/members`
+//!   list everyone. `GUILD_SCHEDULED_EVENT_*` go only to clients with that intent.
+//! - Set `DISCORD_OPENAPI_SPEC` (or [`SimOptions::openapi_spec`]) to Discord's
+//!   `openapi.json` to validate every JSON body against the spec as well as against the
+//!   built-in limits; violations answer 400 / 50035 and show in [`Simulator::violations`].
+//! - Multipart bodies (file uploads) are recorded without a body and not validated.
 
 mod gateway;
 mod limits;
