@@ -88,7 +88,7 @@ use tokio::sync::Notify;
 pub use limits::glob_match;
 pub use state::{
     Identify, RoleSpec, UserSpec, ADMINISTRATOR, ALL_PERMISSIONS, CREATE_EVENTS, DEFAULT_EVERYONE,
-    INTENT_GUILD_SCHEDULED_EVENTS, MANAGE_EVENTS,
+    INTENT_GUILDS, INTENT_GUILD_MEMBERS, INTENT_GUILD_SCHEDULED_EVENTS, MANAGE_EVENTS,
 };
 pub use validate::SPEC_ENV;
 
@@ -433,29 +433,40 @@ impl Simulator {
         w.dispatch(Some(id), "GUILD_CREATE", create);
     }
 
-    /// Adds or replaces a role (use the guild id to change `@everyone`).
+    /// Adds or replaces a role (use the guild id to change `@everyone`); dispatches
+    /// GUILD_ROLE_CREATE or GUILD_ROLE_UPDATE to connected clients.
+    ///
+    /// # Panics
+    /// If the guild was never added (a fixture mistake).
     pub fn add_role(&self, guild: u64, role: RoleSpec) {
         let mut w = self.inner.world.lock();
-        if let Some(g) = w.guilds.get_mut(&guild) {
-            g.roles.insert(role.id, role);
-        }
+        let g = guild_mut(&mut w, guild);
+        let event = if g.roles.contains_key(&role.id) {
+            "GUILD_ROLE_UPDATE"
+        } else {
+            "GUILD_ROLE_CREATE"
+        };
+        let payload = json!({"guild_id": guild.to_string(), "role": role.to_json()});
+        g.roles.insert(role.id, role);
+        w.dispatch(Some(guild), event, payload);
     }
 
     /// Adds a text channel to a guild.
+    ///
+    /// # Panics
+    /// If the guild was never added.
     pub fn add_text_channel(&self, guild: u64, id: u64, name: &str) {
         let mut w = self.inner.world.lock();
-        if let Some(g) = w.guilds.get_mut(&guild) {
-            g.channels.push(id);
-            w.channels.insert(
+        guild_mut(&mut w, guild).channels.push(id);
+        w.channels.insert(
+            id,
+            ChannelRec {
                 id,
-                ChannelRec {
-                    id,
-                    name: name.into(),
-                    guild_id: Some(guild),
-                    recipient: None,
-                },
-            );
-        }
+                name: name.into(),
+                guild_id: Some(guild),
+                recipient: None,
+            },
+        );
     }
 
     /// Adds a user (who may DM and be DMed) without guild membership.
@@ -463,21 +474,66 @@ impl Simulator {
         self.inner.world.lock().users.insert(user.id, user);
     }
 
-    /// Adds a user as a member of a guild with the given role ids.
+    /// Adds (or replaces) a guild member with the given role ids; dispatches
+    /// GUILD_MEMBER_ADD or GUILD_MEMBER_UPDATE to clients with the GUILD_MEMBERS intent.
+    ///
+    /// # Panics
+    /// If the guild was never added.
     pub fn add_member(&self, guild: u64, user: UserSpec, roles: &[u64]) {
         let mut w = self.inner.world.lock();
         w.users.insert(user.id, user.clone());
-        if let Some(g) = w.guilds.get_mut(&guild) {
-            g.members.insert(
-                user.id,
-                MemberRec {
-                    user,
-                    roles: roles.to_vec(),
-                    joined_at: state::timestamp(),
-                    in_voice: false,
-                },
-            );
-        }
+        let g = guild_mut(&mut w, guild);
+        let existed = g.members.contains_key(&user.id);
+        let joined_at = g
+            .members
+            .get(&user.id)
+            .map_or_else(state::timestamp, |m| m.joined_at.clone());
+        let in_voice = g.members.get(&user.id).is_some_and(|m| m.in_voice);
+        let id = user.id;
+        g.members.insert(
+            id,
+            MemberRec {
+                user,
+                roles: roles.to_vec(),
+                joined_at,
+                in_voice,
+            },
+        );
+        let event = if existed {
+            "GUILD_MEMBER_UPDATE"
+        } else {
+            "GUILD_MEMBER_ADD"
+        };
+        dispatch_member(&mut w, guild, id, event);
+    }
+
+    /// Replaces a member's roles; dispatches GUILD_MEMBER_UPDATE.
+    pub fn set_member_roles(&self, guild: u64, user: u64, roles: &[u64]) -> Result<(), SimError> {
+        let mut w = self.inner.world.lock();
+        let g = w
+            .guilds
+            .get_mut(&guild)
+            .ok_or(SimError::UnknownGuild(guild))?;
+        let m = g
+            .members
+            .get_mut(&user)
+            .ok_or(SimError::UnknownUser(user))?;
+        m.roles = roles.to_vec();
+        dispatch_member(&mut w, guild, user, "GUILD_MEMBER_UPDATE");
+        Ok(())
+    }
+
+    /// Removes a member from a guild; dispatches GUILD_MEMBER_REMOVE.
+    pub fn remove_member(&self, guild: u64, user: u64) -> Result<(), SimError> {
+        let mut w = self.inner.world.lock();
+        let g = w
+            .guilds
+            .get_mut(&guild)
+            .ok_or(SimError::UnknownGuild(guild))?;
+        let m = g.members.remove(&user).ok_or(SimError::UnknownUser(user))?;
+        let payload = json!({"guild_id": guild.to_string(), "user": m.user.to_json()});
+        w.dispatch(Some(guild), "GUILD_MEMBER_REMOVE", payload);
+        Ok(())
     }
 
     /// Marks a member as sitting in a voice channel (so GUILD_CREATE lists them).
@@ -498,10 +554,11 @@ impl Simulator {
     }
 
     /// Sets the bot's own permissions in a guild (sent as `app_permissions`).
+    ///
+    /// # Panics
+    /// If the guild was never added.
     pub fn set_bot_permissions(&self, guild: u64, bits: u64) {
-        if let Some(g) = self.inner.world.lock().guilds.get_mut(&guild) {
-            g.bot_permissions = bits;
-        }
+        guild_mut(&mut self.inner.world.lock(), guild).bot_permissions = bits;
     }
 
     // ---- gateway-side ----------------------------------------------------------------------
@@ -1008,6 +1065,26 @@ impl Simulator {
             }
         }
     }
+}
+
+/// A guild for a fixture call; an unknown id is a mistake in the test.
+fn guild_mut(w: &mut World, guild: u64) -> &mut GuildRec {
+    w.guilds.get_mut(&guild).unwrap_or_else(|| {
+        panic!("discord-sim: guild {guild} was never added (call add_guild first)")
+    })
+}
+
+/// Sends a member add/update event with the member's current state.
+fn dispatch_member(w: &mut World, guild: u64, user: u64, event: &str) {
+    let Some(g) = w.guilds.get(&guild) else {
+        return;
+    };
+    let Some(m) = g.members.get(&user) else {
+        return;
+    };
+    let mut payload = w.member_json(g, m, false);
+    payload["guild_id"] = json!(guild.to_string());
+    w.dispatch(Some(guild), event, payload);
 }
 
 /// Fills `data.resolved` for user, role, channel and mentionable option values, walking
