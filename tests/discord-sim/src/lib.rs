@@ -193,6 +193,8 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// When the request arrived.
     pub received_at: Instant,
+    /// When the answer was sent (after any simulated latency).
+    pub answered_at: Instant,
     /// The status the simulator answered.
     pub status: u16,
 }
@@ -909,6 +911,12 @@ impl Simulator {
         let mut r = self.inner.net.lock().requests.clone();
         r.sort_by_key(|r| r.seq);
         r
+    }
+
+    /// Forgets the recorded requests (counters, violations and unhandled routes stay), so a
+    /// benchmark's iterations do not pile up memory.
+    pub fn clear_requests(&self) {
+        self.inner.net.lock().requests.clear();
     }
 
     /// Requests whose method (or `*`) and path match.

@@ -135,6 +135,7 @@ async fn handle(
             })
             .collect(),
         received_at,
+        answered_at: Instant::now(),
         status: reply.status,
     };
     inner.net.lock().requests.push(recorded);

@@ -383,6 +383,10 @@ async fn latency_delays_every_answer() {
     let t = Instant::now();
     call(&sim, "GET", "/users/@me", None).await;
     assert!(t.elapsed() >= Duration::from_millis(60));
+    let r = &sim.requests()[0];
+    assert!(r.answered_at.duration_since(r.received_at) >= Duration::from_millis(60));
+    sim.clear_requests();
+    assert!(sim.requests().is_empty());
 }
 
 #[tokio::test]
