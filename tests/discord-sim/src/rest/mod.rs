@@ -184,6 +184,10 @@ enum Route<'a> {
     Gateway,
     GatewayBot,
     CurrentUser,
+    CurrentUserGuilds,
+    User {
+        user: u64,
+    },
     CurrentApplication,
     GetCommands {
         app: u64,
@@ -261,6 +265,8 @@ fn match_route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
         ("GET", ["gateway"]) => Gateway,
         ("GET", ["gateway", "bot"]) => GatewayBot,
         ("GET", ["users", "@me"]) => CurrentUser,
+        ("GET", ["users", "@me", "guilds"]) => CurrentUserGuilds,
+        ("GET", ["users", u]) => User { user: id(u)? },
         ("GET", ["oauth2", "applications", "@me"]) => CurrentApplication,
         ("GET", ["applications", app, "commands"]) => GetCommands {
             app: id(app)?,
@@ -460,6 +466,33 @@ fn execute(
             u["flags"] = json!(0);
             plain(ok(u))
         }
+        Route::CurrentUserGuilds => {
+            let limit = q
+                .get("limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(200usize);
+            let after = q.get("after").and_then(|a| a.parse().ok()).unwrap_or(0u64);
+            let list: Vec<Value> = w
+                .guilds
+                .range(after.saturating_add(1)..)
+                .take(limit.clamp(1, 200))
+                .map(|(_, g)| {
+                    json!({
+                        "id": g.id.to_string(),
+                        "name": g.name,
+                        "icon": null,
+                        "owner": g.owner_id == inner.opts.bot_user_id,
+                        "permissions": g.bot_permissions.to_string(),
+                        "features": [],
+                    })
+                })
+                .collect();
+            plain(ok(json!(list)))
+        }
+        Route::User { user } => plain(
+            w.user(user)
+                .map_or_else(|| error(404, 10013, "Unknown User"), |u| ok(u.to_json())),
+        ),
         Route::CurrentApplication => plain(ok(json!({
             "id": app_id.to_string(),
             "name": inner.opts.bot_username,
