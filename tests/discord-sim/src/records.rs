@@ -39,7 +39,7 @@ impl RecordedRequest {
 }
 
 /// Replaces the interaction/webhook token segment of a path so it can be shown.
-fn redact_path(path: &str) -> String {
+pub(crate) fn redact_path(path: &str) -> String {
     let segs: Vec<&str> = path.split('/').collect();
     let token_at = match segs.get(1) {
         Some(&"interactions") | Some(&"webhooks") => Some(3),

@@ -270,7 +270,8 @@ impl std::fmt::Debug for Identify {
 }
 
 /// Everything mutable, behind one lock.
-#[derive(Debug, Default)]
+// No Debug: interaction tokens are its keys.
+#[derive(Default)]
 pub struct World {
     pub(crate) last_id: u64,
     pub(crate) users: HashMap<u64, UserSpec>,

@@ -164,7 +164,9 @@ fn into_response(reply: Reply) -> Response {
 }
 
 fn unhandled(inner: &Inner, method: &str, path: &str) -> Reply {
-    inner.net.lock().unhandled.push(format!("{method} {path}"));
+    // Unknown webhook/interaction paths still carry a token; keep it out of the report.
+    let shown = crate::records::redact_path(path);
+    inner.net.lock().unhandled.push(format!("{method} {shown}"));
     error(404, 0, "404: Not Found")
 }
 
