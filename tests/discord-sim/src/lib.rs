@@ -58,6 +58,12 @@
 //!   (`*` inside one segment, `**` across segments), e.g. `/channels/*/messages`.
 //! - [`Simulator::enforce_global_rate`] counts every request except interaction callbacks
 //!   and `/webhooks/...`, as Discord does; [`Simulator::count_429`] counts all 429s given.
+//! - Every REST call except interaction callbacks, webhooks and `GET /gateway` must carry
+//!   `Authorization: Bot <token>`, else 401.
+//! - serenity answers a failed `GET /gateway` by connecting to the real
+//!   `wss://gateway.discord.gg`. So that a test never leaves loopback, that lookup is exempt
+//!   from auth and the global window, and only a fault glob of exactly `/gateway` hits it:
+//!   don't write one while a serenity client is starting.
 //! - Interaction responses, follow-ups and channel posts are all stored as messages in their
 //!   channel; ephemeral ones carry `flags & 64`. A deferral's placeholder carries flag 128
 //!   (loading) until the original is edited.
