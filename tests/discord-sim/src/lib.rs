@@ -1,49 +1,85 @@
 //! A stateful fake Discord on 127.0.0.1 that the real serenity/poise client talks to end to end.
 //!
-//! It serves Discord's REST API under `/api/v10` and a gateway WebSocket, records every request,
-//! and lets a test play the users: invoke slash commands, click buttons, mark event interest.
-//! Faults (5xx, 429), a global rate window and latency can be switched on at any time.
+//! It serves Discord's REST API under `/api/v10` and a gateway WebSocket on one loopback port,
+//! records every request, and lets a test play the users: invoke slash commands, click
+//! buttons, ask for autocompletion, mark interest in scheduled events. Faults (5xx, 429), a
+//! global rate window and latency can be switched on at any time.
 //!
-//! A scenario test looks like this (the bot side is whatever poise framework the test builds):
+//! # A scenario test
 //!
 //! ```no_run
 //! # async fn scenario() -> Result<(), discord_sim::SimError> {
 //! use std::time::Duration;
-//! use discord_sim::{RoleSpec, SimOptions, Simulator, UserSpec};
+//! use discord_sim::{RoleSpec, SimOptions, Simulator, UserSpec, ADMINISTRATOR};
+//! use serde_json::json;
 //!
 //! let sim = Simulator::start(SimOptions::default()).await;
-//! let guild = 1_000;
-//! sim.add_guild(guild, "Test guild", 10);
-//! sim.add_role(guild, RoleSpec::new(20, "Moderator", 1 << 3, 1));
-//! sim.add_text_channel(guild, 30, "general");
+//! let (guild, channel) = (1_000, 1_001);
+//! sim.add_guild(guild, "Test guild", 10); // owner 10; adds @everyone and the bot as a member
+//! sim.add_role(guild, RoleSpec::new(20, "Moderator", ADMINISTRATOR, 1));
+//! sim.add_text_channel(guild, channel, "general");
 //! sim.add_member(guild, UserSpec::new(10, "owner"), &[]);
 //! sim.add_member(guild, UserSpec::new(11, "alice").global_name("Alice"), &[20]);
-//! sim.add_user(UserSpec::new(12, "bob"));
-//! sim.close_dms(12);
+//! sim.add_member(guild, UserSpec::new(12, "bob"), &[]);
+//! sim.close_dms(12); // DMs to bob answer 403 / 50007
 //!
-//! // Start the bot with the recipe from docs/discord-notes.md:
-//! //   let http = HttpBuilder::new(sim.bot_token()).proxy(sim.base_url()).ratelimiter_disabled(true).build();
-//! //   ClientBuilder::new_with_http(http, intents).framework(framework).await
-//! // then wait until it registered its commands:
-//! sim.wait_for_request(|r| r.method == "PUT" && r.path.ends_with("/commands"), Duration::from_secs(5)).await?;
+//! // Start the bot (see tests/e2e.rs for a complete poise bot):
+//! //   let http = serenity::HttpBuilder::new(sim.bot_token())
+//! //       .proxy(sim.base_url())
+//! //       .ratelimiter_disabled(true)
+//! //       .build();
+//! //   let mut client = serenity::ClientBuilder::new_with_http(http, intents)
+//! //       .framework(framework) // FrameworkOptions { initialize_owners: false, .. }
+//! //       .await?;
+//! //   tokio::spawn(async move { client.start().await });
+//! // Commands exist once the bot has registered them:
+//! sim.wait_for_requests("PUT", "/applications/*/guilds/*/commands", 1, Duration::from_secs(5))
+//!     .await?;
 //!
-//! let i = sim.invoke_command(guild, 30, 11, "ping", serde_json::json!([])).await?;
-//! sim.wait_for_request(|r| r.path.contains("/callback"), Duration::from_secs(5)).await?;
-//! let responses = sim.interaction_responses(&i.token);
-//! assert_eq!(responses[0].body["type"], 5);
+//! let opts = json!([{"name": "who", "type": 6, "value": "12"}]);
+//! let i = sim.invoke_command(guild, channel, 11, "invite", opts).await?;
+//! sim.wait_for_request(
+//!     |r| r.method == "PATCH" && r.path.contains(&i.token),
+//!     Duration::from_secs(5),
+//! )
+//! .await?;
+//! let answers = sim.interaction_responses(&i.token); // callback, edits, follow-ups in order
+//! assert_eq!(answers[0].body["type"], 5); // deferred
+//! assert!(sim.dms_to(12).is_empty());
 //! assert!(sim.unhandled_routes().is_empty());
 //! assert!(sim.violations().is_empty());
 //! # Ok(()) }
 //! ```
 //!
-//! Paths given to [`Simulator::fail_next`], [`Simulator::rate_limit_next`] and
-//! [`Simulator::requests_matching`] are globs over the path after `/api/v10`
-//! (`*` inside one segment, `**` across segments), e.g. `/channels/*/messages`.
-//! Set `DISCORD_OPENAPI_SPEC` to Discord's `openapi.json` to also validate every JSON body
-//! against the spec.
+//! # Good to know
+//!
+//! - Paths given to [`Simulator::fail_next`], [`Simulator::rate_limit_next`] and
+//!   [`Simulator::requests_matching`] are globs over the path after `/api/v10`
+//!   (`*` inside one segment, `**` across segments), e.g. `/channels/*/messages`.
+//! - [`Simulator::enforce_global_rate`] counts every request except interaction callbacks
+//!   and `/webhooks/...`, as Discord does; [`Simulator::count_429`] counts all 429s given.
+//! - Every REST call except interaction callbacks, webhooks and `GET /gateway` must carry
+//!   `Authorization: Bot <token>`, else 401.
+//! - serenity answers a failed `GET /gateway` by connecting to the real
+//!   `wss://gateway.discord.gg`. So that a test never leaves loopback, that lookup is exempt
+//!   from auth and the global window, and only a fault glob of exactly `/gateway` hits it:
+//!   don't write one while a serenity client is starting. For the same reason, stop the
+//!   client (`shard_manager.shutdown_all()`) before dropping the simulator.
+//! - Interaction responses, follow-ups and channel posts are all stored as messages in their
+//!   channel; ephemeral ones carry `flags & 64`. A deferral's placeholder carries flag 128
+//!   (loading) until the original is edited.
+//! - GUILD_CREATE lists only the bot and members in voice unless
+//!   [`SimOptions::guild_create_all_members`] is set; op 8 and `GET /guilds/{g}/members`
+//!   list everyone. `GUILD_SCHEDULED_EVENT_*` go only to clients with that intent.
+//! - Set `DISCORD_OPENAPI_SPEC` (or [`SimOptions::openapi_spec`]) to Discord's
+//!   `openapi.json` to validate every JSON body against the spec as well as against the
+//!   built-in limits; violations answer 400 / 50035 and show in [`Simulator::violations`].
+//! - Multipart bodies (file uploads) are recorded without a body and not validated.
 
+mod actions;
 mod gateway;
 mod limits;
+mod records;
 mod rest;
 mod state;
 mod validate;
@@ -52,21 +88,22 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
 pub use limits::glob_match;
+pub use records::{Interaction, InteractionResponse, RecordedRequest, ResponseKind};
 pub use state::{
     Identify, RoleSpec, UserSpec, ADMINISTRATOR, ALL_PERMISSIONS, CREATE_EVENTS, DEFAULT_EVERYONE,
-    INTENT_GUILD_SCHEDULED_EVENTS, MANAGE_EVENTS,
+    INTENT_GUILDS, INTENT_GUILD_MEMBERS, INTENT_GUILD_SCHEDULED_EVENTS, MANAGE_EVENTS,
 };
 pub use validate::SPEC_ENV;
 
 use limits::{FaultKind, Faults, GlobalWindow};
-use state::{ChannelRec, GuildRec, InteractionRec, MemberRec, World};
+use state::{ChannelRec, GuildRec, MemberRec, World};
 
 /// Errors a test-side action can hit.
 #[derive(Debug, thiserror::Error)]
@@ -149,117 +186,6 @@ impl fmt::Debug for SimOptions {
     }
 }
 
-/// One REST request as the simulator received and answered it.
-#[derive(Clone)]
-pub struct RecordedRequest {
-    /// Order of arrival, from 0.
-    pub seq: u64,
-    /// HTTP method, upper case.
-    pub method: String,
-    /// Path after `/api/v10` (the full path for requests outside the API).
-    pub path: String,
-    /// The raw query string, without `?`.
-    pub query: String,
-    /// The JSON body, if there was one.
-    pub body: Option<Value>,
-    /// Request headers, names lower case.
-    pub headers: Vec<(String, String)>,
-    /// When the request arrived.
-    pub received_at: Instant,
-    /// The status the simulator answered.
-    pub status: u16,
-}
-
-impl RecordedRequest {
-    /// A header's value by (case-insensitive) name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Replaces the interaction/webhook token segment of a path so it can be shown.
-fn redact_path(path: &str) -> String {
-    let segs: Vec<&str> = path.split('/').collect();
-    let token_at = match segs.get(1) {
-        Some(&"interactions") | Some(&"webhooks") => Some(3),
-        _ => None,
-    };
-    segs.iter()
-        .enumerate()
-        .map(|(i, s)| if Some(i) == token_at { "<token>" } else { s })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-impl fmt::Debug for RecordedRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecordedRequest")
-            .field("seq", &self.seq)
-            .field("method", &self.method)
-            .field("path", &redact_path(&self.path))
-            .field("query", &self.query)
-            .field("status", &self.status)
-            .finish_non_exhaustive()
-    }
-}
-
-/// What kind of answer the bot gave to an interaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseKind {
-    /// `POST /interactions/{id}/{token}/callback`.
-    Callback,
-    /// `PATCH /webhooks/{app}/{token}/messages/@original`.
-    EditOriginal,
-    /// `DELETE /webhooks/{app}/{token}/messages/@original`.
-    DeleteOriginal,
-    /// `POST /webhooks/{app}/{token}`.
-    FollowUp,
-    /// `PATCH /webhooks/{app}/{token}/messages/{id}`.
-    EditFollowUp,
-    /// `DELETE /webhooks/{app}/{token}/messages/{id}`.
-    DeleteFollowUp,
-}
-
-/// One accepted answer to an interaction, with the body the bot sent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InteractionResponse {
-    /// Which endpoint it went to.
-    pub kind: ResponseKind,
-    /// The JSON body (`null` for deletions).
-    pub body: Value,
-}
-
-/// A dispatched interaction, as a test refers to it afterwards.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Interaction {
-    /// The interaction id.
-    pub id: u64,
-    /// The interaction token (also the webhook token for follow-ups).
-    pub token: String,
-    /// Interaction type: 2 command, 3 component, 4 autocomplete.
-    pub kind: u8,
-}
-
-impl fmt::Debug for Interaction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Interaction")
-            .field("id", &self.id)
-            .field("token", &"<redacted>")
-            .field("kind", &self.kind)
-            .finish()
-    }
-}
-
-/// Where an interaction comes from.
-struct Origin {
-    guild: Option<u64>,
-    channel: u64,
-    user: u64,
-}
-
 /// Network-side state: recording, faults and limits.
 #[derive(Default)]
 struct Net {
@@ -297,7 +223,8 @@ impl Inner {
     }
 }
 
-/// A running fake Discord; dropping it stops the server.
+/// A running fake Discord; dropping it stops accepting connections (shut the client down
+/// first: see the crate docs).
 pub struct Simulator {
     inner: Arc<Inner>,
     server: tokio::task::JoinHandle<()>,
@@ -305,13 +232,10 @@ pub struct Simulator {
 
 impl Drop for Simulator {
     fn drop(&mut self) {
+        // Only the listener stops: open gateway sessions are left alone, because a client
+        // that loses its session reconnects, and when `GET /gateway` then fails serenity
+        // falls back to the real Discord gateway.
         self.server.abort();
-        let mut w = self.inner.world.lock();
-        for s in &w.sessions {
-            let _ =
-                s.tx.send(state::Outgoing::Close(1001, "simulator stopped".into()));
-        }
-        w.sessions.clear();
     }
 }
 
@@ -406,29 +330,40 @@ impl Simulator {
         w.dispatch(Some(id), "GUILD_CREATE", create);
     }
 
-    /// Adds or replaces a role (use the guild id to change `@everyone`).
+    /// Adds or replaces a role (use the guild id to change `@everyone`); dispatches
+    /// GUILD_ROLE_CREATE or GUILD_ROLE_UPDATE to connected clients.
+    ///
+    /// # Panics
+    /// If the guild was never added (a fixture mistake).
     pub fn add_role(&self, guild: u64, role: RoleSpec) {
         let mut w = self.inner.world.lock();
-        if let Some(g) = w.guilds.get_mut(&guild) {
-            g.roles.insert(role.id, role);
-        }
+        let g = guild_mut(&mut w, guild);
+        let event = if g.roles.contains_key(&role.id) {
+            "GUILD_ROLE_UPDATE"
+        } else {
+            "GUILD_ROLE_CREATE"
+        };
+        let payload = json!({"guild_id": guild.to_string(), "role": role.to_json()});
+        g.roles.insert(role.id, role);
+        w.dispatch(Some(guild), event, payload);
     }
 
     /// Adds a text channel to a guild.
+    ///
+    /// # Panics
+    /// If the guild was never added.
     pub fn add_text_channel(&self, guild: u64, id: u64, name: &str) {
         let mut w = self.inner.world.lock();
-        if let Some(g) = w.guilds.get_mut(&guild) {
-            g.channels.push(id);
-            w.channels.insert(
+        guild_mut(&mut w, guild).channels.push(id);
+        w.channels.insert(
+            id,
+            ChannelRec {
                 id,
-                ChannelRec {
-                    id,
-                    name: name.into(),
-                    guild_id: Some(guild),
-                    recipient: None,
-                },
-            );
-        }
+                name: name.into(),
+                guild_id: Some(guild),
+                recipient: None,
+            },
+        );
     }
 
     /// Adds a user (who may DM and be DMed) without guild membership.
@@ -436,21 +371,66 @@ impl Simulator {
         self.inner.world.lock().users.insert(user.id, user);
     }
 
-    /// Adds a user as a member of a guild with the given role ids.
+    /// Adds (or replaces) a guild member with the given role ids; dispatches
+    /// GUILD_MEMBER_ADD or GUILD_MEMBER_UPDATE to clients with the GUILD_MEMBERS intent.
+    ///
+    /// # Panics
+    /// If the guild was never added.
     pub fn add_member(&self, guild: u64, user: UserSpec, roles: &[u64]) {
         let mut w = self.inner.world.lock();
         w.users.insert(user.id, user.clone());
-        if let Some(g) = w.guilds.get_mut(&guild) {
-            g.members.insert(
-                user.id,
-                MemberRec {
-                    user,
-                    roles: roles.to_vec(),
-                    joined_at: state::timestamp(),
-                    in_voice: false,
-                },
-            );
-        }
+        let g = guild_mut(&mut w, guild);
+        let existed = g.members.contains_key(&user.id);
+        let joined_at = g
+            .members
+            .get(&user.id)
+            .map_or_else(state::timestamp, |m| m.joined_at.clone());
+        let in_voice = g.members.get(&user.id).is_some_and(|m| m.in_voice);
+        let id = user.id;
+        g.members.insert(
+            id,
+            MemberRec {
+                user,
+                roles: roles.to_vec(),
+                joined_at,
+                in_voice,
+            },
+        );
+        let event = if existed {
+            "GUILD_MEMBER_UPDATE"
+        } else {
+            "GUILD_MEMBER_ADD"
+        };
+        dispatch_member(&mut w, guild, id, event);
+    }
+
+    /// Replaces a member's roles; dispatches GUILD_MEMBER_UPDATE.
+    pub fn set_member_roles(&self, guild: u64, user: u64, roles: &[u64]) -> Result<(), SimError> {
+        let mut w = self.inner.world.lock();
+        let g = w
+            .guilds
+            .get_mut(&guild)
+            .ok_or(SimError::UnknownGuild(guild))?;
+        let m = g
+            .members
+            .get_mut(&user)
+            .ok_or(SimError::UnknownUser(user))?;
+        m.roles = roles.to_vec();
+        dispatch_member(&mut w, guild, user, "GUILD_MEMBER_UPDATE");
+        Ok(())
+    }
+
+    /// Removes a member from a guild; dispatches GUILD_MEMBER_REMOVE.
+    pub fn remove_member(&self, guild: u64, user: u64) -> Result<(), SimError> {
+        let mut w = self.inner.world.lock();
+        let g = w
+            .guilds
+            .get_mut(&guild)
+            .ok_or(SimError::UnknownGuild(guild))?;
+        let m = g.members.remove(&user).ok_or(SimError::UnknownUser(user))?;
+        let payload = json!({"guild_id": guild.to_string(), "user": m.user.to_json()});
+        w.dispatch(Some(guild), "GUILD_MEMBER_REMOVE", payload);
+        Ok(())
     }
 
     /// Marks a member as sitting in a voice channel (so GUILD_CREATE lists them).
@@ -471,10 +451,11 @@ impl Simulator {
     }
 
     /// Sets the bot's own permissions in a guild (sent as `app_permissions`).
+    ///
+    /// # Panics
+    /// If the guild was never added.
     pub fn set_bot_permissions(&self, guild: u64, bits: u64) {
-        if let Some(g) = self.inner.world.lock().guilds.get_mut(&guild) {
-            g.bot_permissions = bits;
-        }
+        guild_mut(&mut self.inner.world.lock(), guild).bot_permissions = bits;
     }
 
     // ---- gateway-side ----------------------------------------------------------------------
@@ -509,267 +490,6 @@ impl Simulator {
     /// How many gateway sessions are open now.
     pub fn gateway_sessions(&self) -> usize {
         self.inner.world.lock().sessions.len()
-    }
-
-    fn new_interaction(
-        &self,
-        w: &mut World,
-        kind: u8,
-        origin: Origin,
-        data: Value,
-        source_message: Option<u64>,
-    ) -> Result<(Interaction, Value), SimError> {
-        let Origin {
-            guild,
-            channel,
-            user,
-        } = origin;
-        let ch = w
-            .channels
-            .get(&channel)
-            .cloned()
-            .ok_or(SimError::UnknownChannel(channel))?;
-        let u = w.user(user).cloned().ok_or(SimError::UnknownUser(user))?;
-        let id = w.next_id();
-        let token = format!("sim-itoken-{id}-{}", w.next_id() % 1_000_003);
-        let app = self.inner.opts.application_id;
-        let mut v = json!({
-            "id": id.to_string(),
-            "application_id": app.to_string(),
-            "type": kind,
-            "data": data,
-            "channel_id": channel.to_string(),
-            "token": token,
-            "version": 1,
-            "locale": "en-US",
-            "entitlements": [],
-            "attachment_size_limit": 26_214_400,
-        });
-        match guild {
-            Some(gid) => {
-                let g = w.guilds.get(&gid).ok_or(SimError::UnknownGuild(gid))?;
-                let m = g.members.get(&user).ok_or(SimError::UnknownUser(user))?;
-                let member = w.member_json(g, m, true);
-                let perms = w.member_permissions(g, user);
-                v["guild_id"] = json!(gid.to_string());
-                v["member"] = member;
-                v["app_permissions"] = json!(if g.bot_permissions & ADMINISTRATOR != 0 {
-                    ALL_PERMISSIONS
-                } else {
-                    g.bot_permissions
-                }
-                .to_string());
-                v["guild_locale"] = json!("en-US");
-                v["authorizing_integration_owners"] = json!({"0": gid.to_string()});
-                v["context"] = json!(0);
-                v["channel"] = json!({"id": channel.to_string(), "name": ch.name, "type": 0, "permissions": perms.to_string(), "guild_id": gid.to_string()});
-            }
-            None => {
-                v["user"] = u.to_json();
-                v["app_permissions"] = json!(DEFAULT_EVERYONE.to_string());
-                v["authorizing_integration_owners"] = json!({"1": user.to_string()});
-                v["context"] = json!(1);
-                v["channel"] = json!({"id": channel.to_string(), "type": 1});
-            }
-        }
-        w.interactions.insert(
-            token.clone(),
-            InteractionRec {
-                id,
-                kind,
-                created: Instant::now(),
-                responded: false,
-                channel_id: channel,
-                guild_id: guild,
-                original: None,
-                source_message,
-                followups: Default::default(),
-                responses: Vec::new(),
-            },
-        );
-        Ok((Interaction { id, token, kind }, v))
-    }
-
-    fn send_interaction(
-        &self,
-        w: &mut World,
-        guild: Option<u64>,
-        payload: Value,
-    ) -> Result<(), SimError> {
-        if !w.sessions.iter().any(|s| s.identified && s.serves(guild)) {
-            return Err(SimError::NotConnected);
-        }
-        w.dispatch(guild, "INTERACTION_CREATE", payload);
-        Ok(())
-    }
-
-    fn command_data(
-        &self,
-        w: &World,
-        guild: u64,
-        name: &str,
-        options: Value,
-    ) -> Result<Value, SimError> {
-        let g = w.guilds.get(&guild).ok_or(SimError::UnknownGuild(guild))?;
-        let cmd = g
-            .commands
-            .iter()
-            .chain(w.global_commands.iter())
-            .find(|c| c["name"] == name)
-            .ok_or_else(|| SimError::UnknownCommand(name.into()))?;
-        let mut resolved = json!({});
-        resolve_options(w, g, &options, &cmd["options"], &mut resolved);
-        let mut data = json!({
-            "id": cmd["id"],
-            "name": name,
-            "type": cmd["type"].as_u64().unwrap_or(1),
-            "options": options,
-            "guild_id": guild.to_string(),
-        });
-        if resolved.as_object().is_some_and(|o| !o.is_empty()) {
-            data["resolved"] = resolved;
-        }
-        Ok(data)
-    }
-
-    /// Dispatches a slash command (type 2) from `user` in a guild channel; `options` is the
-    /// interaction's `data.options` array (nest subcommands as Discord does).
-    pub async fn invoke_command(
-        &self,
-        guild: u64,
-        channel: u64,
-        user: u64,
-        name: &str,
-        options: Value,
-    ) -> Result<Interaction, SimError> {
-        let mut w = self.inner.world.lock();
-        let data = self.command_data(&w, guild, name, options)?;
-        let (handle, payload) = self.new_interaction(
-            &mut w,
-            2,
-            Origin {
-                guild: Some(guild),
-                channel,
-                user,
-            },
-            data,
-            None,
-        )?;
-        self.send_interaction(&mut w, Some(guild), payload)?;
-        Ok(handle)
-    }
-
-    /// Dispatches an autocomplete request (type 4); mark the typed option `"focused": true`.
-    pub async fn autocomplete(
-        &self,
-        guild: u64,
-        channel: u64,
-        user: u64,
-        name: &str,
-        options: Value,
-    ) -> Result<Interaction, SimError> {
-        let mut w = self.inner.world.lock();
-        let data = self.command_data(&w, guild, name, options)?;
-        let (handle, payload) = self.new_interaction(
-            &mut w,
-            4,
-            Origin {
-                guild: Some(guild),
-                channel,
-                user,
-            },
-            data,
-            None,
-        )?;
-        self.send_interaction(&mut w, Some(guild), payload)?;
-        Ok(handle)
-    }
-
-    /// Dispatches a button click (type 3) on a message the bot created.
-    pub async fn click_button(
-        &self,
-        message_id: u64,
-        channel: u64,
-        user: u64,
-        custom_id: &str,
-    ) -> Result<Interaction, SimError> {
-        let mut w = self.inner.world.lock();
-        let message = w
-            .message(message_id)
-            .cloned()
-            .ok_or(SimError::UnknownMessage(message_id))?;
-        let guild = w
-            .channels
-            .get(&channel)
-            .ok_or(SimError::UnknownChannel(channel))?
-            .guild_id;
-        let data = json!({"custom_id": custom_id, "component_type": 2});
-        let (handle, mut payload) = self.new_interaction(
-            &mut w,
-            3,
-            Origin {
-                guild,
-                channel,
-                user,
-            },
-            data,
-            Some(message_id),
-        )?;
-        payload["message"] = message;
-        self.send_interaction(&mut w, guild, payload)?;
-        Ok(handle)
-    }
-
-    /// Registers `user` as interested in a scheduled event and dispatches
-    /// GUILD_SCHEDULED_EVENT_USER_ADD.
-    pub async fn mark_interested(&self, guild: u64, event: u64, user: u64) -> Result<(), SimError> {
-        let mut w = self.inner.world.lock();
-        if w.user(user).is_none() {
-            return Err(SimError::UnknownUser(user));
-        }
-        let g = w
-            .guilds
-            .get_mut(&guild)
-            .ok_or(SimError::UnknownGuild(guild))?;
-        let e = g
-            .events
-            .get_mut(&event)
-            .ok_or(SimError::UnknownEvent(event))?;
-        e.interested.insert(user, ());
-        e.json["user_count"] = json!(e.interested.len());
-        w.dispatch(
-            Some(guild),
-            "GUILD_SCHEDULED_EVENT_USER_ADD",
-            json!({"guild_scheduled_event_id": event.to_string(), "user_id": user.to_string(), "guild_id": guild.to_string()}),
-        );
-        Ok(())
-    }
-
-    /// Removes `user`'s interest in a scheduled event and dispatches
-    /// GUILD_SCHEDULED_EVENT_USER_REMOVE.
-    pub async fn unmark_interested(
-        &self,
-        guild: u64,
-        event: u64,
-        user: u64,
-    ) -> Result<(), SimError> {
-        let mut w = self.inner.world.lock();
-        let g = w
-            .guilds
-            .get_mut(&guild)
-            .ok_or(SimError::UnknownGuild(guild))?;
-        let e = g
-            .events
-            .get_mut(&event)
-            .ok_or(SimError::UnknownEvent(event))?;
-        e.interested.remove(&user);
-        e.json["user_count"] = json!(e.interested.len());
-        w.dispatch(
-            Some(guild),
-            "GUILD_SCHEDULED_EVENT_USER_REMOVE",
-            json!({"guild_scheduled_event_id": event.to_string(), "user_id": user.to_string(), "guild_id": guild.to_string()}),
-        );
-        Ok(())
     }
 
     // ---- faults and limits -----------------------------------------------------------------
@@ -825,6 +545,12 @@ impl Simulator {
         let mut r = self.inner.net.lock().requests.clone();
         r.sort_by_key(|r| r.seq);
         r
+    }
+
+    /// Forgets the recorded requests (counters, violations and unhandled routes stay), so a
+    /// benchmark's iterations do not pile up memory.
+    pub fn clear_requests(&self) {
+        self.inner.net.lock().requests.clear();
     }
 
     /// Requests whose method (or `*`) and path match.
@@ -983,50 +709,22 @@ impl Simulator {
     }
 }
 
-/// Fills `data.resolved` for user, role, channel and mentionable option values, walking
-/// subcommand groups and subcommands.
-fn resolve_options(w: &World, g: &GuildRec, options: &Value, schema: &Value, resolved: &mut Value) {
-    let Some(opts) = options.as_array() else {
+/// A guild for a fixture call; an unknown id is a mistake in the test.
+fn guild_mut(w: &mut World, guild: u64) -> &mut GuildRec {
+    w.guilds.get_mut(&guild).unwrap_or_else(|| {
+        panic!("discord-sim: guild {guild} was never added (call add_guild first)")
+    })
+}
+
+/// Sends a member add/update event with the member's current state.
+fn dispatch_member(w: &mut World, guild: u64, user: u64, event: &str) {
+    let Some(g) = w.guilds.get(&guild) else {
         return;
     };
-    for o in opts {
-        let name = &o["name"];
-        let declared = schema
-            .as_array()
-            .and_then(|s| s.iter().find(|d| &d["name"] == name));
-        let kind = o["type"]
-            .as_u64()
-            .or_else(|| declared.and_then(|d| d["type"].as_u64()));
-        if matches!(kind, Some(1) | Some(2)) || o.get("options").is_some() {
-            let sub = declared
-                .map(|d| d["options"].clone())
-                .unwrap_or(Value::Null);
-            resolve_options(w, g, &o["options"], &sub, resolved);
-            continue;
-        }
-        let Some(id) = o["value"].as_str().and_then(|s| s.parse::<u64>().ok()) else {
-            continue;
-        };
-        let user = matches!(kind, Some(6) | Some(9))
-            .then(|| w.user(id))
-            .flatten();
-        if let Some(u) = user {
-            resolved["users"][id.to_string()] = u.to_json();
-            if let Some(m) = g.members.get(&id) {
-                let mut pm = w.member_json(g, m, true);
-                if let Some(obj) = pm.as_object_mut() {
-                    obj.remove("user");
-                }
-                resolved["members"][id.to_string()] = pm;
-            }
-        } else if matches!(kind, Some(8) | Some(9)) {
-            if let Some(r) = g.roles.get(&id) {
-                resolved["roles"][id.to_string()] = r.to_json();
-            }
-        } else if kind == Some(7) {
-            if let Some(c) = w.channels.get(&id) {
-                resolved["channels"][id.to_string()] = json!({"id": id.to_string(), "name": c.name, "type": 0, "permissions": ALL_PERMISSIONS.to_string()});
-            }
-        }
-    }
+    let Some(m) = g.members.get(&user) else {
+        return;
+    };
+    let mut payload = w.member_json(g, m, false);
+    payload["guild_id"] = json!(guild.to_string());
+    w.dispatch(Some(guild), event, payload);
 }

@@ -204,10 +204,22 @@ pub struct Session {
 /// GUILD_SCHEDULED_EVENTS, the intent behind every `GUILD_SCHEDULED_EVENT_*` dispatch.
 pub const INTENT_GUILD_SCHEDULED_EVENTS: u64 = 1 << 16;
 
+/// GUILD_MEMBERS (privileged), the intent behind member add/update/remove dispatches.
+pub const INTENT_GUILD_MEMBERS: u64 = 1 << 1;
+/// GUILDS, the intent behind role dispatches.
+pub const INTENT_GUILDS: u64 = 1;
+
 /// The intent a dispatch needs, for the events whose intent the simulator enforces.
 fn required_intent(name: &str) -> Option<u64> {
-    name.starts_with("GUILD_SCHEDULED_EVENT_")
-        .then_some(INTENT_GUILD_SCHEDULED_EVENTS)
+    if name.starts_with("GUILD_SCHEDULED_EVENT_") {
+        Some(INTENT_GUILD_SCHEDULED_EVENTS)
+    } else if name.starts_with("GUILD_MEMBER_") {
+        Some(INTENT_GUILD_MEMBERS)
+    } else if name.starts_with("GUILD_ROLE_") {
+        Some(INTENT_GUILDS)
+    } else {
+        None
+    }
 }
 
 impl Session {
@@ -258,7 +270,8 @@ impl std::fmt::Debug for Identify {
 }
 
 /// Everything mutable, behind one lock.
-#[derive(Debug, Default)]
+// No Debug: interaction tokens are its keys.
+#[derive(Default)]
 pub struct World {
     pub(crate) last_id: u64,
     pub(crate) users: HashMap<u64, UserSpec>,

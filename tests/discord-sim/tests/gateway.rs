@@ -206,10 +206,15 @@ async fn marking_interest_dispatches_user_add() {
     assert_eq!(status, 200);
     let created = gw.dispatch("GUILD_SCHEDULED_EVENT_CREATE").await;
     assert_eq!(created["d"]["id"], ev["id"]);
+    serde_json::from_value::<poise::serenity_prelude::ScheduledEvent>(created["d"].clone())
+        .expect("serenity reads GUILD_SCHEDULED_EVENT_CREATE");
     let event_id: u64 = ev["id"].as_str().unwrap().parse().unwrap();
     sim.mark_interested(GUILD, event_id, ALICE).await.unwrap();
     let add = gw.dispatch("GUILD_SCHEDULED_EVENT_USER_ADD").await;
     assert_eq!(add["d"]["user_id"], ALICE.to_string());
+    let typed: poise::serenity_prelude::GuildScheduledEventUserAddEvent =
+        serde_json::from_value(add["d"].clone()).expect("serenity reads USER_ADD");
+    assert_eq!(typed.scheduled_event_id.get(), event_id);
     assert_eq!(add["d"]["guild_scheduled_event_id"], ev["id"]);
     sim.unmark_interested(GUILD, event_id, ALICE).await.unwrap();
     let remove = gw.dispatch("GUILD_SCHEDULED_EVENT_USER_REMOVE").await;
@@ -246,4 +251,90 @@ async fn scheduled_event_dispatches_need_their_intent() {
             break;
         }
     }
+}
+
+#[tokio::test]
+async fn member_and_role_changes_are_dispatched_in_serenity_shape() {
+    use poise::serenity_prelude as serenity;
+    use serde_json::from_value;
+    let sim = Simulator::start(SimOptions::default()).await;
+    world(&sim);
+    let intents = discord_sim::INTENT_GUILDS | discord_sim::INTENT_GUILD_MEMBERS;
+    let (mut gw, ready) = RawGateway::ready_with_intents(&sim, intents).await;
+    from_value::<serenity::Ready>(ready["d"].clone()).expect("READY deserializes");
+    let create = gw.dispatch("GUILD_CREATE").await;
+    from_value::<serenity::Guild>(create["d"].clone()).expect("GUILD_CREATE deserializes");
+
+    sim.add_member(GUILD, discord_sim::UserSpec::new(42, "dave"), &[]);
+    let add = gw.dispatch("GUILD_MEMBER_ADD").await;
+    let add: serenity::GuildMemberAddEvent = from_value(add["d"].clone()).unwrap();
+    assert_eq!(
+        (add.member.user.id.get(), add.member.guild_id.get()),
+        (42, GUILD)
+    );
+
+    sim.set_member_roles(GUILD, 42, &[MOD_ROLE]).unwrap();
+    let update = gw.dispatch("GUILD_MEMBER_UPDATE").await;
+    let update: serenity::GuildMemberUpdateEvent = from_value(update["d"].clone()).unwrap();
+    assert_eq!(update.roles, vec![serenity::RoleId::new(MOD_ROLE)]);
+
+    sim.add_role(GUILD, discord_sim::RoleSpec::new(77, "Guests", 0, 2));
+    let role = gw.dispatch("GUILD_ROLE_CREATE").await;
+    let role: serenity::GuildRoleCreateEvent = from_value(role["d"].clone()).unwrap();
+    assert_eq!(role.role.name, "Guests");
+
+    sim.remove_member(GUILD, 42).unwrap();
+    let remove = gw.dispatch("GUILD_MEMBER_REMOVE").await;
+    let remove: serenity::GuildMemberRemoveEvent = from_value(remove["d"].clone()).unwrap();
+    assert_eq!(remove.user.id.get(), 42);
+    let (status, _, _) = call(&sim, "GET", &format!("/guilds/{GUILD}/members/42"), None).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn members_events_are_withheld_without_the_privileged_intent() {
+    let sim = Simulator::start(SimOptions::default()).await;
+    world(&sim);
+    let (mut gw, _) = RawGateway::ready_with_intents(&sim, discord_sim::INTENT_GUILDS).await;
+    gw.dispatch("GUILD_CREATE").await;
+    sim.add_member(GUILD, discord_sim::UserSpec::new(42, "dave"), &[]);
+    gw.send(json!({"op": 1, "d": null})).await;
+    let next = gw.recv().await.unwrap();
+    assert_eq!(next["op"], 11, "no GUILD_MEMBER_ADD before the ACK: {next}");
+}
+
+#[tokio::test]
+async fn interactions_follow_the_shard_and_reach_every_session_on_it() {
+    let sim = Simulator::start(SimOptions::default()).await;
+    world(&sim);
+    register(&sim, json!([{"name": "meet", "description": "d"}])).await;
+    let token = format!("Bot {}", sim.bot_token());
+    let shard_of_guild = (GUILD >> 22) % 2;
+    let mut clients = Vec::new();
+    for shard in [shard_of_guild, shard_of_guild, 1 - shard_of_guild] {
+        let mut gw = RawGateway::connect(&sim).await;
+        gw.recv().await.unwrap();
+        gw.send(json!({"op": 2, "d": {"token": token, "intents": 1, "shard": [shard, 2]}}))
+            .await;
+        let ready = gw.dispatch("READY").await;
+        assert_eq!(ready["d"]["shard"], json!([shard, 2]));
+        clients.push(gw);
+    }
+    let i = sim
+        .invoke_command(GUILD, CHANNEL, ALICE, "meet", json!([]))
+        .await
+        .unwrap();
+    for gw in clients.iter_mut().take(2) {
+        assert_eq!(
+            gw.dispatch("INTERACTION_CREATE").await["d"]["token"],
+            i.token
+        );
+    }
+    let other = &mut clients[2];
+    other.send(json!({"op": 1, "d": null})).await;
+    assert_eq!(
+        other.recv().await.unwrap()["op"],
+        11,
+        "the other shard gets nothing"
+    );
 }

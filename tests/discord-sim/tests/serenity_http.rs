@@ -57,6 +57,17 @@ async fn guild_role_channel_and_member_answers_deserialize() {
         .unwrap();
     let ids: Vec<u64> = page.iter().map(|m| m.user.id.get()).collect();
     assert_eq!(ids, vec![ALICE, BOB]);
+    let bob = UserId::new(BOB).to_user(&http).await.unwrap();
+    assert_eq!(bob.name, "bob");
+    let guilds = http.get_guilds(None, None).await.unwrap();
+    assert_eq!(guilds[0].name, "Sim guild");
+    assert!(!guilds[0].owner);
+    assert!(http
+        .get_user(UserId::new(42))
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("Unknown User"));
     let missing = http.get_member(g, UserId::new(42)).await.unwrap_err();
     assert!(missing.to_string().contains("Unknown Member"));
 }

@@ -13,8 +13,14 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::limits::FaultKind;
-use crate::state::{self, ChannelRec, EventRec, GuildRec, World};
+use crate::state::{self, ChannelRec, World};
 use crate::{gateway, validate, Inner, InteractionResponse, RecordedRequest, ResponseKind};
+
+mod events;
+mod interactions;
+
+use events::{create_event, patch_event};
+use interactions::{callback, check_callback, edit_or_delete, webhook_interaction};
 
 /// The axum app: the gateway upgrade plus one catch-all that routes REST by hand, so that
 /// every request (also unknown ones) is recorded the same way.
@@ -103,6 +109,10 @@ async fn handle(
         serde_json::from_slice(&body).ok()
     };
     let method = method.as_str().to_ascii_uppercase();
+    let expected = format!("Bot {}", inner.opts.bot_token.trim_start_matches("Bot "));
+    let authorized = headers
+        .get("authorization")
+        .is_some_and(|v| v.as_bytes() == expected.as_bytes());
     let reply = if in_api {
         respond(
             &inner,
@@ -111,6 +121,7 @@ async fn handle(
             &query,
             json_body.as_ref(),
             received_at,
+            authorized,
         )
     } else {
         unhandled(&inner, &method, &full)
@@ -135,6 +146,7 @@ async fn handle(
             })
             .collect(),
         received_at,
+        answered_at: Instant::now(),
         status: reply.status,
     };
     inner.net.lock().requests.push(recorded);
@@ -157,7 +169,9 @@ fn into_response(reply: Reply) -> Response {
 }
 
 fn unhandled(inner: &Inner, method: &str, path: &str) -> Reply {
-    inner.net.lock().unhandled.push(format!("{method} {path}"));
+    // Unknown webhook/interaction paths still carry a token; keep it out of the report.
+    let shown = crate::records::redact_path(path);
+    inner.net.lock().unhandled.push(format!("{method} {shown}"));
     error(404, 0, "404: Not Found")
 }
 
@@ -177,6 +191,10 @@ enum Route<'a> {
     Gateway,
     GatewayBot,
     CurrentUser,
+    CurrentUserGuilds,
+    User {
+        user: u64,
+    },
     CurrentApplication,
     GetCommands {
         app: u64,
@@ -254,6 +272,8 @@ fn match_route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
         ("GET", ["gateway"]) => Gateway,
         ("GET", ["gateway", "bot"]) => GatewayBot,
         ("GET", ["users", "@me"]) => CurrentUser,
+        ("GET", ["users", "@me", "guilds"]) => CurrentUserGuilds,
+        ("GET", ["users", u]) => User { user: id(u)? },
         ("GET", ["oauth2", "applications", "@me"]) => CurrentApplication,
         ("GET", ["applications", app, "commands"]) => GetCommands {
             app: id(app)?,
@@ -359,7 +379,13 @@ fn respond(
     query: &str,
     body: Option<&Value>,
     now: Instant,
+    authorized: bool,
 ) -> Reply {
+    // Interaction callbacks and webhooks are authorised by the token in their path.
+    let exempt = path.starts_with("/interactions/") || path.starts_with("/webhooks/");
+    // `GET /gateway` needs no token on Discord, and serenity answers any failure there by
+    // connecting to the real gateway instead, so neither auth nor the window may refuse it.
+    let gateway_lookup = path == "/gateway";
     {
         let mut net = inner.net.lock();
         match net.faults.take(method, path) {
@@ -380,14 +406,16 @@ fn respond(
             None => {}
         }
         // Discord exempts interaction responses and webhooks from the global limit.
-        let exempt = path.starts_with("/interactions/") || path.starts_with("/webhooks/");
-        if !exempt {
+        if !exempt && !gateway_lookup {
             if let Some(wait) = net.window.as_mut().and_then(|w| w.admit(now)) {
                 net.count_429 += 1;
                 let secs = (wait.as_secs_f64() * 1000.0).ceil() / 1000.0;
                 return rate_limited(secs.max(0.001), true);
             }
         }
+    }
+    if !exempt && !gateway_lookup && !authorized {
+        return error(401, 0, "401: Unauthorized");
     }
     let Some(route) = match_route(method, path) else {
         return unhandled(inner, method, path);
@@ -427,32 +455,6 @@ fn respond(
     reply.0
 }
 
-/// Callback-specific rules: message limits for types 4 and 7, and a deferral may carry only
-/// the ephemeral flag.
-fn check_callback(label: &str, body: &Value) -> Vec<String> {
-    let data = body.get("data").unwrap_or(&Value::Null);
-    match body["type"].as_u64() {
-        Some(4 | 7) => validate::check_message(label, data),
-        Some(5 | 6) => {
-            let mut out = Vec::new();
-            if let Some(obj) = data.as_object() {
-                for (k, v) in obj {
-                    let allowed = k == "flags" && v.as_u64().is_some_and(|f| f & !64 == 0);
-                    // serenity always sends `attachments: []`; emptiness carries nothing.
-                    let empty = v.is_null() || v.as_array().is_some_and(Vec::is_empty);
-                    if !allowed && !empty {
-                        out.push(format!(
-                            "{label}: a deferred response may carry only flags 64, got {k}={v}"
-                        ));
-                    }
-                }
-            }
-            out
-        }
-        _ => Vec::new(),
-    }
-}
-
 /// Runs a route; the second value is a semantic violation to record (like a bad event).
 fn execute(
     inner: &Inner,
@@ -479,6 +481,33 @@ fn execute(
             u["flags"] = json!(0);
             plain(ok(u))
         }
+        Route::CurrentUserGuilds => {
+            let limit = q
+                .get("limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(200usize);
+            let after = q.get("after").and_then(|a| a.parse().ok()).unwrap_or(0u64);
+            let list: Vec<Value> = w
+                .guilds
+                .range(after.saturating_add(1)..)
+                .take(limit.clamp(1, 200))
+                .map(|(_, g)| {
+                    json!({
+                        "id": g.id.to_string(),
+                        "name": g.name,
+                        "icon": null,
+                        "owner": g.owner_id == inner.opts.bot_user_id,
+                        "permissions": g.bot_permissions.to_string(),
+                        "features": [],
+                    })
+                })
+                .collect();
+            plain(ok(json!(list)))
+        }
+        Route::User { user } => plain(
+            w.user(user)
+                .map_or_else(|| error(404, 10013, "Unknown User"), |u| ok(u.to_json())),
+        ),
         Route::CurrentApplication => plain(ok(json!({
             "id": app_id.to_string(),
             "name": inner.opts.bot_username,
@@ -855,308 +884,6 @@ fn execute(
             plain(ok(json!(list)))
         }
     }
-}
-
-/// The interaction behind a webhook token, or the error Discord gives.
-fn webhook_interaction(
-    inner: &Inner,
-    w: &World,
-    app: u64,
-    token: &str,
-    now: Instant,
-) -> Result<state::InteractionRec, Reply> {
-    if app != inner.opts.application_id {
-        return Err(error(404, 10015, "Unknown Webhook"));
-    }
-    match w.interactions.get(token) {
-        Some(r) if now.duration_since(r.created) <= inner.opts.token_lifetime => Ok(r.clone()),
-        _ => Err(error(401, 50027, "Invalid Webhook Token")),
-    }
-}
-
-fn edit_or_delete(
-    w: &mut World,
-    token: &str,
-    message: u64,
-    kind: ResponseKind,
-    body: &Value,
-) -> (Reply, Option<String>) {
-    let reply = if matches!(
-        kind,
-        ResponseKind::DeleteOriginal | ResponseKind::DeleteFollowUp
-    ) {
-        if !w.delete_message(message) {
-            return (error(404, 10008, "Unknown Message"), None);
-        }
-        no_content()
-    } else {
-        let Some(m) = w.message_mut(message) else {
-            return (error(404, 10008, "Unknown Message"), None);
-        };
-        state::apply_edit(m, body);
-        // Editing a deferred response replaces the "thinking" state.
-        if let Some(f) = m["flags"].as_u64() {
-            m["flags"] = json!(f & !128);
-        }
-        ok(m.clone())
-    };
-    if let Some(r) = w.interactions.get_mut(token) {
-        r.responses.push(InteractionResponse {
-            kind,
-            body: if reply.status == 204 {
-                Value::Null
-            } else {
-                body.clone()
-            },
-        });
-    }
-    (reply, None)
-}
-
-fn callback(
-    inner: &Inner,
-    w: &mut World,
-    id: u64,
-    token: &str,
-    body: &Value,
-    now: Instant,
-) -> (Reply, Option<String>) {
-    let Some(rec) = w.interactions.get(token).cloned() else {
-        return (error(404, 10062, "Unknown interaction"), None);
-    };
-    if rec.id != id {
-        return (error(404, 10062, "Unknown interaction"), None);
-    }
-    if rec.responded {
-        return (
-            error(400, 40060, "Interaction has already been acknowledged."),
-            None,
-        );
-    }
-    if now.duration_since(rec.created) > inner.opts.interaction_deadline {
-        return (error(404, 10062, "Unknown interaction"), None);
-    }
-    let data = body.get("data").cloned().unwrap_or(Value::Null);
-    let kind = body["type"].as_u64();
-    let is_component = rec.source_message.is_some();
-    let bad = |why: &str| {
-        (
-            error(400, 50035, "Invalid Form Body"),
-            Some(format!(
-                "POST /interactions/{{id}}/{{token}}/callback: {why}"
-            )),
-        )
-    };
-    let autocomplete = rec.kind == 4;
-    let original = match kind {
-        Some(8) if !autocomplete => {
-            return bad("autocomplete result for a non-autocomplete interaction")
-        }
-        _ if autocomplete && kind != Some(8) => {
-            return bad("an autocomplete interaction takes only type 8")
-        }
-        Some(4) | Some(5) => {
-            let mid = w.next_id();
-            let mut msg_body = if data.is_null() {
-                json!({})
-            } else {
-                data.clone()
-            };
-            if kind == Some(5) {
-                let flags = data["flags"].as_u64().unwrap_or(0);
-                msg_body["flags"] = json!(flags | 128);
-            }
-            let msg = state::new_message(
-                mid,
-                rec.channel_id,
-                rec.guild_id,
-                inner.bot_user_json(),
-                &msg_body,
-                Some(inner.opts.application_id),
-            );
-            w.store_message(rec.channel_id, msg);
-            Some(mid)
-        }
-        Some(6) if is_component => rec.source_message,
-        Some(7) if is_component => {
-            let mid = rec.source_message.expect("component");
-            if let Some(m) = w.message_mut(mid) {
-                state::apply_edit(m, &data);
-            }
-            Some(mid)
-        }
-        Some(6 | 7) => return bad("update-message responses need a component interaction"),
-        Some(8) => None,
-        Some(9) => None,
-        _ => return bad("unknown callback type"),
-    };
-    let r = w.interactions.get_mut(token).expect("looked up");
-    r.responded = true;
-    r.original = original;
-    r.responses.push(InteractionResponse {
-        kind: ResponseKind::Callback,
-        body: body.clone(),
-    });
-    (no_content(), None)
-}
-
-fn event_rules(e: &Value) -> Option<String> {
-    let name = e["name"].as_str().unwrap_or_default();
-    if !(1..=100).contains(&name.chars().count()) {
-        return Some("name must be 1-100 characters".into());
-    }
-    if e["privacy_level"].as_u64() != Some(2) {
-        return Some("privacy_level must be 2 (GUILD_ONLY)".into());
-    }
-    if e["scheduled_start_time"].as_str().is_none() {
-        return Some("scheduled_start_time is required".into());
-    }
-    match e["entity_type"].as_u64() {
-        Some(3) => {
-            let loc = e["entity_metadata"]["location"]
-                .as_str()
-                .unwrap_or_default();
-            if !(1..=100).contains(&loc.chars().count()) {
-                return Some(
-                    "EXTERNAL events need entity_metadata.location of 1-100 characters".into(),
-                );
-            }
-            if e["scheduled_end_time"].as_str().is_none() {
-                return Some("EXTERNAL events need scheduled_end_time".into());
-            }
-            if !e["channel_id"].is_null() {
-                return Some("EXTERNAL events must not have channel_id".into());
-            }
-        }
-        Some(1 | 2) => {
-            if e["channel_id"].is_null() {
-                return Some("STAGE/VOICE events need channel_id".into());
-            }
-        }
-        _ => return Some("entity_type must be 1, 2 or 3".into()),
-    }
-    None
-}
-
-fn create_event(inner: &Inner, w: &mut World, guild: u64, body: &Value) -> (Reply, Option<String>) {
-    let g: &GuildRec = &w.guilds[&guild];
-    let perms = g.bot_permissions;
-    if perms & (state::CREATE_EVENTS | state::MANAGE_EVENTS | state::ADMINISTRATOR) == 0 {
-        return (
-            error(403, 50013, "Missing Permissions"),
-            Some(format!(
-                "POST /guilds/{guild}/scheduled-events without CREATE_EVENTS"
-            )),
-        );
-    }
-    let active = g
-        .events
-        .values()
-        .filter(|e| matches!(e.json["status"].as_u64(), Some(1 | 2)))
-        .count();
-    if active >= 100 {
-        return (
-            error(
-                400,
-                30038,
-                "Maximum number of guild scheduled events reached (100)",
-            ),
-            None,
-        );
-    }
-    let id = w.next_id();
-    let bot = inner.bot_user_json();
-    let mut e = json!({
-        "id": id.to_string(),
-        "guild_id": guild.to_string(),
-        "channel_id": body.get("channel_id").cloned().unwrap_or(Value::Null),
-        "creator_id": inner.opts.bot_user_id.to_string(),
-        "name": body["name"],
-        "description": body.get("description").cloned().unwrap_or(Value::Null),
-        "scheduled_start_time": body["scheduled_start_time"],
-        "scheduled_end_time": body.get("scheduled_end_time").cloned().unwrap_or(Value::Null),
-        "privacy_level": body["privacy_level"],
-        "status": 1,
-        "entity_type": body["entity_type"],
-        "entity_id": null,
-        "entity_metadata": body.get("entity_metadata").cloned().unwrap_or(Value::Null),
-        "creator": bot,
-        "user_count": 0,
-        "image": null,
-    });
-    if let Some(why) = event_rules(&e) {
-        return (
-            error(400, 50035, "Invalid Form Body"),
-            Some(format!("POST /guilds/{guild}/scheduled-events: {why}")),
-        );
-    }
-    e["user_count"] = json!(0);
-    w.guilds.get_mut(&guild).expect("checked").events.insert(
-        id,
-        EventRec {
-            json: e.clone(),
-            interested: Default::default(),
-        },
-    );
-    w.dispatch(Some(guild), "GUILD_SCHEDULED_EVENT_CREATE", e.clone());
-    (ok(e), None)
-}
-
-fn patch_event(
-    w: &mut World,
-    guild: u64,
-    event: u64,
-    e: EventRec,
-    body: &Value,
-) -> (Reply, Option<String>) {
-    let label = format!("PATCH /guilds/{guild}/scheduled-events/{event}");
-    let current = e.json["status"].as_u64().unwrap_or(1);
-    let invalid = |why: String| {
-        (
-            error(400, 50035, "Invalid Form Body"),
-            Some(format!("{label}: {why}")),
-        )
-    };
-    if matches!(current, 3 | 4) {
-        return invalid(format!(
-            "event with status {current} can no longer be modified"
-        ));
-    }
-    let mut next = e.json.clone();
-    for key in [
-        "name",
-        "description",
-        "scheduled_start_time",
-        "scheduled_end_time",
-        "entity_metadata",
-        "channel_id",
-        "entity_type",
-        "privacy_level",
-    ] {
-        if let Some(v) = body.get(key) {
-            next[key] = v.clone();
-        }
-    }
-    if let Some(status) = body.get("status").and_then(Value::as_u64) {
-        let allowed = status == current || matches!((current, status), (1, 2) | (1, 4) | (2, 3));
-        if !allowed {
-            return invalid(format!("status {current} cannot become {status}"));
-        }
-        next["status"] = json!(status);
-    }
-    if let Some(why) = event_rules(&next) {
-        return invalid(why);
-    }
-    let rec = w
-        .guilds
-        .get_mut(&guild)
-        .expect("checked")
-        .events
-        .get_mut(&event)
-        .expect("checked");
-    rec.json = next.clone();
-    w.dispatch(Some(guild), "GUILD_SCHEDULED_EVENT_UPDATE", next.clone());
-    (ok(next), None)
 }
 
 #[cfg(test)]
