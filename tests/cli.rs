@@ -543,6 +543,35 @@ fn verify_without_a_token_in_the_input_exits_2_and_says_what_it_needs() {
     }
 }
 
+#[test]
+fn verify_into_a_closed_pipe_keeps_its_verdict_code_without_panicking() {
+    let cli = cli();
+    for (token, code) in [
+        (hs256(&good_claims(), SECRET), 0),
+        (hs256(&good_claims(), OTHER_SECRET), 1),
+    ] {
+        let mut child = Command::new(meetbot())
+            .args(["verify", "--room", "weekly-sync"])
+            .current_dir(cli.dir.path())
+            .env_clear()
+            .envs(cli.vars.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before meetbot has read its input, so every write meets a closed pipe.
+        drop(child.stdout.take());
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(token.as_bytes()).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+    }
+}
+
 // --- jitsi-config ---
 
 #[test]
@@ -742,7 +771,7 @@ fn check_refuses_each_bad_setting_by_name_without_echoing_the_secret() {
 // --- bad command-line input ---
 
 #[test]
-fn token_refuses_bad_arguments_with_a_clear_message() {
+fn bad_arguments_are_refused_with_a_clear_message() {
     let cli = cli();
     for (args, expected) in [
         (&["token", "--name", "Ana"][..], "--room"),
@@ -772,6 +801,11 @@ fn token_refuses_bad_arguments_with_a_clear_message() {
             &["token", "--room", "???", "--name", "Ana"][..],
             "--room: the room name is empty",
         ),
+        (
+            &["token", "--room", "r", "--name", "Ana", "--id", ""][..],
+            "--id must not be empty",
+        ),
+        (&["register", "--guild", "0"][..], "--guild"),
     ] {
         let run = cli.run(args);
         assert_eq!(run.code, 2, "{args:?}: {run:?}");
