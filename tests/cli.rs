@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -852,4 +852,82 @@ fn a_malformed_discord_token_is_named_but_never_echoed() {
             run.assert_no_panic();
         }
     }
+}
+
+/// A one-request stand-in for Discord's REST API on loopback that refuses the token, as Discord does for a reset
+/// one; returns its base URL and what it received.
+fn discord_refusing_the_token() -> (String, std::thread::JoinHandle<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = std::thread::spawn(move || {
+        // Polled, so a binary that never calls cannot hang the suite: the test then fails on the empty request.
+        listener.set_nonblocking(true).unwrap();
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut stream = loop {
+            match listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(_) if std::time::Instant::now() < give_up => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                Err(_) => return String::new(),
+            }
+        };
+        stream.set_nonblocking(false).unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buf[..n]);
+        }
+        let body = r#"{"message": "401: Unauthorized", "code": 0}"#;
+        write!(
+            stream,
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        String::from_utf8_lossy(&request).into_owned()
+    });
+    (base, served)
+}
+
+#[test]
+fn register_with_a_token_discord_refuses_says_so_without_echoing_it() {
+    let (base, served) = discord_refusing_the_token();
+    let run = cli()
+        .set("DISCORD_API_BASE", &base)
+        .set("DISCORD_TOKEN", DISCORD_TOKEN)
+        .run(&["register", "--guild", "42"]);
+    let request = served.join().unwrap();
+    assert!(
+        request.starts_with("GET /api/v10/oauth2/applications/@me"),
+        "{request}"
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("Discord refused DISCORD_TOKEN"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Developer Portal"), "{}", run.stderr);
+    assert!(!run.all().contains("hunter2-discord-secret-part_XYZ"));
+    run.assert_no_panic();
+}
+
+#[test]
+fn register_with_discord_unreachable_fails_cleanly_without_echoing_the_token() {
+    let run = offline()
+        .set("DISCORD_TOKEN", DISCORD_TOKEN)
+        .run(&["register"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("cannot reach Discord"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all().contains("hunter2-discord-secret-part_XYZ"));
+    run.assert_no_panic();
 }
