@@ -111,6 +111,16 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    // `check` lists the warnings itself and `run` logs them; the commands whose output goes to a Jitsi server
+    // or a person would otherwise hide them.
+    if matches!(
+        command,
+        Command::Token { .. } | Command::Verify { .. } | Command::JitsiConfig
+    ) {
+        for w in &config.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     match command {
         Command::Run => {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;

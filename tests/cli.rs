@@ -380,6 +380,55 @@ fn jaas_preset_signs_rs256_with_the_key_file_and_the_token_verifies() {
     assert!(!verified.all().contains(signature(token)));
 }
 
+#[test]
+fn configuration_warnings_go_to_stderr_and_the_link_stays_last_on_stdout() {
+    let cli = cli().unset("XMPP_DOMAIN");
+    let run = cli.run(&["token", "--room", "weekly-sync", "--name", "Ana"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("warning: XMPP_DOMAIN is not set"),
+        "{}",
+        run.stderr
+    );
+    let link = run.stdout.lines().last().unwrap();
+    assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
+    assert_eq!(payload(token_in(link))["sub"], "meet.example.com");
+
+    let config = cli.run(&["jitsi-config"]);
+    assert!(config.stderr.contains("warning: XMPP_DOMAIN"));
+    assert!(!config.stdout.contains("warning:"));
+}
+
+#[test]
+fn a_config_file_given_with_dash_dash_config_is_read_and_a_missing_one_is_named() {
+    let cli = cli();
+    let file = cli.write("mine.toml", "[token]\nlink_style = \"fragment\"\n");
+    let link = cli.link(&["--room", "weekly-sync", "--name", "Ana", "--config", &file]);
+    assert!(link.contains("/weekly-sync#jwt="), "{link}");
+
+    let run = cli.run(&["check", "--config", "/nonexistent/meetbot.toml"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("cannot read the configuration file /nonexistent/meetbot.toml"),
+        "{}",
+        run.stderr
+    );
+    run.assert_no_panic();
+}
+
+#[test]
+fn config_meetbot_toml_in_the_working_directory_is_picked_up() {
+    let cli = cli();
+    std::fs::create_dir(cli.dir.path().join("config")).unwrap();
+    cli.write(
+        "config/meetbot.toml",
+        "[token]\naudience = \"my-audience\"\n",
+    );
+    let claims = cli.json(&["--room", "r", "--name", "Ana"])["claims"].clone();
+    assert_eq!(claims["aud"], "my-audience");
+}
+
 // --- verify ---
 
 #[test]
