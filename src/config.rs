@@ -36,6 +36,8 @@ pub struct Config {
     pub meetings: MeetingSettings,
     /// Persistence.
     pub storage: StorageSettings,
+    /// The scheduler.
+    pub scheduler: SchedulerSettings,
     /// The tracing filter.
     pub log_filter: String,
     /// Things that work but deserve the operator's attention.
@@ -89,6 +91,25 @@ pub struct MeetingSettings {
     pub default_duration: Duration,
     /// The longest meeting one may ask for.
     pub max_duration: Duration,
+    /// How long links work after the planned end.
+    pub grace: Duration,
+    /// How long before the start links open for scheduled meetings.
+    pub join_window: Duration,
+    /// How long before the start personal links are DMed.
+    pub remind: Duration,
+    /// Time zone for `when` when nothing else says.
+    pub default_timezone: chrono_tz::Tz,
+    /// How far ahead meetings may be scheduled.
+    pub max_ahead: Duration,
+}
+
+/// Scheduler settings.
+#[derive(Debug, Clone)]
+pub struct SchedulerSettings {
+    /// How long a claimed job stays leased to one instance.
+    pub lease: Duration,
+    /// The longest sleep between looks at the database.
+    pub poll: Duration,
 }
 
 /// Persistence settings.
@@ -178,6 +199,7 @@ struct RawConfig {
     token: RawToken,
     discord: RawDiscord,
     meetings: RawMeetings,
+    scheduler: RawScheduler,
     storage: RawStorage,
     log: RawLog,
 }
@@ -243,6 +265,18 @@ struct RawGuild {
 struct RawMeetings {
     default_duration_minutes: i64,
     max_duration_minutes: i64,
+    grace_minutes: i64,
+    join_window_minutes: i64,
+    remind_minutes: i64,
+    default_timezone: String,
+    max_days_ahead: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScheduler {
+    lease_seconds: i64,
+    poll_seconds: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -969,6 +1003,57 @@ fn build(
             ),
         );
     }
+    let grace = positive(
+        "meetings.grace_minutes",
+        raw.meetings.grace_minutes.max(1),
+        24 * 60,
+        &mut problems,
+    );
+    let join_window = positive(
+        "meetings.join_window_minutes",
+        raw.meetings.join_window_minutes.max(1),
+        24 * 60,
+        &mut problems,
+    );
+    if raw.meetings.remind_minutes < 0 || raw.meetings.remind_minutes > 7 * 24 * 60 {
+        problem(
+            &mut problems,
+            "meetings.remind_minutes",
+            "use a number of minutes from 0 to 10080".into(),
+        );
+    }
+    let default_timezone = match raw.meetings.default_timezone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => tz,
+        Err(_) => {
+            problem(
+                &mut problems,
+                "meetings.default_timezone",
+                format!(
+                    "{:?} is not an IANA time zone; write it like \"Europe/Berlin\" or \"UTC\"",
+                    raw.meetings.default_timezone
+                ),
+            );
+            chrono_tz::UTC
+        }
+    };
+    let max_days = positive(
+        "meetings.max_days_ahead",
+        raw.meetings.max_days_ahead,
+        5 * 366,
+        &mut problems,
+    );
+    let lease = positive(
+        "scheduler.lease_seconds",
+        raw.scheduler.lease_seconds,
+        3600,
+        &mut problems,
+    );
+    let poll = positive(
+        "scheduler.poll_seconds",
+        raw.scheduler.poll_seconds,
+        600,
+        &mut problems,
+    );
     let data_dir = PathBuf::from(raw.storage.data_dir);
     let database_url = env.var("DATABASE_URL").unwrap_or_else(|| {
         format!(
@@ -1042,6 +1127,17 @@ fn build(
         meetings: MeetingSettings {
             default_duration: Duration::from_secs(default_minutes as u64 * 60),
             max_duration: Duration::from_secs(max_minutes as u64 * 60),
+            grace: Duration::from_secs(grace as u64 * 60),
+            join_window: Duration::from_secs(join_window as u64 * 60),
+            remind: Duration::from_secs(
+                raw.meetings.remind_minutes.clamp(0, 7 * 24 * 60) as u64 * 60,
+            ),
+            default_timezone,
+            max_ahead: Duration::from_secs(max_days as u64 * 86400),
+        },
+        scheduler: SchedulerSettings {
+            lease: Duration::from_secs(lease as u64),
+            poll: Duration::from_secs(poll as u64),
         },
         storage: StorageSettings {
             database_url: Secret::new(database_url),

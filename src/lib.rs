@@ -6,4 +6,6 @@ pub mod discord;
 pub mod jitsi;
 pub mod logging;
 pub mod meeting;
+pub mod schedule;
 pub mod secret;
+pub mod store;

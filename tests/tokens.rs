@@ -409,6 +409,16 @@ fn token_without_typ_is_rejected() {
 }
 
 #[test]
+fn typ_must_be_exactly_jwt() {
+    let settings = JitsiSettings::for_tests(SECRET);
+    for typ in ["jwt", "JWS", "at+jwt"] {
+        let token = craft(json!({"typ": typ, "alg": "HS256"}), good_payload(), SECRET);
+        let verdict = verify(&token, &strict(&settings, "weekly-sync"), now());
+        assert_eq!(failed(&verdict), ["typ"], "{typ}");
+    }
+}
+
+#[test]
 fn hs512_token_fails_on_an_hs256_server() {
     let settings = JitsiSettings::for_tests(SECRET);
     let token = craft(

@@ -46,6 +46,14 @@ pub enum TokenError {
     /// A JaaS rule is broken (AppID, kid, algorithm, audience).
     #[error("JaaS: {0}")]
     Jaas(String),
+    /// The grant's validity window is empty, so Jitsi would reject the token on arrival.
+    #[error("the grant expires ({expires_at}) no later than it becomes valid ({not_before})")]
+    EmptyValidity {
+        /// `nbf`.
+        not_before: DateTime<Utc>,
+        /// `exp`.
+        expires_at: DateTime<Utc>,
+    },
     /// The claims could not be turned into JSON.
     #[error("could not serialise the token claims: {0}")]
     Serialize(#[from] serde_json::Error),
@@ -405,6 +413,12 @@ impl Minter {
 
     /// Signs a token for `grant` and builds its link.
     pub fn mint(&self, grant: &Grant) -> Result<MintedToken, TokenError> {
+        if grant.expires_at.timestamp() <= grant.not_before.timestamp() {
+            return Err(TokenError::EmptyValidity {
+                not_before: grant.not_before,
+                expires_at: grant.expires_at,
+            });
+        }
         let claims = self.claims(grant);
         let payload = serde_json::to_vec(&claims)?;
         let mut token =
@@ -770,6 +784,17 @@ mod tests {
         let printed = format!("{minted:?} {} {:?}", minted.link, minted.link);
         assert!(!printed.contains(&token[..20]));
         assert!(!printed.contains("super-secret-key"));
+    }
+
+    #[test]
+    fn grant_that_expires_before_it_starts_is_not_minted() {
+        let s = JitsiSettings::for_tests("k");
+        let mut g = grant(&s, false);
+        g.expires_at = g.not_before;
+        assert!(matches!(
+            Minter::new(s).unwrap().mint(&g),
+            Err(TokenError::EmptyValidity { .. })
+        ));
     }
 
     #[test]

@@ -1,0 +1,595 @@
+//! The scheduler engine: claims due jobs from the store, decides whether work that fell due
+//! while the bot was down still makes sense, hands the rest to an [`Executor`], and keeps
+//! repeating meetings going. Knows nothing of Discord: the executor does the talking.
+//!
+//! Delivery is at least once: a job whose effect happened but whose completion could not be
+//! recorded (crash, database gone) runs again after its lease runs out. Executors therefore keep
+//! their own effects idempotent (e.g. `Store::claim_delivery` per user before a DM).
+
+use crate::clock::SharedClock;
+use crate::schedule::Repeat;
+use crate::store::{
+    Job, JobKind, Meeting, MeetingStatus, NewJob, Occurrence, OccurrenceStatus, Store, StoreError,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How late a job runs relative to when it was due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lateness {
+    /// When the job was due.
+    pub due_at: DateTime<Utc>,
+    /// When it actually runs.
+    pub now: DateTime<Utc>,
+}
+
+impl Lateness {
+    /// How far past its due time the job runs (zero when on time).
+    pub fn late_by(&self) -> chrono::Duration {
+        (self.now - self.due_at).max(chrono::Duration::zero())
+    }
+
+    /// How long ago the occurrence started, if it has (for "started N minutes ago").
+    pub fn started_ago(&self, occurrence: &Occurrence) -> Option<chrono::Duration> {
+        (self.now > occurrence.starts_at).then(|| self.now - occurrence.starts_at)
+    }
+}
+
+/// Why an executor call failed, and so whether to try again.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// Worth retrying later: Discord 5xx/429, a transport failure, the database.
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// Will never succeed: channel deleted, permission missing.
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+impl ExecError {
+    /// True when the job should be tried again.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ExecError::Transient(_))
+    }
+}
+
+/// Does the outside-world part of each job kind; implemented by the Discord side.
+///
+/// Messages in an `ExecError` end up in logs and the job's `last_error`: never put a token or
+/// a tokenized link in them.
+#[async_trait]
+pub trait Executor: Send + Sync {
+    /// Posts the announcement (and creates the Discord Scheduled Event).
+    async fn announce(
+        &self,
+        meeting: &Meeting,
+        occurrence: &Occurrence,
+        lateness: Lateness,
+    ) -> Result<(), ExecError>;
+    /// Sends the reminders (personal links by DM, once per user).
+    async fn remind(
+        &self,
+        meeting: &Meeting,
+        occurrence: &Occurrence,
+        lateness: Lateness,
+    ) -> Result<(), ExecError>;
+    /// Marks the start in Discord (announcement edit, event ACTIVE).
+    async fn start(
+        &self,
+        meeting: &Meeting,
+        occurrence: &Occurrence,
+        lateness: Lateness,
+    ) -> Result<(), ExecError>;
+    /// Marks the end in Discord (announcement edit, event COMPLETED).
+    async fn end(
+        &self,
+        meeting: &Meeting,
+        occurrence: &Occurrence,
+        lateness: Lateness,
+    ) -> Result<(), ExecError>;
+}
+
+/// What one [`Scheduler::tick`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// Executor calls made.
+    pub ran: u32,
+    /// Jobs whose executor call succeeded and were marked done.
+    pub completed: u32,
+    /// Jobs that failed transiently and were put back with a backoff.
+    pub retried: u32,
+    /// Jobs that failed permanently or too often and were ended.
+    pub gave_up: u32,
+    /// Jobs marked done without calling the executor (stale or cancelled).
+    pub dropped: u32,
+    /// Jobs claimed but handed back untried because of shutdown.
+    pub released: u32,
+}
+
+impl TickReport {
+    fn claimed(&self) -> u32 {
+        self.completed + self.retried + self.gave_up + self.dropped + self.released
+    }
+}
+
+/// Tuning for a [`Scheduler`]; the defaults suit the bot.
+#[derive(Debug, Clone)]
+pub struct SchedulerOptions {
+    /// How long a claimed job stays ours; must exceed the slowest executor call, or another
+    /// process may run it a second time.
+    pub lease: Duration,
+    /// Most jobs claimed per tick.
+    pub batch: u32,
+    /// Most executor calls in flight at once.
+    pub concurrency: usize,
+    /// Attempts (claims) after which a transient failure is no longer retried.
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubles with each attempt.
+    pub retry_base: Duration,
+    /// Longest delay between retries.
+    pub retry_cap: Duration,
+    /// How long before a repeat's start its announcement goes out.
+    pub announce_lead: chrono::Duration,
+    /// Longest sleep between ticks, so work created by other processes is seen.
+    pub max_sleep: Duration,
+    /// First wait after the database became unavailable; doubles up to `outage_backoff_max`.
+    pub outage_backoff_min: Duration,
+    /// Longest wait while the database stays unavailable.
+    pub outage_backoff_max: Duration,
+}
+
+impl Default for SchedulerOptions {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(300),
+            batch: 100,
+            concurrency: 8,
+            max_attempts: 6,
+            retry_base: Duration::from_secs(30),
+            retry_cap: Duration::from_secs(30 * 60),
+            announce_lead: chrono::Duration::hours(24),
+            max_sleep: Duration::from_secs(30),
+            outage_backoff_min: Duration::from_secs(1),
+            outage_backoff_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The jobs of one occurrence, as both `/meet when:` and the repeat logic create them:
+/// announce at `announce_at` (never after the start), remind `remind_minutes` before the start
+/// (never before the announcement), start, end.
+pub fn jobs_for(
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    remind_minutes: Option<u32>,
+    announce_at: DateTime<Utc>,
+) -> Vec<NewJob> {
+    let announce_at = announce_at.min(starts_at);
+    let mut jobs = vec![NewJob {
+        kind: JobKind::Announce,
+        due_at: announce_at,
+    }];
+    if let Some(minutes) = remind_minutes {
+        jobs.push(NewJob {
+            kind: JobKind::Remind,
+            due_at: (starts_at - chrono::Duration::minutes(i64::from(minutes))).max(announce_at),
+        });
+    }
+    jobs.push(NewJob {
+        kind: JobKind::Start,
+        due_at: starts_at,
+    });
+    jobs.push(NewJob {
+        kind: JobKind::End,
+        due_at: ends_at.max(starts_at),
+    });
+    jobs
+}
+
+/// Delay before retrying after `attempt` failed attempts (1-based): `base · 2^(attempt−1)`,
+/// never more than `cap`.
+pub fn retry_backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+    base.saturating_mul(factor).min(cap)
+}
+
+/// Adds the occurrence of a repeating `meeting` that follows the one starting at `after`,
+/// skipping any that would already have ended by `now`, with its jobs (announced
+/// `announce_lead` before its start, or now if that is later). `None` when the meeting does not
+/// repeat, is not active, or that occurrence already exists (another process made it).
+pub async fn add_next_occurrence(
+    store: &Store,
+    meeting: &Meeting,
+    after: DateTime<Utc>,
+    now: DateTime<Utc>,
+    announce_lead: chrono::Duration,
+) -> Result<Option<Occurrence>, StoreError> {
+    if meeting.status != MeetingStatus::Active {
+        return Ok(None);
+    }
+    let repeat = match meeting.repeat.parse::<Repeat>() {
+        Ok(Repeat::None) => return Ok(None),
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(meeting = %meeting.id, error = %e, "cannot repeat meeting");
+            return Ok(None);
+        }
+    };
+    let tz: Tz = match meeting.timezone.parse() {
+        Ok(tz) => tz,
+        Err(e) => {
+            tracing::error!(meeting = %meeting.id, error = %e, "cannot repeat meeting: bad time zone");
+            return Ok(None);
+        }
+    };
+    let length = chrono::Duration::minutes(i64::from(meeting.duration_minutes));
+    let mut after = after;
+    // Occurrences that ended while the bot was down are not worth announcing; bounded so a
+    // corrupt rule cannot spin.
+    let mut next = None;
+    for _ in 0..10_000 {
+        let Some(candidate) = repeat.next_after(meeting.starts_at, tz, after) else {
+            return Ok(None);
+        };
+        if candidate + length > now {
+            next = Some(candidate);
+            break;
+        }
+        tracing::info!(meeting = %meeting.id, start = %candidate, "skipping an occurrence that ended while the scheduler was down");
+        after = candidate;
+    }
+    let Some(starts_at) = next else {
+        return Ok(None);
+    };
+    let ends_at = starts_at + length;
+    let announce_at = (starts_at - announce_lead).max(now);
+    let jobs = jobs_for(starts_at, ends_at, meeting.remind_minutes, announce_at);
+    let added = store
+        .add_occurrence(&meeting.id, starts_at, ends_at, &jobs)
+        .await?;
+    if let Some(occ) = &added {
+        tracing::info!(meeting = %meeting.id, occurrence = occ.id, start = %starts_at, "scheduled the next occurrence");
+    }
+    Ok(added)
+}
+
+enum Outcome {
+    Completed,
+    Retried,
+    GaveUp,
+    Dropped,
+    Released,
+}
+
+/// Runs due jobs for one bot process; several may share one database.
+pub struct Scheduler {
+    store: Store,
+    executor: Arc<dyn Executor>,
+    clock: SharedClock,
+    owner: String,
+    options: SchedulerOptions,
+}
+
+impl Scheduler {
+    /// A scheduler claiming jobs as `owner`, which must be unique per process.
+    pub fn new(
+        store: Store,
+        executor: Arc<dyn Executor>,
+        clock: SharedClock,
+        owner: impl Into<String>,
+        options: SchedulerOptions,
+    ) -> Self {
+        Self {
+            store,
+            executor,
+            clock,
+            owner: owner.into(),
+            options,
+        }
+    }
+
+    /// An owner id unique to this process: its pid plus random bits, so a restarted process
+    /// on the same pid never inherits a crashed one's leases.
+    pub fn unique_owner() -> String {
+        format!(
+            "meetbot-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        )
+    }
+
+    /// The owner id this scheduler claims jobs under.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Claims due jobs and runs them. Store errors on single jobs leave them leased (they run
+    /// again once the lease expires); the first such error is returned after the rest finished.
+    pub async fn tick(&self) -> Result<TickReport, StoreError> {
+        self.tick_until(None).await
+    }
+
+    async fn tick_until(
+        &self,
+        stop: Option<&watch::Receiver<bool>>,
+    ) -> Result<TickReport, StoreError> {
+        let now = self.clock.now();
+        let jobs = self
+            .store
+            .claim_due(now, &self.owner, self.options.lease, self.options.batch)
+            .await?;
+        let mut report = TickReport::default();
+        if jobs.is_empty() {
+            return Ok(report);
+        }
+        let mut outcomes = futures::stream::iter(jobs)
+            .map(|job| self.process(job, stop))
+            .buffer_unordered(self.options.concurrency.max(1));
+        let mut first_error = None;
+        while let Some((ran, outcome)) = outcomes.next().await {
+            report.ran += u32::from(ran);
+            match outcome {
+                Ok(Outcome::Completed) => report.completed += 1,
+                Ok(Outcome::Retried) => report.retried += 1,
+                Ok(Outcome::GaveUp) => report.gave_up += 1,
+                Ok(Outcome::Dropped) => report.dropped += 1,
+                Ok(Outcome::Released) => report.released += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a job could not be settled; it runs again when its lease expires");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    /// Settles one claimed job; the flag says whether the executor was called.
+    async fn process(
+        &self,
+        job: Job,
+        stop: Option<&watch::Receiver<bool>>,
+    ) -> (bool, Result<Outcome, StoreError>) {
+        if stop.is_some_and(|s| *s.borrow()) {
+            let released = self.store.release(job.id, &self.owner).await;
+            return (false, released.map(|_| Outcome::Released));
+        }
+        let mut ran = false;
+        let outcome = self.settle(&job, &mut ran).await;
+        (ran, outcome)
+    }
+
+    async fn settle(&self, job: &Job, ran: &mut bool) -> Result<Outcome, StoreError> {
+        let now = self.clock.now();
+        let Some(occurrence) = self.store.occurrence(job.occurrence_id).await? else {
+            return self
+                .drop_job(job, None, "its occurrence no longer exists", now)
+                .await;
+        };
+        let Some(meeting) = self.store.meeting(&occurrence.meeting_id).await? else {
+            return self
+                .drop_job(job, None, "its meeting no longer exists", now)
+                .await;
+        };
+        if let Some(reason) = stale_reason(job.kind, &meeting, &occurrence, now) {
+            if job.kind == JobKind::Start && !is_cancelled(&meeting, &occurrence) {
+                // A repeat must go on even when this occurrence was missed.
+                add_next_occurrence(
+                    &self.store,
+                    &meeting,
+                    occurrence.starts_at,
+                    now,
+                    self.options.announce_lead,
+                )
+                .await?;
+            }
+            return self
+                .drop_job(job, Some((&meeting, &occurrence)), reason, now)
+                .await;
+        }
+        let lateness = Lateness {
+            due_at: job.due_at,
+            now,
+        };
+        *ran = true;
+        let ex = &self.executor;
+        let result = match job.kind {
+            JobKind::Announce => ex.announce(&meeting, &occurrence, lateness).await,
+            JobKind::Remind => ex.remind(&meeting, &occurrence, lateness).await,
+            JobKind::Start => ex.start(&meeting, &occurrence, lateness).await,
+            JobKind::End => ex.end(&meeting, &occurrence, lateness).await,
+        };
+        let now = self.clock.now();
+        match result {
+            Ok(()) => {
+                self.record_success(job.kind, &meeting, &occurrence, now)
+                    .await?;
+                if !self.store.complete(job.id, &self.owner, now).await? {
+                    warn_lease_lost(job);
+                }
+                Ok(Outcome::Completed)
+            }
+            Err(e) if e.is_transient() && job.attempts < self.options.max_attempts => {
+                let delay = retry_backoff(
+                    job.attempts,
+                    self.options.retry_base,
+                    self.options.retry_cap,
+                );
+                let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                tracing::warn!(job = job.id, kind = %job.kind, occurrence = occurrence.id, attempt = job.attempts, retry_at = %at, error = %e, "job failed, will retry");
+                if !self
+                    .store
+                    .retry_later(job.id, &self.owner, at, &e.to_string())
+                    .await?
+                {
+                    warn_lease_lost(job);
+                }
+                Ok(Outcome::Retried)
+            }
+            Err(e) => {
+                tracing::error!(job = job.id, kind = %job.kind, occurrence = occurrence.id, attempt = job.attempts, error = %e, "job failed, giving up");
+                if !self
+                    .store
+                    .give_up(job.id, &self.owner, now, &e.to_string())
+                    .await?
+                {
+                    warn_lease_lost(job);
+                }
+                Ok(Outcome::GaveUp)
+            }
+        }
+    }
+
+    /// The store-side consequences of a job that ran; done before completing the job so a
+    /// crash in between repeats them (they are idempotent) rather than losing them.
+    async fn record_success(
+        &self,
+        kind: JobKind,
+        meeting: &Meeting,
+        occurrence: &Occurrence,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match kind {
+            JobKind::Announce => {}
+            JobKind::Remind => {
+                self.store.set_reminded(occurrence.id, now).await?;
+            }
+            JobKind::Start => {
+                if occurrence.status == OccurrenceStatus::Scheduled {
+                    self.store
+                        .set_occurrence_status(occurrence.id, OccurrenceStatus::Started)
+                        .await?;
+                }
+                add_next_occurrence(
+                    &self.store,
+                    meeting,
+                    occurrence.starts_at,
+                    now,
+                    self.options.announce_lead,
+                )
+                .await?;
+            }
+            JobKind::End => {
+                self.store
+                    .set_occurrence_status(occurrence.id, OccurrenceStatus::Ended)
+                    .await?;
+                if matches!(meeting.repeat.parse(), Ok(Repeat::None)) {
+                    self.store.end_meeting(&meeting.id).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn drop_job(
+        &self,
+        job: &Job,
+        context: Option<(&Meeting, &Occurrence)>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        let meeting = context.map(|(m, _)| m.id.as_str()).unwrap_or("-");
+        tracing::info!(job = job.id, kind = %job.kind, occurrence = job.occurrence_id, meeting, due_at = %job.due_at, reason, "dropping job");
+        if !self.store.complete(job.id, &self.owner, now).await? {
+            warn_lease_lost(job);
+        }
+        Ok(Outcome::Dropped)
+    }
+
+    /// Ticks until `shutdown` turns true (or its sender goes away): after each tick it sleeps
+    /// until the next job is due, at most `max_sleep`; while the database is unavailable it
+    /// backs off from `outage_backoff_min` to `outage_backoff_max`. On shutdown, jobs claimed
+    /// but not yet started are released for other processes; running ones finish.
+    pub async fn run(
+        self: Arc<Self>,
+        mut shutdown: watch::Receiver<bool>,
+        wake: Arc<tokio::sync::Notify>,
+    ) {
+        tracing::info!(owner = %self.owner, "scheduler started");
+        let mut outage: Option<Duration> = None;
+        while !*shutdown.borrow() {
+            let wait = match self.tick_and_plan(&shutdown).await {
+                Ok(wait) => {
+                    if outage.take().is_some() {
+                        tracing::info!("database reachable again, scheduler resumes");
+                    }
+                    wait
+                }
+                Err(e) => {
+                    let wait = outage.map_or(self.options.outage_backoff_min, |d| {
+                        d.saturating_mul(2).min(self.options.outage_backoff_max)
+                    });
+                    outage = Some(wait);
+                    if e.is_unavailable() {
+                        tracing::warn!(error = %e, retry_in = ?wait, "database unavailable, scheduler backing off");
+                    } else {
+                        tracing::error!(error = %e, retry_in = ?wait, "scheduler tick failed");
+                    }
+                    wait
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                // A command just created due work: look now instead of at the next poll.
+                _ = wake.notified() => {}
+                changed = shutdown.changed() => if changed.is_err() { break },
+            }
+        }
+        tracing::info!(owner = %self.owner, "scheduler stopped");
+    }
+
+    /// One tick, then how long to sleep before the next.
+    async fn tick_and_plan(&self, stop: &watch::Receiver<bool>) -> Result<Duration, StoreError> {
+        let report = self.tick_until(Some(stop)).await?;
+        if report != TickReport::default() {
+            tracing::debug!(?report, "scheduler tick");
+        }
+        if report.claimed() >= self.options.batch {
+            // A full batch: more is probably waiting.
+            return Ok(Duration::ZERO);
+        }
+        let now = self.clock.now();
+        let wait = match self.store.next_due_at(now).await? {
+            Some(due) => (due - now).to_std().unwrap_or(Duration::ZERO),
+            None => self.options.max_sleep,
+        };
+        Ok(wait.min(self.options.max_sleep))
+    }
+}
+
+fn is_cancelled(meeting: &Meeting, occurrence: &Occurrence) -> bool {
+    meeting.status == MeetingStatus::Cancelled || occurrence.status == OccurrenceStatus::Cancelled
+}
+
+/// Why a job should not run any more, judged at `now`; `None` when it should run (maybe late).
+fn stale_reason(
+    kind: JobKind,
+    meeting: &Meeting,
+    occurrence: &Occurrence,
+    now: DateTime<Utc>,
+) -> Option<&'static str> {
+    if meeting.status == MeetingStatus::Cancelled {
+        return Some("the meeting was cancelled");
+    }
+    if occurrence.status == OccurrenceStatus::Cancelled {
+        return Some("the occurrence was cancelled");
+    }
+    let over = now >= occurrence.ends_at || occurrence.status == OccurrenceStatus::Ended;
+    match kind {
+        JobKind::Announce | JobKind::Remind | JobKind::Start if over => {
+            Some("the occurrence has already ended")
+        }
+        _ => None,
+    }
+}
+
+fn warn_lease_lost(job: &Job) {
+    tracing::warn!(job = job.id, kind = %job.kind, "lease on job lost before it was settled; another scheduler took it over");
+}

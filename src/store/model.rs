@@ -1,0 +1,312 @@
+//! The records the store reads and writes.
+
+use super::StoreError;
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use std::fmt;
+use std::str::FromStr;
+
+/// Declares a string-backed status enum with its database spelling.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
+
+        impl $name {
+            /// The spelling stored in the database.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = StoreError;
+            fn from_str(s: &str) -> Result<Self, StoreError> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(StoreError::Corrupt(format!(
+                        concat!("unknown ", stringify!($name), " {:?}"), other
+                    ))),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Whether a meeting still produces occurrences.
+    MeetingStatus {
+        /// Scheduled and (if repeating) still producing occurrences.
+        Active => "active",
+        /// Cancelled by its host or a moderator.
+        Cancelled => "cancelled",
+        /// Finished for good.
+        Ended => "ended",
+    }
+);
+
+text_enum!(
+    /// Where one occurrence of a meeting stands.
+    OccurrenceStatus {
+        /// In the future, not started.
+        Scheduled => "scheduled",
+        /// Running now.
+        Started => "started",
+        /// Over.
+        Ended => "ended",
+        /// Will not take place.
+        Cancelled => "cancelled",
+    }
+);
+
+text_enum!(
+    /// What a due job does for its occurrence.
+    JobKind {
+        /// Post the announcement.
+        Announce => "announce",
+        /// Send reminders.
+        Remind => "remind",
+        /// Mark the occurrence started.
+        Start => "start",
+        /// Mark it ended (and schedule the next one for repeats).
+        End => "end",
+    }
+);
+
+text_enum!(
+    /// Outcome of one delivery to one user.
+    DeliveryStatus {
+        /// Claimed, not yet sent.
+        Pending => "pending",
+        /// Sent.
+        Delivered => "delivered",
+        /// Could not be sent (reason recorded).
+        Failed => "failed",
+    }
+);
+
+/// A fresh random meeting id: 12 URL-safe characters (72 bits).
+pub fn generate_meeting_id<R: Rng + ?Sized>(rng: &mut R) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    (0..12)
+        .map(|_| ALPHABET[rng.gen_range(0..64)] as char)
+        .collect()
+}
+
+/// What it takes to create a meeting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMeeting {
+    /// Random, URL-safe id (see [`generate_meeting_id`]).
+    pub id: String,
+    /// Server.
+    pub guild_id: u64,
+    /// Channel the announcement goes to.
+    pub channel_id: u64,
+    /// Who scheduled it.
+    pub host_id: u64,
+    /// What it is about.
+    pub topic: String,
+    /// Jitsi room name.
+    pub room: String,
+    /// When it was scheduled.
+    pub created_at: DateTime<Utc>,
+    /// The first start.
+    pub starts_at: DateTime<Utc>,
+    /// Length in minutes.
+    pub duration_minutes: u32,
+    /// IANA zone name the meeting's local times are in.
+    pub timezone: String,
+    /// Repeat rule (e.g. "none", "weekly").
+    pub repeat: String,
+    /// Minutes before start to remind, if at all.
+    pub remind_minutes: Option<u32>,
+    /// Users invited by id.
+    pub invitee_user_ids: Vec<u64>,
+    /// Roles invited by id.
+    pub invitee_role_ids: Vec<u64>,
+    /// Only invitees may get a link.
+    pub private: bool,
+}
+
+/// A stored meeting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meeting {
+    /// Random, URL-safe id.
+    pub id: String,
+    /// Server.
+    pub guild_id: u64,
+    /// Channel the announcement goes to.
+    pub channel_id: u64,
+    /// Who scheduled it.
+    pub host_id: u64,
+    /// What it is about.
+    pub topic: String,
+    /// Jitsi room name.
+    pub room: String,
+    /// When it was scheduled.
+    pub created_at: DateTime<Utc>,
+    /// The first start.
+    pub starts_at: DateTime<Utc>,
+    /// Length in minutes.
+    pub duration_minutes: u32,
+    /// IANA zone name.
+    pub timezone: String,
+    /// Repeat rule.
+    pub repeat: String,
+    /// Minutes before start to remind.
+    pub remind_minutes: Option<u32>,
+    /// Users invited by id.
+    pub invitee_user_ids: Vec<u64>,
+    /// Roles invited by id.
+    pub invitee_role_ids: Vec<u64>,
+    /// Only invitees may get a link.
+    pub private: bool,
+    /// Active, cancelled or ended.
+    pub status: MeetingStatus,
+}
+
+/// One scheduled instance of a meeting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Occurrence {
+    /// Database id.
+    pub id: i64,
+    /// The meeting it belongs to.
+    pub meeting_id: String,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// End.
+    pub ends_at: DateTime<Utc>,
+    /// Where it stands.
+    pub status: OccurrenceStatus,
+    /// The announcement message, once posted.
+    pub announcement_message_id: Option<u64>,
+    /// The Discord Scheduled Event, once created.
+    pub discord_event_id: Option<u64>,
+    /// When reminders went out.
+    pub reminded_at: Option<DateTime<Utc>>,
+}
+
+/// A job to create with an occurrence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewJob {
+    /// What to do.
+    pub kind: JobKind,
+    /// When.
+    pub due_at: DateTime<Utc>,
+}
+
+/// Due work for one occurrence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Database id.
+    pub id: i64,
+    /// The occurrence it serves.
+    pub occurrence_id: i64,
+    /// What to do.
+    pub kind: JobKind,
+    /// When it is due.
+    pub due_at: DateTime<Utc>,
+    /// Who holds it, if anyone.
+    pub lease_owner: Option<String>,
+    /// Until when the lease holds.
+    pub lease_until: Option<DateTime<Utc>>,
+    /// When it was completed.
+    pub done_at: Option<DateTime<Utc>>,
+    /// How many times it was claimed.
+    pub attempts: u32,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+}
+
+/// What a delivery is for: a whole meeting or one occurrence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryScope {
+    /// Once per meeting (e.g. the invitation).
+    Meeting(String),
+    /// Once per occurrence (e.g. a reminder).
+    Occurrence(i64),
+}
+
+impl DeliveryScope {
+    pub(crate) fn key(&self) -> String {
+        match self {
+            DeliveryScope::Meeting(id) => format!("meeting:{id}"),
+            DeliveryScope::Occurrence(id) => format!("occurrence:{id}"),
+        }
+    }
+}
+
+/// One user's delivery record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The user.
+    pub user_id: u64,
+    /// Pending, delivered or failed.
+    pub status: DeliveryStatus,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// When it was claimed.
+    pub claimed_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One per-server setting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    /// Setting name.
+    pub key: String,
+    /// Its JSON value.
+    pub value: serde_json::Value,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Who changed it.
+    pub updated_by: u64,
+}
+
+/// An audit entry to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAuditEntry {
+    /// Server.
+    pub guild_id: u64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who acted.
+    pub actor_id: u64,
+    /// What was done (e.g. "meeting.create").
+    pub action: String,
+    /// The meeting concerned, if any.
+    pub meeting_id: Option<String>,
+    /// What it was done to (e.g. a user mention or setting key).
+    pub subject: String,
+    /// Free-form detail; never a token or link.
+    pub detail: String,
+}
+
+/// A recorded audit entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    /// Database id.
+    pub id: i64,
+    /// Server.
+    pub guild_id: u64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who acted.
+    pub actor_id: u64,
+    /// What was done.
+    pub action: String,
+    /// The meeting concerned.
+    pub meeting_id: Option<String>,
+    /// What it was done to.
+    pub subject: String,
+    /// Detail.
+    pub detail: String,
+}
