@@ -21,16 +21,18 @@ const DB_PASSWORD: &str = "pw-db-hunter2";
 
 /// The binary under test.
 ///
-/// `CARGO_BIN_EXE_meetbot` is the shared `target/debug/meetbot`, which a build of another checkout
-/// into the same target directory replaces; when what is there is not this CLI, the newest real
-/// build in `deps/` is used instead.
+/// `CARGO_BIN_EXE_meetbot` is `target/debug/meetbot`, and the team shares one target directory: a build
+/// in another checkout replaces that file (and, with the same dependencies, the `deps/` copy too) at any
+/// moment, sometimes with a stub. So the first binary that answers `--version` as this crate and carries
+/// this checkout's directory in its debug info is used: the shared one, else the newest in `deps/`; failing
+/// that, any that answers `--version`, with a warning. MEETBOT_CLI_UNDER_TEST names a binary explicitly.
 fn meetbot() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let uplifted = PathBuf::from(env!("CARGO_BIN_EXE_meetbot"));
-        if is_this_cli(&uplifted) {
-            return uplifted;
+        if let Some(explicit) = std::env::var_os("MEETBOT_CLI_UNDER_TEST") {
+            return PathBuf::from(explicit);
         }
+        let uplifted = PathBuf::from(env!("CARGO_BIN_EXE_meetbot"));
         let deps = uplifted.parent().unwrap().join("deps");
         let mut builds: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&deps)
             .into_iter()
@@ -43,21 +45,26 @@ fn meetbot() -> &'static Path {
             .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
             .collect();
         builds.sort_by_key(|b| std::cmp::Reverse(b.0));
-        builds
-            .into_iter()
-            .map(|(_, p)| p)
-            .find(|p| is_this_cli(p))
-            .unwrap_or_else(|| panic!("no built meetbot CLI at {}", uplifted.display()))
+        let candidates: Vec<PathBuf> = std::iter::once(uplifted.clone())
+            .chain(builds.into_iter().map(|(_, p)| p))
+            .filter(|p| answers_as_this_crate(p))
+            .collect();
+        let here = env!("CARGO_MANIFEST_DIR");
+        if let Some(ours) = candidates.iter().find(|p| contains_bytes(p, here.as_bytes())) {
+            return ours.clone();
+        }
+        let any = candidates.into_iter().next().unwrap_or_else(|| {
+            panic!("no meetbot binary in {}", uplifted.parent().unwrap().display())
+        });
+        eprintln!(
+            "warning: no meetbot binary built from {here} (another checkout replaced it); testing {}",
+            any.display()
+        );
+        any
     })
 }
 
-/// One RSA key per test process: generating it is the slowest step of the suite.
-fn rsa_key() -> &'static RsaPrivateKey {
-    static KEY: OnceLock<RsaPrivateKey> = OnceLock::new();
-    KEY.get_or_init(|| RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap())
-}
-
-fn is_this_cli(path: &Path) -> bool {
+fn answers_as_this_crate(path: &Path) -> bool {
     Command::new(path)
         .arg("--version")
         .env_clear()
@@ -66,6 +73,34 @@ fn is_this_cli(path: &Path) -> bool {
             String::from_utf8_lossy(&o.stdout).trim()
                 == concat!("meetbot ", env!("CARGO_PKG_VERSION"))
         })
+}
+
+/// Whether the file holds `needle`, read in overlapping chunks so a 200 MB debug binary is never held whole.
+fn contains_bytes(path: &Path, needle: &[u8]) -> bool {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut window = Vec::new();
+    let mut chunk = vec![0u8; 16 << 20];
+    loop {
+        let n = match file.read(&mut chunk) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        window.extend_from_slice(&chunk[..n]);
+        // The needle is ASCII, so a lossy view finds it wherever it lies whole in the window.
+        if String::from_utf8_lossy(&window).contains(std::str::from_utf8(needle).unwrap()) {
+            return true;
+        }
+        let keep = needle.len().min(window.len());
+        window.drain(..window.len() - keep);
+    }
+}
+
+/// One RSA key per test process: generating it is the slowest step of the suite.
+fn rsa_key() -> &'static RsaPrivateKey {
+    static KEY: OnceLock<RsaPrivateKey> = OnceLock::new();
+    KEY.get_or_init(|| RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap())
 }
 
 /// What one run of the binary did.
