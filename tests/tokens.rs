@@ -207,6 +207,20 @@ fn pkcs8_private_keys_sign_and_verify_too() {
 }
 
 #[test]
+fn self_hosted_rs256_token_passes_strict_verification() {
+    let mut settings = JitsiSettings::for_tests(SECRET);
+    settings.algorithm = meetbot::jitsi::Algorithm::Rs256;
+    settings.key = meetbot::jitsi::SigningKey::Rsa {
+        private_pem: meetbot::secret::Secret::new(pkcs1_pem()),
+        kid: "meetbot-2026".into(),
+    };
+    let token = mint(&settings, "weekly-sync", true);
+    let verdict = verify(&token, &strict(&settings, "weekly-sync"), now());
+    assert!(verdict.accepted(), "{}", verdict.render());
+    assert_eq!(verdict.claims.unwrap()["iss"], "meetbot");
+}
+
+#[test]
 fn rs256_token_fails_against_another_public_key() {
     let settings = JitsiSettings::for_tests_jaas(&pkcs1_pem(), APP, "k1");
     let token = mint(&settings, "standup", false);
