@@ -5,7 +5,7 @@ use chrono::Utc;
 use clap::{Parser, Subcommand};
 use meetbot::config::{self, Config, Sources};
 use meetbot::jitsi::{self, Grant, Identity, Minter, Room};
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,7 +27,7 @@ enum Command {
     /// Register the slash commands with Discord (bulk overwrite), globally or in one guild.
     Register {
         /// Register in this guild only (shows up at once; global registration can take a while).
-        #[arg(long, value_name = "ID")]
+        #[arg(long, value_name = "ID", value_parser = clap::value_parser!(u64).range(1..))]
         guild: Option<u64>,
     },
     /// Mint a personal meeting link, as the bot would, and print it as the last line.
@@ -111,6 +111,16 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    // `check` lists the warnings itself and `run` logs them; the commands whose output goes to a Jitsi server
+    // or a person would otherwise hide them.
+    if matches!(
+        command,
+        Command::Token { .. } | Command::Verify { .. } | Command::JitsiConfig
+    ) {
+        for w in &config.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     match command {
         Command::Run => {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -121,10 +131,10 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             let n = rt.block_on(meetbot::discord::register(&config, guild))?;
             match guild {
-                Some(g) => println!("registered {n} commands in guild {g}"),
-                None => println!(
-                    "registered {n} commands globally (clients may take a while to show them)"
-                ),
+                Some(g) => emit(&format!("registered {n} commands in guild {g}\n"))?,
+                None => emit(&format!(
+                    "registered {n} commands globally (clients may take a while to show them)\n"
+                ))?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -144,14 +154,13 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             token,
         } => verify(&config, room, allow_wildcard, token),
         Command::JitsiConfig => {
-            print!("{}", jitsi::server_config::render(&config.jitsi));
+            emit(&jitsi::server_config::render(&config.jitsi))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => {
             // Building the minter proves the key works, not just that it parses.
             Minter::new(config.jitsi.clone()).context("the signing key cannot be used")?;
-            print!("{}", config.describe());
-            println!("configuration OK");
+            emit(&format!("{}configuration OK\n", config.describe()))?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -175,6 +184,9 @@ fn token(
         name.chars().count() <= 100,
         "--name is longer than 100 characters"
     );
+    if id.as_deref().is_some_and(|i| i.trim().is_empty()) {
+        anyhow::bail!("--id must not be empty; leave it out to derive one from the name");
+    }
     if let Some(a) = &avatar {
         let u = url::Url::parse(a).map_err(|_| anyhow::anyhow!("--avatar {a:?} is not a URL"))?;
         anyhow::ensure!(
@@ -209,7 +221,7 @@ fn token(
             "room": room.as_str(),
             "claims": minted.claims,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&out)?))?;
     } else {
         eprintln!(
             "room {} · {} · expires {}",
@@ -221,7 +233,7 @@ fn token(
             },
             grant.expires_at.format("%Y-%m-%d %H:%M:%S UTC")
         );
-        println!("{}", link.expose());
+        emit(&format!("{}\n", link.expose()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -254,14 +266,23 @@ fn verify(
     let mut expect = jitsi::verify::Expectations::from_settings(&config.jitsi, room.as_deref())?;
     expect.allow_wildcard_room = allow_wildcard;
     let verdict = jitsi::verify::verify(&token, &expect, Utc::now());
-    print!("{}", verdict.render());
-    Ok(if verdict.accepted() {
-        println!("Jitsi would ACCEPT this token.");
-        ExitCode::SUCCESS
+    let (last, code) = if verdict.accepted() {
+        ("Jitsi would ACCEPT this token.", ExitCode::SUCCESS)
     } else {
-        println!("Jitsi would REJECT this token.");
-        ExitCode::from(1)
-    })
+        ("Jitsi would REJECT this token.", ExitCode::from(1))
+    };
+    emit(&format!("{}{last}\n", verdict.render()))?;
+    Ok(code)
+}
+
+/// Writes to standard output. A reader that went away (`| head`) is not an error: the exit code still
+/// carries the result.
+fn emit(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to standard output"),
+    }
 }
 
 /// Finds the token in what an operator pasted: a bare token, a link with `?jwt=` or `#jwt=`, or either

@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -21,16 +21,18 @@ const DB_PASSWORD: &str = "pw-db-hunter2";
 
 /// The binary under test.
 ///
-/// `CARGO_BIN_EXE_meetbot` is the shared `target/debug/meetbot`, which a build of another checkout
-/// into the same target directory replaces; when what is there is not this CLI, the newest real
-/// build in `deps/` is used instead.
+/// `CARGO_BIN_EXE_meetbot` is `target/debug/meetbot`, and the team shares one target directory: a build
+/// in another checkout replaces that file (and, with the same dependencies, the `deps/` copy too) at any
+/// moment, sometimes with a stub. So the first binary that answers `--version` as this crate and carries
+/// this checkout's directory in its debug info is used: the shared one, else the newest in `deps/`; failing
+/// that, any that answers `--version`, with a warning. MEETBOT_CLI_UNDER_TEST names a binary explicitly.
 fn meetbot() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let uplifted = PathBuf::from(env!("CARGO_BIN_EXE_meetbot"));
-        if is_this_cli(&uplifted) {
-            return uplifted;
+        if let Some(explicit) = std::env::var_os("MEETBOT_CLI_UNDER_TEST") {
+            return PathBuf::from(explicit);
         }
+        let uplifted = PathBuf::from(env!("CARGO_BIN_EXE_meetbot"));
         let deps = uplifted.parent().unwrap().join("deps");
         let mut builds: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&deps)
             .into_iter()
@@ -43,21 +45,26 @@ fn meetbot() -> &'static Path {
             .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
             .collect();
         builds.sort_by_key(|b| std::cmp::Reverse(b.0));
-        builds
-            .into_iter()
-            .map(|(_, p)| p)
-            .find(|p| is_this_cli(p))
-            .unwrap_or_else(|| panic!("no built meetbot CLI at {}", uplifted.display()))
+        let candidates: Vec<PathBuf> = std::iter::once(uplifted.clone())
+            .chain(builds.into_iter().map(|(_, p)| p))
+            .filter(|p| answers_as_this_crate(p))
+            .collect();
+        let here = env!("CARGO_MANIFEST_DIR");
+        if let Some(ours) = candidates.iter().find(|p| contains_bytes(p, here.as_bytes())) {
+            return ours.clone();
+        }
+        let any = candidates.into_iter().next().unwrap_or_else(|| {
+            panic!("no meetbot binary in {}", uplifted.parent().unwrap().display())
+        });
+        eprintln!(
+            "warning: no meetbot binary built from {here} (another checkout replaced it); testing {}",
+            any.display()
+        );
+        any
     })
 }
 
-/// One RSA key per test process: generating it is the slowest step of the suite.
-fn rsa_key() -> &'static RsaPrivateKey {
-    static KEY: OnceLock<RsaPrivateKey> = OnceLock::new();
-    KEY.get_or_init(|| RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap())
-}
-
-fn is_this_cli(path: &Path) -> bool {
+fn answers_as_this_crate(path: &Path) -> bool {
     Command::new(path)
         .arg("--version")
         .env_clear()
@@ -66,6 +73,34 @@ fn is_this_cli(path: &Path) -> bool {
             String::from_utf8_lossy(&o.stdout).trim()
                 == concat!("meetbot ", env!("CARGO_PKG_VERSION"))
         })
+}
+
+/// Whether the file holds `needle`, read in overlapping chunks so a 200 MB debug binary is never held whole.
+fn contains_bytes(path: &Path, needle: &[u8]) -> bool {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut window = Vec::new();
+    let mut chunk = vec![0u8; 16 << 20];
+    loop {
+        let n = match file.read(&mut chunk) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        window.extend_from_slice(&chunk[..n]);
+        // The needle is ASCII, so a lossy view finds it wherever it lies whole in the window.
+        if String::from_utf8_lossy(&window).contains(std::str::from_utf8(needle).unwrap()) {
+            return true;
+        }
+        let keep = needle.len().min(window.len());
+        window.drain(..window.len() - keep);
+    }
+}
+
+/// One RSA key per test process: generating it is the slowest step of the suite.
+fn rsa_key() -> &'static RsaPrivateKey {
+    static KEY: OnceLock<RsaPrivateKey> = OnceLock::new();
+    KEY.get_or_init(|| RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap())
 }
 
 /// What one run of the binary did.
@@ -380,6 +415,55 @@ fn jaas_preset_signs_rs256_with_the_key_file_and_the_token_verifies() {
     assert!(!verified.all().contains(signature(token)));
 }
 
+#[test]
+fn configuration_warnings_go_to_stderr_and_the_link_stays_last_on_stdout() {
+    let cli = cli().unset("XMPP_DOMAIN");
+    let run = cli.run(&["token", "--room", "weekly-sync", "--name", "Ana"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("warning: XMPP_DOMAIN is not set"),
+        "{}",
+        run.stderr
+    );
+    let link = run.stdout.lines().last().unwrap();
+    assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
+    assert_eq!(payload(token_in(link))["sub"], "meet.example.com");
+
+    let config = cli.run(&["jitsi-config"]);
+    assert!(config.stderr.contains("warning: XMPP_DOMAIN"));
+    assert!(!config.stdout.contains("warning:"));
+}
+
+#[test]
+fn a_config_file_given_with_dash_dash_config_is_read_and_a_missing_one_is_named() {
+    let cli = cli();
+    let file = cli.write("mine.toml", "[token]\nlink_style = \"fragment\"\n");
+    let link = cli.link(&["--room", "weekly-sync", "--name", "Ana", "--config", &file]);
+    assert!(link.contains("/weekly-sync#jwt="), "{link}");
+
+    let run = cli.run(&["check", "--config", "/nonexistent/meetbot.toml"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("cannot read the configuration file /nonexistent/meetbot.toml"),
+        "{}",
+        run.stderr
+    );
+    run.assert_no_panic();
+}
+
+#[test]
+fn config_meetbot_toml_in_the_working_directory_is_picked_up() {
+    let cli = cli();
+    std::fs::create_dir(cli.dir.path().join("config")).unwrap();
+    cli.write(
+        "config/meetbot.toml",
+        "[token]\naudience = \"my-audience\"\n",
+    );
+    let claims = cli.json(&["--room", "r", "--name", "Ana"])["claims"].clone();
+    assert_eq!(claims["aud"], "my-audience");
+}
+
 // --- verify ---
 
 #[test]
@@ -540,6 +624,35 @@ fn verify_without_a_token_in_the_input_exits_2_and_says_what_it_needs() {
             run.stderr
         );
         run.assert_no_panic();
+    }
+}
+
+#[test]
+fn verify_into_a_closed_pipe_keeps_its_verdict_code_without_panicking() {
+    let cli = cli();
+    for (token, code) in [
+        (hs256(&good_claims(), SECRET), 0),
+        (hs256(&good_claims(), OTHER_SECRET), 1),
+    ] {
+        let mut child = Command::new(meetbot())
+            .args(["verify", "--room", "weekly-sync"])
+            .current_dir(cli.dir.path())
+            .env_clear()
+            .envs(cli.vars.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before meetbot has read its input, so every write meets a closed pipe.
+        drop(child.stdout.take());
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(token.as_bytes()).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
     }
 }
 
@@ -742,7 +855,7 @@ fn check_refuses_each_bad_setting_by_name_without_echoing_the_secret() {
 // --- bad command-line input ---
 
 #[test]
-fn token_refuses_bad_arguments_with_a_clear_message() {
+fn bad_arguments_are_refused_with_a_clear_message() {
     let cli = cli();
     for (args, expected) in [
         (&["token", "--name", "Ana"][..], "--room"),
@@ -772,6 +885,11 @@ fn token_refuses_bad_arguments_with_a_clear_message() {
             &["token", "--room", "???", "--name", "Ana"][..],
             "--room: the room name is empty",
         ),
+        (
+            &["token", "--room", "r", "--name", "Ana", "--id", ""][..],
+            "--id must not be empty",
+        ),
+        (&["register", "--guild", "0"][..], "--guild"),
     ] {
         let run = cli.run(args);
         assert_eq!(run.code, 2, "{args:?}: {run:?}");
@@ -818,4 +936,82 @@ fn a_malformed_discord_token_is_named_but_never_echoed() {
             run.assert_no_panic();
         }
     }
+}
+
+/// A one-request stand-in for Discord's REST API on loopback that refuses the token, as Discord does for a reset
+/// one; returns its base URL and what it received.
+fn discord_refusing_the_token() -> (String, std::thread::JoinHandle<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = std::thread::spawn(move || {
+        // Polled, so a binary that never calls cannot hang the suite: the test then fails on the empty request.
+        listener.set_nonblocking(true).unwrap();
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut stream = loop {
+            match listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(_) if std::time::Instant::now() < give_up => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                Err(_) => return String::new(),
+            }
+        };
+        stream.set_nonblocking(false).unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buf[..n]);
+        }
+        let body = r#"{"message": "401: Unauthorized", "code": 0}"#;
+        write!(
+            stream,
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        String::from_utf8_lossy(&request).into_owned()
+    });
+    (base, served)
+}
+
+#[test]
+fn register_with_a_token_discord_refuses_says_so_without_echoing_it() {
+    let (base, served) = discord_refusing_the_token();
+    let run = cli()
+        .set("DISCORD_API_BASE", &base)
+        .set("DISCORD_TOKEN", DISCORD_TOKEN)
+        .run(&["register", "--guild", "42"]);
+    let request = served.join().unwrap();
+    assert!(
+        request.starts_with("GET /api/v10/oauth2/applications/@me"),
+        "{request}"
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("Discord refused DISCORD_TOKEN"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Developer Portal"), "{}", run.stderr);
+    assert!(!run.all().contains("hunter2-discord-secret-part_XYZ"));
+    run.assert_no_panic();
+}
+
+#[test]
+fn register_with_discord_unreachable_fails_cleanly_without_echoing_the_token() {
+    let run = offline()
+        .set("DISCORD_TOKEN", DISCORD_TOKEN)
+        .run(&["register"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("cannot reach Discord"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all().contains("hunter2-discord-secret-part_XYZ"));
+    run.assert_no_panic();
 }
