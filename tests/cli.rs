@@ -9,7 +9,7 @@ use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 use std::io::{Read as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
@@ -19,82 +19,9 @@ const APP_ID: &str = "my-jitsi-app";
 const DISCORD_TOKEN: &str = "MTAxMjM0NTY3ODkwMTIzNDU2.GaBcDe.hunter2-discord-secret-part_XYZ";
 const DB_PASSWORD: &str = "pw-db-hunter2";
 
-/// The binary under test.
-///
-/// `CARGO_BIN_EXE_meetbot` is `target/debug/meetbot`, and the team shares one target directory: a build
-/// in another checkout replaces that file (and, with the same dependencies, the `deps/` copy too) at any
-/// moment, sometimes with a stub. So the first binary that answers `--version` as this crate and carries
-/// this checkout's directory in its debug info is used: the shared one, else the newest in `deps/`; failing
-/// that, any that answers `--version`, with a warning. MEETBOT_CLI_UNDER_TEST names a binary explicitly.
+/// The binary under test, as cargo built it for this test run.
 fn meetbot() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(explicit) = std::env::var_os("MEETBOT_CLI_UNDER_TEST") {
-            return PathBuf::from(explicit);
-        }
-        let uplifted = PathBuf::from(env!("CARGO_BIN_EXE_meetbot"));
-        let deps = uplifted.parent().unwrap().join("deps");
-        let mut builds: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&deps)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                name.starts_with("meetbot-") && !name.contains('.')
-            })
-            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-            .collect();
-        builds.sort_by_key(|b| std::cmp::Reverse(b.0));
-        let candidates: Vec<PathBuf> = std::iter::once(uplifted.clone())
-            .chain(builds.into_iter().map(|(_, p)| p))
-            .filter(|p| answers_as_this_crate(p))
-            .collect();
-        let here = env!("CARGO_MANIFEST_DIR");
-        if let Some(ours) = candidates.iter().find(|p| contains_bytes(p, here.as_bytes())) {
-            return ours.clone();
-        }
-        let any = candidates.into_iter().next().unwrap_or_else(|| {
-            panic!("no meetbot binary in {}", uplifted.parent().unwrap().display())
-        });
-        eprintln!(
-            "warning: no meetbot binary built from {here} (another checkout replaced it); testing {}",
-            any.display()
-        );
-        any
-    })
-}
-
-fn answers_as_this_crate(path: &Path) -> bool {
-    Command::new(path)
-        .arg("--version")
-        .env_clear()
-        .output()
-        .is_ok_and(|o| {
-            String::from_utf8_lossy(&o.stdout).trim()
-                == concat!("meetbot ", env!("CARGO_PKG_VERSION"))
-        })
-}
-
-/// Whether the file holds `needle`, read in overlapping chunks so a 200 MB debug binary is never held whole.
-fn contains_bytes(path: &Path, needle: &[u8]) -> bool {
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return false;
-    };
-    let mut window = Vec::new();
-    let mut chunk = vec![0u8; 16 << 20];
-    loop {
-        let n = match file.read(&mut chunk) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => n,
-        };
-        window.extend_from_slice(&chunk[..n]);
-        // The needle is ASCII, so a lossy view finds it wherever it lies whole in the window.
-        if String::from_utf8_lossy(&window).contains(std::str::from_utf8(needle).unwrap()) {
-            return true;
-        }
-        let keep = needle.len().min(window.len());
-        window.drain(..window.len() - keep);
-    }
+    Path::new(env!("CARGO_BIN_EXE_meetbot"))
 }
 
 /// One RSA key per test process: generating it is the slowest step of the suite.
