@@ -400,3 +400,69 @@ async fn sent_message_can_be_edited() {
         .unwrap();
     assert_eq!(sim.message(id).unwrap()["content"], "second");
 }
+
+#[tokio::test]
+async fn rate_limits_are_retried_a_bounded_number_of_times() {
+    let (sim, rest) = setup(1, 50).await;
+    for _ in 0..6 {
+        sim.rate_limit_next("GET", "/guilds/*/roles", 0.01, false);
+    }
+    let err = rest.get_roles(GUILD).await.unwrap_err();
+    assert!(
+        matches!(err, RestError::RateLimited { attempts: 6, .. }),
+        "{err:?}"
+    );
+    assert_eq!(sim.requests_matching("GET", "/guilds/*/roles").len(), 6);
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_policy_limit_is_given_up_at_once() {
+    let (sim, rest) = setup(1, 50).await;
+    sim.rate_limit_next("GET", "/guilds/*/roles", 3_600.0, false);
+    let err = rest.get_roles(GUILD).await.unwrap_err();
+    match err {
+        RestError::RateLimited {
+            retry_after,
+            attempts,
+        } => {
+            assert_eq!((retry_after, attempts), (Duration::from_secs(3_600), 1));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sim.requests_matching("GET", "/guilds/*/roles").len(), 1);
+}
+
+#[tokio::test]
+async fn generic_request_reaches_routes_without_a_helper() {
+    let (sim, rest) = setup(1, 50).await;
+    let event = rest
+        .request(
+            reqwest::Method::POST,
+            &format!("/guilds/{GUILD}/scheduled-events"),
+            Some(&json!({
+                "name": "Weekly sync",
+                "privacy_level": 2,
+                "entity_type": 3,
+                "scheduled_start_time": "2030-01-01T18:00:00Z",
+                "scheduled_end_time": "2030-01-01T19:00:00Z",
+                "entity_metadata": { "location": "https://meet.example/weekly-sync" }
+            })),
+        )
+        .await
+        .unwrap();
+    let id: u64 = event["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        sim.scheduled_event(GUILD, id).unwrap()["name"],
+        "Weekly sync"
+    );
+    let deleted = rest
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/guilds/{GUILD}/scheduled-events/{id}"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(deleted, serde_json::Value::Null);
+    assert!(sim.scheduled_event(GUILD, id).is_none());
+}
