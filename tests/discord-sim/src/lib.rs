@@ -58,6 +58,13 @@
 //!   (`*` inside one segment, `**` across segments), e.g. `/channels/*/messages`.
 //! - [`Simulator::enforce_global_rate`] counts every request except interaction callbacks
 //!   and `/webhooks/...`, as Discord does; [`Simulator::count_429`] counts all 429s given.
+//! - Every REST call except interaction callbacks, webhooks and `GET /gateway` must carry
+//!   `Authorization: Bot <token>`, else 401.
+//! - serenity answers a failed `GET /gateway` by connecting to the real
+//!   `wss://gateway.discord.gg`. So that a test never leaves loopback, that lookup is exempt
+//!   from auth and the global window, and only a fault glob of exactly `/gateway` hits it:
+//!   don't write one while a serenity client is starting. For the same reason, stop the
+//!   client (`shard_manager.shutdown_all()`) before dropping the simulator.
 //! - Interaction responses, follow-ups and channel posts are all stored as messages in their
 //!   channel; ephemeral ones carry `flags & 64`. A deferral's placeholder carries flag 128
 //!   (loading) until the original is edited.
@@ -216,7 +223,8 @@ impl Inner {
     }
 }
 
-/// A running fake Discord; dropping it stops the server.
+/// A running fake Discord; dropping it stops accepting connections (shut the client down
+/// first: see the crate docs).
 pub struct Simulator {
     inner: Arc<Inner>,
     server: tokio::task::JoinHandle<()>,
@@ -224,13 +232,10 @@ pub struct Simulator {
 
 impl Drop for Simulator {
     fn drop(&mut self) {
+        // Only the listener stops: open gateway sessions are left alone, because a client
+        // that loses its session reconnects, and when `GET /gateway` then fails serenity
+        // falls back to the real Discord gateway.
         self.server.abort();
-        let mut w = self.inner.world.lock();
-        for s in &w.sessions {
-            let _ =
-                s.tx.send(state::Outgoing::Close(1001, "simulator stopped".into()));
-        }
-        w.sessions.clear();
     }
 }
 

@@ -65,9 +65,17 @@ impl Faults {
     }
 
     /// Takes one answer from the first rule matching this request, if any.
+    ///
+    /// `/gateway` is hit only by a glob naming it exactly: when serenity cannot read it, it
+    /// falls back to the real `wss://gateway.discord.gg`, which a test must never reach.
     pub fn take(&mut self, method: &str, path: &str) -> Option<FaultKind> {
         let idx = self.rules.iter().position(|r| {
-            (r.method == "*" || r.method.eq_ignore_ascii_case(method)) && glob_match(&r.glob, path)
+            (r.method == "*" || r.method.eq_ignore_ascii_case(method))
+                && if path == "/gateway" {
+                    r.glob == "/gateway"
+                } else {
+                    glob_match(&r.glob, path)
+                }
         })?;
         let rule = &mut self.rules[idx];
         let kind = rule.kind;
@@ -140,6 +148,16 @@ mod tests {
             Some(FaultKind::Status(502))
         );
         assert_eq!(f.take("POST", "/channels/3/messages"), None);
+    }
+
+    #[test]
+    fn only_an_exact_glob_faults_the_gateway_lookup() {
+        let mut f = Faults::default();
+        f.push("*", "/**", FaultKind::Status(500), 5);
+        assert_eq!(f.take("GET", "/gateway"), None);
+        assert_eq!(f.take("GET", "/gateway/bot"), Some(FaultKind::Status(500)));
+        f.push("GET", "/gateway", FaultKind::Status(502), 1);
+        assert_eq!(f.take("GET", "/gateway"), Some(FaultKind::Status(502)));
     }
 
     #[test]

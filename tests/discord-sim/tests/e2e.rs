@@ -458,5 +458,7 @@ async fn client_with_wrong_token_is_closed_with_4004() {
     let ident = sim.identifies();
     assert_eq!(ident.len(), 1);
     assert!(!ident[0].token_accepted);
+    // The gateway lookup must succeed even with a bad token, or serenity would leave loopback.
+    assert_eq!(sim.requests_matching("GET", "/gateway")[0].status, 200);
     assert!(sim.requests_matching("PUT", "**").is_empty());
 }

@@ -433,19 +433,47 @@ async fn over_long_message_is_refused_50035_and_recorded() {
 #[tokio::test]
 async fn wait_for_request_sees_requests_as_they_arrive() {
     let sim = Simulator::start(SimOptions::default()).await;
-    let base = sim.base_url();
     let waiter = sim.wait_for_request(|r| r.path == "/users/@me", WAIT);
-    let fire = async {
-        reqwest::get(format!("{base}/api/v10/users/@me"))
-            .await
-            .unwrap();
-    };
-    let (found, ()) = tokio::join!(waiter, fire);
+    let fire = call(&sim, "GET", "/users/@me", None);
+    let (found, _) = tokio::join!(waiter, fire);
     assert_eq!(found.unwrap().status, 200);
     let miss = sim
         .wait_for_request(|r| r.path == "/never", Duration::from_millis(50))
         .await;
     assert!(miss.is_err());
+}
+
+#[tokio::test]
+async fn requests_without_the_bot_token_are_401_except_interaction_routes() {
+    let sim = Simulator::start(SimOptions::default()).await;
+    let url = format!("{}/api/v10/users/@me", sim.base_url());
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
+    let wrong = client
+        .get(&url)
+        .header("authorization", "Bot other")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let app = sim.application_id();
+    let webhook = format!(
+        "{}/api/v10/webhooks/{app}/none/messages/@original",
+        sim.base_url()
+    );
+    assert_eq!(client.get(&webhook).send().await.unwrap().status(), 401);
+    let body: serde_json::Value = client
+        .get(&webhook)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["code"], 50027,
+        "judged by its token, not by Authorization"
+    );
 }
 
 #[tokio::test]

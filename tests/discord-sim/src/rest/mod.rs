@@ -109,6 +109,10 @@ async fn handle(
         serde_json::from_slice(&body).ok()
     };
     let method = method.as_str().to_ascii_uppercase();
+    let expected = format!("Bot {}", inner.opts.bot_token.trim_start_matches("Bot "));
+    let authorized = headers
+        .get("authorization")
+        .is_some_and(|v| v.as_bytes() == expected.as_bytes());
     let reply = if in_api {
         respond(
             &inner,
@@ -117,6 +121,7 @@ async fn handle(
             &query,
             json_body.as_ref(),
             received_at,
+            authorized,
         )
     } else {
         unhandled(&inner, &method, &full)
@@ -374,7 +379,13 @@ fn respond(
     query: &str,
     body: Option<&Value>,
     now: Instant,
+    authorized: bool,
 ) -> Reply {
+    // Interaction callbacks and webhooks are authorised by the token in their path.
+    let exempt = path.starts_with("/interactions/") || path.starts_with("/webhooks/");
+    // `GET /gateway` needs no token on Discord, and serenity answers any failure there by
+    // connecting to the real gateway instead, so neither auth nor the window may refuse it.
+    let gateway_lookup = path == "/gateway";
     {
         let mut net = inner.net.lock();
         match net.faults.take(method, path) {
@@ -395,14 +406,16 @@ fn respond(
             None => {}
         }
         // Discord exempts interaction responses and webhooks from the global limit.
-        let exempt = path.starts_with("/interactions/") || path.starts_with("/webhooks/");
-        if !exempt {
+        if !exempt && !gateway_lookup {
             if let Some(wait) = net.window.as_mut().and_then(|w| w.admit(now)) {
                 net.count_429 += 1;
                 let secs = (wait.as_secs_f64() * 1000.0).ceil() / 1000.0;
                 return rate_limited(secs.max(0.001), true);
             }
         }
+    }
+    if !exempt && !gateway_lookup && !authorized {
+        return error(401, 0, "401: Unauthorized");
     }
     let Some(route) = match_route(method, path) else {
         return unhandled(inner, method, path);
