@@ -466,3 +466,16 @@ async fn generic_request_reaches_routes_without_a_helper() {
     assert_eq!(deleted, serde_json::Value::Null);
     assert!(sim.scheduled_event(GUILD, id).is_none());
 }
+
+#[tokio::test]
+async fn a_wrong_bot_token_is_unauthorized_and_not_retried() {
+    let (sim, _) = setup(1, 50).await;
+    let rest = RestClient::new(&sim.base_url(), Secret::new("not-the-bot-token"), 50).unwrap();
+    let results = deliver_all(&rest, dms_for([user(0)]), 1, no_shutdown()).await;
+    assert!(
+        matches!(&results[0].1, DmOutcome::Failed(reason) if reason.contains("401")),
+        "{results:?}"
+    );
+    assert_eq!(sim.requests().len(), 1);
+    assert!(sim.dms_to(user(0)).is_empty());
+}
