@@ -173,8 +173,7 @@ impl Member {
 
     /// Builds a member from Discord's guild member object.
     pub fn from_json(guild_id: u64, value: &Value) -> Result<Self, RestError> {
-        let raw: RawMember =
-            serde_json::from_value(value.clone()).map_err(|e| RestError::Decode(e.to_string()))?;
+        let raw: RawMember = serde_json::from_value(value.clone()).map_err(decode_error)?;
         Ok(raw.into_member(guild_id))
     }
 }
@@ -282,6 +281,17 @@ fn snowflake<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         Either::S(s) => s.parse().map_err(serde::de::Error::custom),
         Either::N(n) => Ok(n),
     }
+}
+
+/// serde_json's messages quote the offending value, and a response can echo a message that holds
+/// a personal link: keep only the kind of error and where it was.
+fn decode_error(e: serde_json::Error) -> RestError {
+    RestError::Decode(format!(
+        "{:?} error at line {} column {}",
+        e.classify(),
+        e.line(),
+        e.column()
+    ))
 }
 
 fn id_field(value: &Value, field: &str) -> Result<u64, RestError> {
@@ -531,8 +541,7 @@ impl RestClient {
     pub async fn get_roles(&self, guild_id: u64) -> Result<Vec<Role>, RestError> {
         let path = format!("/guilds/{guild_id}/roles");
         let v = self.request(Method::GET, &path, None).await?;
-        let raw: Vec<RawRole> =
-            serde_json::from_value(v).map_err(|e| RestError::Decode(e.to_string()))?;
+        let raw: Vec<RawRole> = serde_json::from_value(v).map_err(decode_error)?;
         Ok(raw
             .into_iter()
             .map(|r| Role {
@@ -603,8 +612,7 @@ impl RestClient {
                 if bytes.is_empty() {
                     return Ok(Value::Null);
                 }
-                return serde_json::from_slice(&bytes)
-                    .map_err(|e| RestError::Decode(e.to_string()));
+                return serde_json::from_slice(&bytes).map_err(decode_error);
             }
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let limit = parse_rate_limit(&headers, &bytes);
@@ -757,6 +765,14 @@ mod tests {
         let m = Member::from_json(1, &v).unwrap();
         assert_eq!(m.display_name(), "Carl");
         assert_eq!(m.avatar_url, None);
+    }
+
+    #[test]
+    fn decode_errors_do_not_quote_the_response() {
+        let v = json!({"user": {"id": "5", "username": "u", "bot": "https://meet.example/r?jwt=eyJsecret"}});
+        let e = Member::from_json(1, &v).unwrap_err();
+        assert!(matches!(e, RestError::Decode(_)));
+        assert!(!e.to_string().contains("eyJsecret"), "{e}");
     }
 
     #[test]
