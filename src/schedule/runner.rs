@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// How late a job runs relative to when it was due.
+/// How late a job runs relative to when it was due (a retry moves the due time to the retry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lateness {
     /// When the job was due.
@@ -327,21 +327,41 @@ impl Scheduler {
         if jobs.is_empty() {
             return Ok(report);
         }
-        let mut outcomes = futures::stream::iter(jobs)
-            .map(|job| self.process(job, stop))
+        // One occurrence's jobs run in due order (announce before start before end), so the
+        // executor never edits an announcement not yet posted; occurrences run side by side.
+        let mut groups: Vec<Vec<Job>> = Vec::new();
+        for job in jobs {
+            match groups
+                .iter_mut()
+                .find(|g| g[0].occurrence_id == job.occurrence_id)
+            {
+                Some(group) => group.push(job),
+                None => groups.push(vec![job]),
+            }
+        }
+        let mut outcomes = futures::stream::iter(groups)
+            .map(|group| async move {
+                let mut settled = Vec::with_capacity(group.len());
+                for job in group {
+                    settled.push(self.process(job, stop).await);
+                }
+                settled
+            })
             .buffer_unordered(self.options.concurrency.max(1));
         let mut first_error = None;
-        while let Some((ran, outcome)) = outcomes.next().await {
-            report.ran += u32::from(ran);
-            match outcome {
-                Ok(Outcome::Completed) => report.completed += 1,
-                Ok(Outcome::Retried) => report.retried += 1,
-                Ok(Outcome::GaveUp) => report.gave_up += 1,
-                Ok(Outcome::Dropped) => report.dropped += 1,
-                Ok(Outcome::Released) => report.released += 1,
-                Err(e) => {
-                    tracing::warn!(error = %e, "a job could not be settled; it runs again when its lease expires");
-                    first_error.get_or_insert(e);
+        while let Some(settled) = outcomes.next().await {
+            for (ran, outcome) in settled {
+                report.ran += u32::from(ran);
+                match outcome {
+                    Ok(Outcome::Completed) => report.completed += 1,
+                    Ok(Outcome::Retried) => report.retried += 1,
+                    Ok(Outcome::GaveUp) => report.gave_up += 1,
+                    Ok(Outcome::Dropped) => report.dropped += 1,
+                    Ok(Outcome::Released) => report.released += 1,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a job could not be settled; it runs again when its lease expires");
+                        first_error.get_or_insert(e);
+                    }
                 }
             }
         }
@@ -509,20 +529,25 @@ impl Scheduler {
     /// but not yet started are released for other processes; running ones finish.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(owner = %self.owner, "scheduler started");
-        let mut outage: Option<Duration> = None;
+        // The current backoff while ticks fail, and whether the database was unreachable.
+        let mut outage: Option<(Duration, bool)> = None;
         while !*shutdown.borrow() {
             let wait = match self.tick_and_plan(&shutdown).await {
                 Ok(wait) => {
-                    if outage.take().is_some() {
-                        tracing::info!("database reachable again, scheduler resumes");
+                    match outage.take() {
+                        Some((_, true)) => {
+                            tracing::info!("database reachable again, scheduler resumes")
+                        }
+                        Some((_, false)) => tracing::info!("scheduler tick succeeded again"),
+                        None => {}
                     }
                     wait
                 }
                 Err(e) => {
-                    let wait = outage.map_or(self.options.outage_backoff_min, |d| {
+                    let wait = outage.map_or(self.options.outage_backoff_min, |(d, _)| {
                         d.saturating_mul(2).min(self.options.outage_backoff_max)
                     });
-                    outage = Some(wait);
+                    outage = Some((wait, e.is_unavailable()));
                     if e.is_unavailable() {
                         tracing::warn!(error = %e, retry_in = ?wait, "database unavailable, scheduler backing off");
                     } else {
