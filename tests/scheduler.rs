@@ -1012,58 +1012,75 @@ async fn shutdown_releases_claimed_jobs_that_had_not_started(db: &TestDb) {
 // ---------------------------------------------------------------------------------------------
 // Database outages (PostgreSQL behind a loopback relay that can be switched off)
 
-/// A TCP relay on 127.0.0.1 to the test PostgreSQL: while down it refuses to relay and cuts
-/// every open connection, as a database outage would.
+/// A TCP relay on 127.0.0.1 to the test PostgreSQL. Switched off, its port is closed and every
+/// relayed connection cut, so the store's URL points at a closed port, as in an outage.
 struct Relay {
     addr: SocketAddr,
-    up: Arc<AtomicBool>,
+    target: String,
+    accept: Mutex<Option<tokio::task::JoinHandle<()>>>,
     conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
-    accept: tokio::task::JoinHandle<()>,
 }
 
 impl Relay {
     async fn start(target: String) -> Relay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let up = Arc::new(AtomicBool::new(true));
-        let conns = Arc::new(Mutex::new(Vec::new()));
-        let (up2, conns2) = (up.clone(), conns.clone());
-        let accept = tokio::spawn(async move {
+        let relay = Relay {
+            addr: listener.local_addr().unwrap(),
+            target,
+            accept: Mutex::new(None),
+            conns: Arc::new(Mutex::new(Vec::new())),
+        };
+        relay.serve(listener);
+        relay
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let (target, conns) = (self.target.clone(), self.conns.clone());
+        let task = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
-                if !up2.load(Ordering::SeqCst) {
-                    continue; // dropped: the client sees the connection closed
-                }
                 let target = target.clone();
-                let task = tokio::spawn(async move {
+                let relayed = tokio::spawn(async move {
                     if let Ok(mut out) = tokio::net::TcpStream::connect(&target).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
                     }
                 });
-                conns2.lock().unwrap().push(task.abort_handle());
+                conns.lock().unwrap().push(relayed.abort_handle());
             }
         });
-        Relay {
-            addr,
-            up,
-            conns,
-            accept,
-        }
+        *self.accept.lock().unwrap() = Some(task);
     }
 
-    fn set_up(&self, up: bool) {
-        self.up.store(up, Ordering::SeqCst);
-        if !up {
-            for c in self.conns.lock().unwrap().drain(..) {
-                c.abort();
-            }
+    async fn down(&self) {
+        let task = self.accept.lock().unwrap().take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await; // the listener, and so the port, is closed once this returns
         }
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+        assert!(
+            tokio::net::TcpStream::connect(self.addr).await.is_err(),
+            "the relay port is closed"
+        );
+    }
+
+    async fn up(&self) {
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("rebind the relay port");
+        self.serve(listener);
     }
 }
 
 impl Drop for Relay {
     fn drop(&mut self) {
-        self.accept.abort();
-        self.set_up(false);
+        if let Some(task) = self.accept.lock().unwrap().take() {
+            task.abort();
+        }
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
     }
 }
 
@@ -1098,11 +1115,11 @@ async fn postgres_tick_reports_unavailable_while_the_database_is_down_and_recove
     let clock = ManualClock::new(t0());
     let exec = Recorder::new();
     let sched = scheduler(&db.store, &exec, &clock, "one");
-    relay.set_up(false);
+    relay.down().await;
     let err = sched.tick().await.expect_err("database is down");
     assert!(err.is_unavailable(), "{err:?}");
     assert!(matches!(err, StoreError::Unavailable(_)));
-    relay.set_up(true);
+    relay.up().await;
     let report = sched.tick().await.expect("database is back");
     assert_eq!(report.ran, 1);
     assert_eq!(exec.kinds_for("outage"), vec![JobKind::Announce]);
@@ -1119,7 +1136,7 @@ async fn postgres_run_backs_off_while_the_database_is_down_and_carries_on_when_i
         t0(),
     )
     .await;
-    relay.set_up(false);
+    relay.down().await;
     let clock = ManualClock::new(t0());
     let exec = Recorder::new();
     let sched = scheduler(&db.store, &exec, &clock, "one");
@@ -1138,7 +1155,7 @@ async fn postgres_run_backs_off_while_the_database_is_down_and_carries_on_when_i
     }
     assert!(exec.calls().is_empty());
     assert!(!running.is_finished(), "run keeps going through the outage");
-    relay.set_up(true);
+    relay.up().await;
     while exec.calls().is_empty() {
         assert!(
             tokio::time::Instant::now() < deadline,
