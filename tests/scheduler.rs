@@ -167,7 +167,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     jobs_run_only_when_due_and_each_effect_happens_once,
     transient_failure_is_retried_with_capped_exponential_backoff_then_given_up,
-    permanent_failure_is_given_up_without_retry,
+    permanent_failure_is_given_up_without_retry_and_a_repeat_goes_on,
     crashed_schedulers_jobs_are_run_by_a_new_owner_once_the_lease_expires,
     reminder_for_an_occurrence_that_ended_while_down_is_dropped_and_logged,
     late_announcement_for_a_started_meeting_runs_with_its_lateness,
@@ -543,14 +543,10 @@ async fn transient_failure_is_retried_with_capped_exponential_backoff_then_given
     assert_eq!((second.ran, second.completed), (1, 1));
 }
 
-async fn permanent_failure_is_given_up_without_retry(db: &TestDb) {
+async fn permanent_failure_is_given_up_without_retry_and_a_repeat_goes_on(db: &TestDb) {
     let s = &db.store;
-    let (_, occ) = create(
-        s,
-        new_meeting("gone", t0() + Span::hours(1), "none", None),
-        t0(),
-    )
-    .await;
+    let start = t0() + Span::hours(1);
+    let (_, occ) = create(s, new_meeting("gone", start, "weekly", None), t0()).await;
     let exec = Recorder::new();
     exec.permanent.lock().unwrap().insert("gone".into());
     let clock = ManualClock::new(t0());
@@ -558,6 +554,7 @@ async fn permanent_failure_is_given_up_without_retry(db: &TestDb) {
     let report = sched.tick().await.unwrap();
     assert_eq!((report.ran, report.gave_up, report.retried), (1, 1, 0));
     let job = &s.jobs_for_occurrence(occ.id).await.unwrap()[0];
+    assert_eq!(job.kind, JobKind::Announce);
     assert_eq!(job.done_at, Some(t0()));
     assert_eq!(
         job.last_error.as_deref(),
@@ -565,6 +562,24 @@ async fn permanent_failure_is_given_up_without_retry(db: &TestDb) {
     );
     clock.advance(Span::minutes(30));
     assert_eq!(sched.tick().await.unwrap().ran, 0);
+
+    // Start and end fail too, yet the occurrence runs its course and the series goes on.
+    clock.set(start);
+    assert_eq!(sched.tick().await.unwrap().gave_up, 1);
+    let all = occurrences(s, "gone").await;
+    assert_eq!(all.len(), 2, "the next weekly occurrence exists");
+    assert_eq!(all[1].starts_at, start + Span::days(7));
+    assert_eq!(all[0].status, OccurrenceStatus::Started);
+    clock.set(start + Span::hours(1));
+    assert_eq!(sched.tick().await.unwrap().gave_up, 1);
+    assert_eq!(
+        s.occurrence(occ.id).await.unwrap().unwrap().status,
+        OccurrenceStatus::Ended
+    );
+    assert_eq!(
+        exec.kinds_for("gone"),
+        vec![JobKind::Announce, JobKind::Start, JobKind::End]
+    );
 }
 
 async fn crashed_schedulers_jobs_are_run_by_a_new_owner_once_the_lease_expires(db: &TestDb) {

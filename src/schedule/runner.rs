@@ -455,6 +455,12 @@ impl Scheduler {
             }
             Err(e) => {
                 tracing::error!(job = job.id, kind = %job.kind, occurrence = occurrence.id, attempt = job.attempts, error = %e, "job failed, giving up");
+                // Time moves on without Discord: the occurrence still starts and ends, and a
+                // repeat still needs its next occurrence. A failed reminder is not recorded.
+                if matches!(job.kind, JobKind::Start | JobKind::End) {
+                    self.record_success(job.kind, &meeting, &occurrence, now)
+                        .await?;
+                }
                 if !self
                     .store
                     .give_up(job.id, &self.owner, now, &e.to_string())
@@ -467,8 +473,9 @@ impl Scheduler {
         }
     }
 
-    /// The store-side consequences of a job that ran; done before completing the job so a
-    /// crash in between repeats them (they are idempotent) rather than losing them.
+    /// The store-side consequences of a job that ran (or, for start and end, was given up);
+    /// done before settling the job so a crash in between repeats them (they are idempotent)
+    /// rather than losing them.
     async fn record_success(
         &self,
         kind: JobKind,
