@@ -442,7 +442,10 @@ impl Scheduler {
                     self.options.retry_base,
                     self.options.retry_cap,
                 );
-                let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                let at = chrono::Duration::from_std(delay)
+                    .ok()
+                    .and_then(|d| now.checked_add_signed(d))
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC);
                 tracing::warn!(job = job.id, kind = %job.kind, occurrence = occurrence.id, attempt = job.attempts, retry_at = %at, error = %e, "job failed, will retry");
                 if !self
                     .store
