@@ -417,6 +417,13 @@ fn jobs_for_creates_announce_remind_start_end_with_the_reminder_never_before_the
     assert_eq!(after[0].due_at, start);
 }
 
+#[test]
+fn unique_owner_differs_between_two_schedulers_of_one_process() {
+    let (a, b) = (Scheduler::unique_owner(), Scheduler::unique_owner());
+    assert_ne!(a, b);
+    assert!(a.contains(&std::process::id().to_string()), "{a}");
+}
+
 async fn jobs_run_only_when_due_and_each_effect_happens_once(db: &TestDb) {
     let s = &db.store;
     let start = t0() + Span::hours(2);
@@ -470,6 +477,10 @@ async fn jobs_run_only_when_due_and_each_effect_happens_once(db: &TestDb) {
         .calls()
         .iter()
         .all(|c| c.lateness.late_by() == Span::zero()));
+    let on_time = exec.calls();
+    assert_eq!(on_time[0].started_ago, None, "announced before the start");
+    assert_eq!(on_time[2].started_ago, None, "started exactly on time");
+    assert_eq!(on_time[3].started_ago, Some(Span::minutes(60)));
     let o = s.occurrence(occ.id).await.unwrap().unwrap();
     assert_eq!(o.status, OccurrenceStatus::Ended);
     let m = s.meeting("due").await.unwrap().unwrap();
