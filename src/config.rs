@@ -36,6 +36,8 @@ pub struct Config {
     pub meetings: MeetingSettings,
     /// Persistence.
     pub storage: StorageSettings,
+    /// The scheduler.
+    pub scheduler: SchedulerSettings,
     /// The tracing filter.
     pub log_filter: String,
     /// Things that work but deserve the operator's attention.
@@ -89,6 +91,25 @@ pub struct MeetingSettings {
     pub default_duration: Duration,
     /// The longest meeting one may ask for.
     pub max_duration: Duration,
+    /// How long links work after the planned end.
+    pub grace: Duration,
+    /// How long before the start links open for scheduled meetings.
+    pub join_window: Duration,
+    /// How long before the start personal links are DMed.
+    pub remind: Duration,
+    /// Time zone for `when` when nothing else says.
+    pub default_timezone: chrono_tz::Tz,
+    /// How far ahead meetings may be scheduled.
+    pub max_ahead: Duration,
+}
+
+/// Scheduler settings.
+#[derive(Debug, Clone)]
+pub struct SchedulerSettings {
+    /// How long a claimed job stays leased to one instance.
+    pub lease: Duration,
+    /// The longest sleep between looks at the database.
+    pub poll: Duration,
 }
 
 /// Persistence settings.
@@ -178,6 +199,7 @@ struct RawConfig {
     token: RawToken,
     discord: RawDiscord,
     meetings: RawMeetings,
+    scheduler: RawScheduler,
     storage: RawStorage,
     log: RawLog,
 }
@@ -243,6 +265,18 @@ struct RawGuild {
 struct RawMeetings {
     default_duration_minutes: i64,
     max_duration_minutes: i64,
+    grace_minutes: i64,
+    join_window_minutes: i64,
+    remind_minutes: i64,
+    default_timezone: String,
+    max_days_ahead: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScheduler {
+    lease_seconds: i64,
+    poll_seconds: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -377,7 +411,7 @@ impl Config {
                 "NOT SET (needed by `meetbot run`)".into()
             },
         );
-        line("discord api base", d.api_base_str());
+        line("discord api base", mask_url(&d.api_base_str()));
         line(
             "command registration on start",
             format!("{:?}", d.register_on_start),
@@ -407,14 +441,21 @@ impl Config {
     }
 }
 
-/// Hides a password in a database URL.
+/// Hides a password in a URL (database, proxy).
 fn mask_url(url: &str) -> String {
     match Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("***"));
             u.to_string()
         }
-        _ => url.to_string(),
+        Ok(_) => url.to_string(),
+        // Unparsed, the credentials cannot be told apart from the rest: hide all before the last `@`.
+        Err(_) => match (url.find("://"), url.rfind('@')) {
+            (Some(scheme_end), Some(at)) if at > scheme_end => {
+                format!("{}://***{}", &url[..scheme_end], &url[at..])
+            }
+            _ => url.to_string(),
+        },
     }
 }
 
@@ -962,6 +1003,57 @@ fn build(
             ),
         );
     }
+    let grace = positive(
+        "meetings.grace_minutes",
+        raw.meetings.grace_minutes.max(1),
+        24 * 60,
+        &mut problems,
+    );
+    let join_window = positive(
+        "meetings.join_window_minutes",
+        raw.meetings.join_window_minutes.max(1),
+        24 * 60,
+        &mut problems,
+    );
+    if raw.meetings.remind_minutes < 0 || raw.meetings.remind_minutes > 7 * 24 * 60 {
+        problem(
+            &mut problems,
+            "meetings.remind_minutes",
+            "use a number of minutes from 0 to 10080".into(),
+        );
+    }
+    let default_timezone = match raw.meetings.default_timezone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => tz,
+        Err(_) => {
+            problem(
+                &mut problems,
+                "meetings.default_timezone",
+                format!(
+                    "{:?} is not an IANA time zone; write it like \"Europe/Berlin\" or \"UTC\"",
+                    raw.meetings.default_timezone
+                ),
+            );
+            chrono_tz::UTC
+        }
+    };
+    let max_days = positive(
+        "meetings.max_days_ahead",
+        raw.meetings.max_days_ahead,
+        5 * 366,
+        &mut problems,
+    );
+    let lease = positive(
+        "scheduler.lease_seconds",
+        raw.scheduler.lease_seconds,
+        3600,
+        &mut problems,
+    );
+    let poll = positive(
+        "scheduler.poll_seconds",
+        raw.scheduler.poll_seconds,
+        600,
+        &mut problems,
+    );
     let data_dir = PathBuf::from(raw.storage.data_dir);
     let database_url = env.var("DATABASE_URL").unwrap_or_else(|| {
         format!(
@@ -969,15 +1061,23 @@ fn build(
             data_dir.join("meetbot.db").display()
         )
     });
-    if !(database_url.starts_with("sqlite:")
-        || database_url.starts_with("postgres://")
-        || database_url.starts_with("postgresql://"))
-    {
+    let postgres =
+        database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
+    if !(database_url.starts_with("sqlite:") || postgres) {
         problem(
             &mut problems,
             "DATABASE_URL",
             "use sqlite://PATH or postgres://USER@HOST/DB".into(),
         );
+    } else if postgres {
+        // The URL may hold a password, so the parser's reason is given, never the text.
+        if let Err(e) = Url::parse(&database_url) {
+            problem(
+                &mut problems,
+                "DATABASE_URL",
+                format!("is not a valid URL ({e}); write it like postgres://USER:PASSWORD@HOST:5432/DB, percent-encoding special characters in the password"),
+            );
+        }
     }
 
     if !problems.is_empty() {
@@ -1027,6 +1127,17 @@ fn build(
         meetings: MeetingSettings {
             default_duration: Duration::from_secs(default_minutes as u64 * 60),
             max_duration: Duration::from_secs(max_minutes as u64 * 60),
+            grace: Duration::from_secs(grace as u64 * 60),
+            join_window: Duration::from_secs(join_window as u64 * 60),
+            remind: Duration::from_secs(
+                raw.meetings.remind_minutes.clamp(0, 7 * 24 * 60) as u64 * 60,
+            ),
+            default_timezone,
+            max_ahead: Duration::from_secs(max_days as u64 * 86400),
+        },
+        scheduler: SchedulerSettings {
+            lease: Duration::from_secs(lease as u64),
+            poll: Duration::from_secs(poll as u64),
         },
         storage: StorageSettings {
             database_url: Secret::new(database_url),
@@ -1398,6 +1509,33 @@ mod tests {
             assert!(!text.contains("pw-hunter2"));
         }
         assert!(c.describe().contains("postgres://bot:***@127.0.0.1/db"));
+    }
+
+    #[test]
+    fn credentials_are_masked_even_in_urls_that_do_not_parse() {
+        assert_eq!(
+            mask_url("postgres://bot:pw@127.0.0.1/db"),
+            "postgres://bot:***@127.0.0.1/db"
+        );
+        assert_eq!(
+            mask_url("postgres://bot:pw-x@127.0.0.1:notaport/db"),
+            "postgres://***@127.0.0.1:notaport/db"
+        );
+        assert_eq!(mask_url("sqlite://data/m.db"), "sqlite://data/m.db");
+    }
+
+    #[test]
+    fn an_unparseable_postgres_url_is_refused_without_echoing_it() {
+        let p = problems(load_with(
+            &with(
+                base(),
+                "DATABASE_URL",
+                "postgres://bot:pw-hunter2@127.0.0.1:notaport/db",
+            ),
+            None,
+        ));
+        assert_eq!(p[0].setting, "DATABASE_URL");
+        assert!(!p[0].message.contains("pw-hunter2"), "{}", p[0].message);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use chrono::Utc;
 use clap::{Parser, Subcommand};
 use meetbot::config::{self, Config, Sources};
 use meetbot::jitsi::{self, Grant, Identity, Minter, Room};
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,7 +27,7 @@ enum Command {
     /// Register the slash commands with Discord (bulk overwrite), globally or in one guild.
     Register {
         /// Register in this guild only (shows up at once; global registration can take a while).
-        #[arg(long, value_name = "ID")]
+        #[arg(long, value_name = "ID", value_parser = clap::value_parser!(u64).range(1..))]
         guild: Option<u64>,
     },
     /// Mint a personal meeting link, as the bot would, and print it as the last line.
@@ -87,11 +87,7 @@ fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // .env is a convenience for secrets; a missing file is normal, a broken one is worth saying.
-    if let Err(e) = dotenvy::dotenv() {
-        if !e.not_found() {
-            eprintln!("meetbot: ignoring .env: {e}");
-        }
-    }
+    load_dotenv();
     let env = config::process_env;
     let loaded = Config::load(&Sources {
         path: cli.config.clone(),
@@ -115,6 +111,16 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    // `check` lists the warnings itself and `run` logs them; the commands whose output goes to a Jitsi server
+    // or a person would otherwise hide them.
+    if matches!(
+        command,
+        Command::Token { .. } | Command::Verify { .. } | Command::JitsiConfig
+    ) {
+        for w in &config.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     match command {
         Command::Run => {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -125,10 +131,10 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             let n = rt.block_on(meetbot::discord::register(&config, guild))?;
             match guild {
-                Some(g) => println!("registered {n} commands in guild {g}"),
-                None => println!(
-                    "registered {n} commands globally (clients may take a while to show them)"
-                ),
+                Some(g) => emit(&format!("registered {n} commands in guild {g}\n"))?,
+                None => emit(&format!(
+                    "registered {n} commands globally (clients may take a while to show them)\n"
+                ))?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -148,14 +154,13 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             token,
         } => verify(&config, room, allow_wildcard, token),
         Command::JitsiConfig => {
-            print!("{}", jitsi::server_config::render(&config.jitsi));
+            emit(&jitsi::server_config::render(&config.jitsi))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => {
             // Building the minter proves the key works, not just that it parses.
             Minter::new(config.jitsi.clone()).context("the signing key cannot be used")?;
-            print!("{}", config.describe());
-            println!("configuration OK");
+            emit(&format!("{}configuration OK\n", config.describe()))?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -179,6 +184,9 @@ fn token(
         name.chars().count() <= 100,
         "--name is longer than 100 characters"
     );
+    if id.as_deref().is_some_and(|i| i.trim().is_empty()) {
+        anyhow::bail!("--id must not be empty; leave it out to derive one from the name");
+    }
     if let Some(a) = &avatar {
         let u = url::Url::parse(a).map_err(|_| anyhow::anyhow!("--avatar {a:?} is not a URL"))?;
         anyhow::ensure!(
@@ -190,6 +198,11 @@ fn token(
     let mut settings = config.jitsi.clone();
     if let Some(t) = ttl {
         settings.lifetime = t;
+    }
+    if email.is_some() && !settings.include_email {
+        eprintln!(
+            "note: --email is left out of the token while token.include_email is off (MEETBOT_TOKEN_INCLUDE_EMAIL=true turns it on)"
+        );
     }
     let minter = Minter::new(settings.clone()).context("the signing key cannot be used")?;
     let identity = Identity {
@@ -208,7 +221,7 @@ fn token(
             "room": room.as_str(),
             "claims": minted.claims,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&out)?))?;
     } else {
         eprintln!(
             "room {} · {} · expires {}",
@@ -220,7 +233,7 @@ fn token(
             },
             grant.expires_at.format("%Y-%m-%d %H:%M:%S UTC")
         );
-        println!("{}", link.expose());
+        emit(&format!("{}\n", link.expose()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -244,32 +257,89 @@ fn verify(
         }
         Some(t) => t.to_string(),
     };
-    let token =
-        extract_token(&text).ok_or_else(|| anyhow::anyhow!("no token found in the input"))?;
+    let token = extract_token(&text).ok_or_else(|| {
+        anyhow::anyhow!(
+            "no token found in the input; give the token itself (three base64url parts separated by dots) \
+             or a meeting link carrying it after ?jwt= or #jwt="
+        )
+    })?;
     let mut expect = jitsi::verify::Expectations::from_settings(&config.jitsi, room.as_deref())?;
     expect.allow_wildcard_room = allow_wildcard;
     let verdict = jitsi::verify::verify(&token, &expect, Utc::now());
-    print!("{}", verdict.render());
-    Ok(if verdict.accepted() {
-        println!("Jitsi would ACCEPT this token.");
-        ExitCode::SUCCESS
+    let (last, code) = if verdict.accepted() {
+        ("Jitsi would ACCEPT this token.", ExitCode::SUCCESS)
     } else {
-        println!("Jitsi would REJECT this token.");
-        ExitCode::from(1)
-    })
+        ("Jitsi would REJECT this token.", ExitCode::from(1))
+    };
+    emit(&format!("{}{last}\n", verdict.render()))?;
+    Ok(code)
 }
 
-/// Finds the token in what an operator pasted: a bare token, or a link with `?jwt=` or `#jwt=`.
+/// Writes to standard output. A reader that went away (`| head`) is not an error: the exit code still
+/// carries the result.
+fn emit(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to standard output"),
+    }
+}
+
+/// Finds the token in what an operator pasted: a bare token, a link with `?jwt=` or `#jwt=`, or either
+/// quoted in a longer message.
 fn extract_token(text: &str) -> Option<String> {
     let text = text.trim();
-    let from_param = ["jwt="]
-        .iter()
-        .find_map(|p| text.find(p).map(|i| &text[i + p.len()..]))
-        .map(|rest| rest.split(['&', '#', ' ']).next().unwrap_or_default());
-    let candidate = from_param.unwrap_or(text);
-    let looks_like_jwt = candidate.split('.').count() == 3
-        && candidate
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    looks_like_jwt.then(|| candidate.to_string())
+    if let Some(i) = text.find("jwt=") {
+        let value = text[i + "jwt=".len()..]
+            .split(|c: char| c == '&' || c == '#' || c.is_whitespace())
+            .next()
+            .unwrap_or_default();
+        return looks_like_jwt(value).then(|| value.to_string());
+    }
+    if looks_like_jwt(text) {
+        return Some(text.to_string());
+    }
+    // Inside prose only a word that starts like a JSON header ("ey" is base64url for `{`) counts, so a
+    // version number such as 1.2.3 is not taken for a token.
+    text.split_whitespace()
+        .map(|w| w.trim_matches(|c: char| matches!(c, '"' | '\'' | '`' | '<' | '>' | '(' | ')')))
+        .find(|w| w.starts_with("ey") && looks_like_jwt(w))
+        .map(str::to_string)
+}
+
+fn looks_like_jwt(s: &str) -> bool {
+    s.split('.').count() == 3
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Reads `.env` (a convenience for secrets): a missing file is normal, a broken one is worth saying.
+fn load_dotenv() {
+    match dotenvy::dotenv() {
+        Ok(_) => {}
+        Err(e) if e.not_found() => {}
+        // dotenvy's message quotes the line, which may hold a secret (and, after an open quote, every line
+        // below it): name only the variable.
+        Err(dotenvy::Error::LineParse(line, _)) => {
+            let key = line
+                .lines()
+                .next()
+                .and_then(|first| first.trim().trim_start_matches("export ").split_once('='))
+                .map(|(k, _)| k.trim())
+                .filter(|k| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            match key {
+                Some(k) => eprintln!(
+                    "meetbot: .env: cannot parse the line that sets {k} (check its quotes); it and the lines after it were not loaded"
+                ),
+                None => eprintln!(
+                    "meetbot: .env: cannot parse a line (check its quotes); it and the lines after it were not loaded"
+                ),
+            }
+        }
+        Err(dotenvy::Error::Io(e)) => eprintln!("meetbot: cannot read .env: {e}"),
+        // The other errors may quote a variable's value.
+        Err(_) => eprintln!("meetbot: .env could not be loaded completely"),
+    }
 }

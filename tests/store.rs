@@ -103,10 +103,23 @@ fn skip(why: &str) -> Option<TestDb> {
         let _ = writeln!(
             std::io::stderr(),
             "skipping PostgreSQL store tests: cannot reach {} ({why}); set MEETBOT_TEST_POSTGRES_URL",
-            postgres_base_url()
+            without_password(&postgres_base_url())
         );
     }
     None
+}
+
+/// The URL as printable text: a password in it is masked.
+fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(unparsable URL)".to_string(),
+    }
 }
 
 /// Runs each listed behaviour once per backend.
@@ -279,6 +292,7 @@ async fn claim_due_returns_only_due_undone_unleased_jobs(db: &TestDb) {
 
 async fn claim_due_reads_the_partial_due_index(db: &TestDb) {
     let plan = db.store.claim_due_plan().await.unwrap();
+    println!("{} claim plan:\n{plan}", db.store.backend_name());
     assert!(
         plan.contains("jobs_due"),
         "plan does not use jobs_due:\n{plan}"
@@ -757,4 +771,20 @@ async fn unsupported_url_is_rejected_without_echoing_credentials() {
         .unwrap_err();
     assert!(matches!(err, StoreError::BadUrl(_)));
     assert!(!err.to_string().contains("hunter2"));
+}
+
+#[test]
+fn generated_meeting_ids_are_url_safe_and_distinct() {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let ids: HashSet<String> = (0..1000)
+        .map(|_| meetbot::store::generate_meeting_id(&mut rng))
+        .collect();
+    assert_eq!(ids.len(), 1000);
+    for id in &ids {
+        assert_eq!(id.len(), 12);
+        assert!(id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    }
 }

@@ -207,6 +207,20 @@ fn pkcs8_private_keys_sign_and_verify_too() {
 }
 
 #[test]
+fn self_hosted_rs256_token_passes_strict_verification() {
+    let mut settings = JitsiSettings::for_tests(SECRET);
+    settings.algorithm = meetbot::jitsi::Algorithm::Rs256;
+    settings.key = meetbot::jitsi::SigningKey::Rsa {
+        private_pem: meetbot::secret::Secret::new(pkcs1_pem()),
+        kid: "meetbot-2026".into(),
+    };
+    let token = mint(&settings, "weekly-sync", true);
+    let verdict = verify(&token, &strict(&settings, "weekly-sync"), now());
+    assert!(verdict.accepted(), "{}", verdict.render());
+    assert_eq!(verdict.claims.unwrap()["iss"], "meetbot");
+}
+
+#[test]
 fn rs256_token_fails_against_another_public_key() {
     let settings = JitsiSettings::for_tests_jaas(&pkcs1_pem(), APP, "k1");
     let token = mint(&settings, "standup", false);
@@ -406,6 +420,16 @@ fn token_without_typ_is_rejected() {
     let token = craft(json!({"alg": "HS256"}), good_payload(), SECRET);
     let verdict = verify(&token, &strict(&settings, "weekly-sync"), now());
     assert_eq!(failed(&verdict), ["typ"]);
+}
+
+#[test]
+fn typ_must_be_exactly_jwt() {
+    let settings = JitsiSettings::for_tests(SECRET);
+    for typ in ["jwt", "JWS", "at+jwt"] {
+        let token = craft(json!({"typ": typ, "alg": "HS256"}), good_payload(), SECRET);
+        let verdict = verify(&token, &strict(&settings, "weekly-sync"), now());
+        assert_eq!(failed(&verdict), ["typ"], "{typ}");
+    }
 }
 
 #[test]

@@ -45,7 +45,8 @@ CREATE TABLE jobs (
     UNIQUE (occurrence_id, kind)
 );
 -- Partial: the scheduler only ever looks for undone work, so finished jobs never cost a read.
-CREATE INDEX jobs_due ON jobs (due_at) WHERE done_at IS NULL;
+-- (due_at, id) matches the claim's ORDER BY, so LIMIT can stop early without sorting.
+CREATE INDEX jobs_due ON jobs (due_at, id) WHERE done_at IS NULL;
 
 CREATE TABLE deliveries (
     scope          TEXT NOT NULL,

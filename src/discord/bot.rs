@@ -2,11 +2,14 @@
 
 use super::join::JoinSigner;
 use super::rest::RestClient;
-use super::{meet, Data, Error};
+use super::scheduled::DiscordExecutor;
+use super::{meet, scheduled, Data, Error};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, RegisterOnStart};
 use crate::jitsi::Minter;
+use crate::schedule::runner::{Scheduler, SchedulerOptions};
 use crate::secret::Secret;
+use crate::store::Store;
 use poise::serenity_prelude as serenity;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +33,9 @@ pub enum BotError {
     /// Our REST client could not be built.
     #[error("cannot set up the Discord REST client: {0}")]
     Rest(String),
+    /// The database could not be opened.
+    #[error("cannot open the database: {0}")]
+    Store(String),
     /// Anything else from serenity.
     #[error("Discord connection failed: {0}")]
     Serenity(String),
@@ -37,7 +43,7 @@ pub enum BotError {
 
 /// The commands the bot serves.
 pub fn commands() -> Vec<poise::Command<Data, Error>> {
-    vec![meet::meet()]
+    vec![meet::meet(), scheduled::meetings()]
 }
 
 /// Intents: only what the features need. Guilds (roles, channels for the cache) always; Server Members (privileged)
@@ -67,6 +73,29 @@ pub struct BotHandle {
     shard_manager: Arc<serenity::ShardManager>,
     task: tokio::task::JoinHandle<Result<(), BotError>>,
     inflight: Arc<InFlight>,
+    scheduler: Arc<Scheduler>,
+    scheduler_task: Option<tokio::task::JoinHandle<()>>,
+    store: Store,
+}
+
+/// How to start the bot; tests pass a manual clock and tick the scheduler themselves.
+pub struct StartOptions {
+    /// The time source.
+    pub clock: SharedClock,
+    /// Run the scheduler loop in the background (tests call [`BotHandle::tick_scheduler`] instead).
+    pub run_scheduler: bool,
+    /// An already opened store (tests); `None` opens the configured database.
+    pub store: Option<Store>,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            run_scheduler: true,
+            store: None,
+        }
+    }
 }
 
 /// Counts command handlers in progress, so shutdown can wait for deliveries to end.
@@ -123,12 +152,29 @@ impl BotHandle {
                 "shutting down with commands still running; their unsent DMs are logged above"
             );
         }
+        if let Some(t) = self.scheduler_task {
+            // Claimed-but-unstarted jobs are released by the loop; running ones finish.
+            let _ = tokio::time::timeout(Duration::from_secs(20), t).await;
+        }
         self.shard_manager.shutdown_all().await;
+        self.store.close().await;
         match tokio::time::timeout(Duration::from_secs(10), self.task).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => Err(BotError::Serenity(e.to_string())),
             Err(_) => Ok(()),
         }
+    }
+
+    /// Runs one scheduler tick now (tests drive time with a manual clock).
+    pub async fn tick_scheduler(
+        &self,
+    ) -> Result<crate::schedule::runner::TickReport, crate::store::StoreError> {
+        self.scheduler.tick().await
+    }
+
+    /// The database the bot uses.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Waits until the client stops on its own (an error, or the gateway closing for good).
@@ -142,11 +188,12 @@ impl BotHandle {
 
 /// Starts the bot in the background with the system clock.
 pub async fn start(config: Config) -> Result<BotHandle, BotError> {
-    start_with_clock(config, Arc::new(SystemClock)).await
+    start_with(config, StartOptions::default()).await
 }
 
 /// Starts the bot in the background; the clock is passed in so tests can set the time.
-pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<BotHandle, BotError> {
+pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle, BotError> {
+    let clock = opts.clock;
     let token = config.discord.token.clone().ok_or(BotError::NoToken)?;
     crate::config::check_discord_token_shape(token.expose()).map_err(|_| BotError::BadToken)?;
     let minter = Minter::new(config.jitsi.clone()).map_err(|e| BotError::Jitsi(e.to_string()))?;
@@ -156,17 +203,51 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<BotH
         config.discord.requests_per_second,
     )
     .map_err(|e| BotError::Rest(e.to_string()))?;
+    let store = match opts.store {
+        Some(s) => s,
+        None => Store::open(config.storage.database_url.expose())
+            .await
+            .map_err(|e| BotError::Store(e.to_string()))?,
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let inflight = Arc::new(InFlight::default());
     let config = Arc::new(config);
+    let minter = Arc::new(minter);
+    let rest = Arc::new(rest);
+    let executor = DiscordExecutor::new(
+        rest.clone(),
+        store.clone(),
+        minter.clone(),
+        config.clone(),
+        clock.clone(),
+        shutdown_rx.clone(),
+    );
+    let scheduler = Arc::new(Scheduler::new(
+        store.clone(),
+        Arc::new(executor),
+        clock.clone(),
+        Scheduler::unique_owner(),
+        SchedulerOptions {
+            lease: config.scheduler.lease,
+            max_sleep: config.scheduler.poll,
+            concurrency: config.discord.dm_concurrency.max(1),
+            ..Default::default()
+        },
+    ));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let scheduler_task = opts
+        .run_scheduler
+        .then(|| tokio::spawn(scheduler.clone().run(shutdown_rx.clone(), wake.clone())));
     let data = Data {
         config: config.clone(),
-        minter: Arc::new(minter),
-        rest: Arc::new(rest),
+        minter,
+        rest,
         clock,
         shutdown: shutdown_rx,
         join_signer: JoinSigner::new(&token),
         inflight: inflight.clone(),
+        store: store.clone(),
+        scheduler_wake: wake,
     };
     let register = config.discord.register_on_start;
     let framework = poise::Framework::builder()
@@ -223,6 +304,9 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<BotH
         shard_manager,
         task,
         inflight,
+        scheduler,
+        scheduler_task,
+        store,
     })
 }
 
@@ -301,10 +385,13 @@ async fn on_event(
         interaction: serenity::Interaction::Component(click),
     } = event
     {
+        let data = fctx.user_data;
         if JoinSigner::is_join(&click.data.custom_id) {
-            let data = fctx.user_data;
             let _guard = data.inflight.enter();
             meet::on_join_click(fctx.serenity_context, data, click).await?;
+        } else if click.data.custom_id.starts_with("mm1:") {
+            let _guard = data.inflight.enter();
+            scheduled::on_join_click(fctx.serenity_context, data, click).await?;
         }
     }
     Ok(())

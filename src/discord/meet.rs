@@ -3,7 +3,7 @@
 use super::delivery::{deliver_all, Dm, DmOutcome};
 use super::join::JoinTarget;
 use super::render::{self, Delivery, MeetingView};
-use super::rest::{Member, RestError};
+use super::rest::{Member, RestClient, RestError};
 use super::{Context, Data, Error};
 use crate::jitsi::{Grant, Identity, Link, Room};
 use crate::meeting::invite::Unreached;
@@ -16,10 +16,8 @@ use std::collections::HashSet;
 /// The Administrator permission bit.
 const ADMINISTRATOR: u64 = 1 << 3;
 
-/// How long after its end a meeting's links keep working, so a meeting that runs over is not cut off.
-pub const GRACE: chrono::Duration = chrono::Duration::minutes(15);
-
 /// Start a video meeting now and send everyone invited their own link.
+#[allow(clippy::too_many_arguments)] // one per slash-command option: poise maps parameters to options
 #[poise::command(slash_command, guild_only)]
 pub async fn meet(
     ctx: Context<'_>,
@@ -29,6 +27,20 @@ pub async fn meet(
     #[description = "People and roles to invite, e.g. @alice @bob @Team"] invite: Option<String>,
     #[description = "Length in minutes (default from the server's settings)"] duration: Option<i64>,
     #[description = "Invite only: no post in this channel"] private: Option<bool>,
+    #[description = "Schedule it instead: 2026-12-01 15:00, 15:00, tomorrow 9:30, in 2h, friday 18:00"]
+    #[autocomplete = "super::scheduled::autocomplete_when"]
+    when: Option<String>,
+    #[description = "Scheduled meetings: how it repeats"] repeat: Option<
+        super::scheduled::RepeatChoice,
+    >,
+    #[description = "Scheduled meetings: DM the personal links this many minutes before (0: at the start)"]
+    remind: Option<i64>,
+    #[description = "Scheduled meetings: time zone of `when`, e.g. Europe/Berlin"]
+    #[autocomplete = "super::scheduled::autocomplete_timezone"]
+    timezone: Option<String>,
+    #[description = "Scheduled meetings: where to announce it (default: here)"]
+    #[channel_types("Text")]
+    channel: Option<serenity::ChannelId>,
 ) -> Result<(), Error> {
     let _running = ctx.data().enter();
     // Discord allows 3 s for the first response; everything below may take longer.
@@ -39,7 +51,21 @@ pub async fn meet(
         invite,
         private: private.unwrap_or(false),
     };
-    match start_meeting(ctx, req).await {
+    let schedule = match when {
+        Some(when) => Some(super::scheduled::ScheduleOptions {
+            when,
+            repeat: repeat.map(Into::into).unwrap_or_default(),
+            remind_minutes: remind,
+            timezone,
+            channel,
+        }),
+        None if repeat.is_some() || remind.is_some() || timezone.is_some() || channel.is_some() => {
+            reply(ctx, "`repeat`, `remind`, `timezone` and `channel` are for scheduled meetings: add `when` too.").await;
+            return Ok(());
+        }
+        None => None,
+    };
+    match start_meeting(ctx, req, schedule).await {
         Ok(()) => Ok(()),
         Err(Refusal(msg)) => {
             reply(ctx, &msg).await;
@@ -49,7 +75,7 @@ pub async fn meet(
 }
 
 /// A sentence for the person who asked; the meeting was not created.
-struct Refusal(String);
+pub(crate) struct Refusal(pub(crate) String);
 
 impl<E: std::fmt::Display> From<E> for Refusal {
     fn from(e: E) -> Self {
@@ -58,7 +84,7 @@ impl<E: std::fmt::Display> From<E> for Refusal {
 }
 
 /// Edits the deferred ephemeral reply; a failure here can only be logged.
-async fn reply(ctx: Context<'_>, content: &str) {
+pub(crate) async fn reply(ctx: Context<'_>, content: &str) {
     if let Context::Application(app) = ctx {
         let edit = serenity::EditInteractionResponse::new().content(content);
         if let Err(e) = app.interaction.edit_response(ctx.http(), edit).await {
@@ -113,12 +139,15 @@ pub(crate) async fn guild_facts(
         });
     }
     // Not cached (e.g. right after a restart): ask Discord.
-    let g = guild_id.get();
-    let guild = data
-        .rest
+    guild_facts_rest(&data.rest, guild_id.get()).await
+}
+
+/// The guild's name, owner and roles from the REST API (the scheduler has no gateway cache at hand).
+pub(crate) async fn guild_facts_rest(rest: &RestClient, g: u64) -> Result<GuildFacts, RestError> {
+    let guild = rest
         .request(reqwest::Method::GET, &format!("/guilds/{g}"), None)
         .await?;
-    let roles = data.rest.get_roles(g).await?;
+    let roles = rest.get_roles(g).await?;
     Ok(GuildFacts {
         name: guild["name"].as_str().unwrap_or("this server").to_string(),
         owner_id: guild["owner_id"]
@@ -149,7 +178,11 @@ pub(crate) struct Invitee {
     pub moderator: bool,
 }
 
-async fn start_meeting(ctx: Context<'_>, req: MeetingRequest) -> Result<(), Refusal> {
+async fn start_meeting(
+    ctx: Context<'_>,
+    req: MeetingRequest,
+    schedule: Option<super::scheduled::ScheduleOptions>,
+) -> Result<(), Refusal> {
     let data = ctx.data();
     let now = data.clock.now();
     let guild_id = ctx
@@ -190,15 +223,19 @@ async fn start_meeting(ctx: Context<'_>, req: MeetingRequest) -> Result<(), Refu
         data.config.meetings.max_duration,
     )?;
     let caller_id = ctx.author().id.get();
-    let invitees = resolve_invitees(
-        data,
+    let (invitees, not_members) = resolve_invitees(
+        &data.rest,
         guild_id.get(),
         &facts,
         &policy,
         &valid.invites,
         caller_id,
+        policy.invitee_cap,
     )
     .await?;
+    if let Some(opts) = schedule {
+        return super::scheduled::schedule_meeting(ctx, valid, opts, &facts, invitees.len()).await;
+    }
 
     let room = {
         let mut rng = rand::thread_rng();
@@ -223,7 +260,7 @@ async fn start_meeting(ctx: Context<'_>, req: MeetingRequest) -> Result<(), Refu
         moderator: host_moderator,
     };
     let host_link = personal_link(data, &room, &host, now, ends_at)?;
-    let first = if invitees.is_empty() {
+    let first = if invitees.is_empty() && not_members.is_empty() {
         Delivery::NoInvitees
     } else {
         Delivery::Sending(invitees.len())
@@ -253,7 +290,7 @@ async fn start_meeting(ctx: Context<'_>, req: MeetingRequest) -> Result<(), Refu
         }
     }
 
-    if invitees.is_empty() {
+    if invitees.is_empty() && not_members.is_empty() {
         return Ok(());
     }
     let mut dms = Vec::with_capacity(invitees.len());
@@ -296,6 +333,11 @@ async fn start_meeting(ctx: Context<'_>, req: MeetingRequest) -> Result<(), Refu
     Ok(())
 }
 
+/// How long after its end a meeting's links keep working, so a meeting that runs over is not cut off.
+pub(crate) fn grace(data: &Data) -> chrono::Duration {
+    chrono::Duration::from_std(data.config.meetings.grace).unwrap_or(chrono::Duration::minutes(15))
+}
+
 /// Mints a link for one person, for one room, until the meeting's end plus grace.
 fn personal_link(
     data: &Data,
@@ -317,7 +359,7 @@ fn personal_link(
         now,
         data.minter.settings(),
     );
-    grant.expires_at = ends_at + GRACE;
+    grant.expires_at = ends_at + grace(data);
     let minted = data.minter.mint(&grant).map_err(|e| {
         tracing::error!(error = %e, "minting failed");
         Refusal("I could not create your meeting link; the bot's Jitsi settings need attention (`meetbot check`).".into())
@@ -336,7 +378,7 @@ fn display_name(user: &serenity::User, nick: Option<&str>) -> String {
         .unwrap_or_else(|| user.name.clone())
 }
 
-fn invitee_from_member(
+pub(crate) fn invitee_from_member(
     m: &Member,
     guild_id: u64,
     facts: &GuildFacts,
@@ -355,28 +397,32 @@ fn invitee_from_member(
     }
 }
 
-/// Expands mentions to people: roles to their members; without bots, the caller and duplicates; capped.
-async fn resolve_invitees(
-    data: &Data,
+/// Expands mentions to people: roles to their members; without bots, the caller and duplicates; at most `cap`.
+/// Mentioned users who are not members come back separately, to be reported, not invited.
+pub(crate) async fn resolve_invitees(
+    rest: &RestClient,
     guild_id: u64,
     facts: &GuildFacts,
     policy: &GuildPolicy,
     invites: &crate::meeting::invite::InviteList,
     caller_id: u64,
-) -> Result<Vec<Invitee>, Refusal> {
+    cap: usize,
+) -> Result<(Vec<Invitee>, Vec<u64>), Refusal> {
     let roles = facts.role_infos();
     for r in &invites.roles {
+        if *r == guild_id {
+            return Err(Refusal(
+                "`@everyone` cannot be invited: it would DM the whole server. Mention a role or people instead.".into(),
+            ));
+        }
         if !roles.iter().any(|info| info.id == *r) {
             return Err(Refusal(format!("<@&{r}> is not a role of this server.")));
-        }
-        if *r == guild_id {
-            return Err(Refusal("`@everyone` cannot be invited: it would DM the whole server. Mention a role or people instead.".into()));
         }
     }
     let mut seen = HashSet::new();
     seen.insert(caller_id);
     let mut out = Vec::new();
-    let cap = policy.invitee_cap;
+    let mut not_members = Vec::new();
     let over_cap = |n: usize| {
         Refusal(format!(
             "That would invite {n} people or more; the limit here is {cap}. Invite fewer people or a smaller role."
@@ -386,10 +432,10 @@ async fn resolve_invitees(
         if !seen.insert(*u) {
             continue;
         }
-        match data.rest.get_member(guild_id, *u).await {
+        match rest.get_member(guild_id, *u).await {
             Ok(Some(m)) if m.bot => {}
             Ok(Some(m)) => out.push(invitee_from_member(&m, guild_id, facts, policy, &roles)),
-            Ok(None) => return Err(Refusal(format!("<@{u}> is not a member of this server."))),
+            Ok(None) => not_members.push(*u),
             Err(e) => {
                 tracing::warn!(error = %e, guild = guild_id, "member lookup failed");
                 return Err(Refusal(
@@ -403,7 +449,7 @@ async fn resolve_invitees(
         }
     }
     if !invites.roles.is_empty() {
-        let members = data.rest.list_members(guild_id).await.map_err(|e| {
+        let members = rest.list_members(guild_id).await.map_err(|e| {
             tracing::warn!(error = %e, guild = guild_id, "listing members failed");
             match e {
                 RestError::Forbidden { .. } => Refusal(
@@ -425,7 +471,7 @@ async fn resolve_invitees(
             }
         }
     }
-    Ok(out)
+    Ok((out, not_members))
 }
 
 /// A click on a Join button: the clicker's own link, moderator by their own roles, in an ephemeral reply.
@@ -448,7 +494,7 @@ pub async fn on_join_click(
             .await?;
         return Ok(());
     };
-    if now >= target.ends_at + GRACE {
+    if now >= target.ends_at + grace(data) {
         click
             .create_response(sctx, answer("This meeting has ended.".into()))
             .await?;

@@ -8,8 +8,9 @@ pub mod meet;
 pub mod pacer;
 pub mod render;
 pub mod rest;
+pub mod scheduled;
 
-pub use bot::{register, run, start, start_with_clock, BotError, BotHandle};
+pub use bot::{register, run, start, start_with, BotError, BotHandle, StartOptions};
 
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -32,6 +33,10 @@ pub struct Data {
     pub join_signer: join::JoinSigner,
     /// Handlers in progress, for graceful shutdown.
     pub inflight: Arc<bot::InFlight>,
+    /// The database.
+    pub store: crate::store::Store,
+    /// Wakes the scheduler when a command created due work.
+    pub scheduler_wake: Arc<tokio::sync::Notify>,
 }
 
 /// The error type of commands.

@@ -51,8 +51,14 @@ fn decode_uri_component(s: &str) -> Option<String> {
 
 /// `encodeURIComponent` (uppercase hex, as JavaScript writes it).
 pub(crate) fn encode_uri_component(s: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(s.len());
+    encode_uri_component_into(s, &mut out);
+    out
+}
+
+/// [`encode_uri_component`] appending to `out`.
+pub(crate) fn encode_uri_component_into(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in s.as_bytes() {
         if b.is_ascii_alphanumeric() || URI_COMPONENT_KEEP.contains(&b) {
             out.push(b as char);
@@ -62,7 +68,6 @@ pub(crate) fn encode_uri_component(s: &str) -> String {
             out.push(HEX[(b & 15) as usize] as char);
         }
     }
-    out
 }
 
 /// Why a room name was refused.

@@ -112,10 +112,21 @@ fn render_self_hosted(s: &JitsiSettings) -> String {
     let _ = writeln!(w, "    }}");
     let _ = writeln!(w);
 
-    let _ = writeln!(w, "## jicofo: /etc/jitsi/jicofo/jicofo.conf");
+    let _ = writeln!(w, "## jicofo: /etc/jitsi/jicofo/jicofo.conf (pick one)");
     let _ = writeln!(
         w,
-        "# Moderators from Discord roles (recommended): jicofo must not make every token user owner."
+        "# A) Every participant with a token is moderator (the seed article's setup):"
+    );
+    let _ = writeln!(w, "jicofo {{");
+    let _ = writeln!(w, "  authentication {{");
+    let _ = writeln!(w, "    enabled = true");
+    let _ = writeln!(w, "    type = JWT");
+    let _ = writeln!(w, "    login-url = \"{domain}\"");
+    let _ = writeln!(w, "  }}");
+    let _ = writeln!(w, "}}");
+    let _ = writeln!(
+        w,
+        "# B) Moderators from Discord roles (meetbot's moderator policy; needs token_affiliation above):"
     );
     let _ = writeln!(w, "jicofo {{");
     let _ = writeln!(w, "  authentication {{");
@@ -125,17 +136,6 @@ fn render_self_hosted(s: &JitsiSettings) -> String {
     let _ = writeln!(w, "    enable-auto-owner = false");
     let _ = writeln!(w, "  }}");
     let _ = writeln!(w, "}}");
-    let _ = writeln!(
-        w,
-        "# Or, if every participant with a token should be moderator (the seed article's setup):"
-    );
-    let _ = writeln!(w, "# jicofo {{");
-    let _ = writeln!(w, "#   authentication {{");
-    let _ = writeln!(w, "#     enabled = true");
-    let _ = writeln!(w, "#     type = JWT");
-    let _ = writeln!(w, "#     login-url = \"{domain}\"");
-    let _ = writeln!(w, "#   }}");
-    let _ = writeln!(w, "# }}");
     let _ = writeln!(w);
 
     let _ = writeln!(w, "## docker-jitsi-meet: .env");
@@ -263,6 +263,7 @@ mod tests {
         let text = render(&JitsiSettings::for_tests("k"));
         assert!(text.contains("\"token_affiliation\";"));
         assert!(text.contains("enable-auto-owner = false"));
+        assert!(text.contains("    enabled = true\n    type = JWT\n    login-url = \"meet.jitsi\""));
         assert!(text.contains("XMPP_MUC_MODULES=token_affiliation\n"));
         assert!(text.contains("ENABLE_AUTO_OWNER=0"));
         assert!(text.contains("every token user becomes owner"));

@@ -1,13 +1,15 @@
 //! Minting: the claims Jitsi reads, signing them, and the personal link that carries the token.
 
-use super::room::{encode_uri_component, Room};
+use super::room::{encode_uri_component_into, Room};
 use super::settings::{Algorithm, JitsiSettings, LinkStyle, ModeratorClaims, Preset, SigningKey};
 use crate::secret::Secret;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{EncodingKey, Header};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -46,6 +48,14 @@ pub enum TokenError {
     /// A JaaS rule is broken (AppID, kid, algorithm, audience).
     #[error("JaaS: {0}")]
     Jaas(String),
+    /// The grant's validity window is empty, so Jitsi would reject the token on arrival.
+    #[error("the grant expires ({expires_at}) no later than it becomes valid ({not_before})")]
+    EmptyValidity {
+        /// `nbf`.
+        not_before: DateTime<Utc>,
+        /// `exp`.
+        expires_at: DateTime<Utc>,
+    },
     /// The claims could not be turned into JSON.
     #[error("could not serialise the token claims: {0}")]
     Serialize(#[from] serde_json::Error),
@@ -227,20 +237,36 @@ pub struct MintedToken {
     pub link: Link,
 }
 
+/// The prepared signing key.
+#[derive(Clone)]
+enum Signer {
+    /// HMAC state already keyed with the secret: each token costs only its own bytes.
+    Hs256(Hmac<Sha256>),
+    /// RSA key for jsonwebtoken's RS256 signer.
+    Rs256(EncodingKey),
+}
+
 /// Signs tokens; the key, header and link base are prepared once.
 #[derive(Clone)]
 pub struct Minter {
     settings: JitsiSettings,
-    key: EncodingKey,
-    algorithm: jsonwebtoken::Algorithm,
+    signer: Signer,
     /// base64url of the header JSON: the same for every token.
     encoded_header: String,
     /// `https://host/[prefix/][tenant/]`, to which a room name is appended.
     base: String,
+    /// Fragment settings that are the same in every link (`config.prejoinConfig.enabled=…`).
+    fragment_settings: String,
     iss: String,
     sub: String,
     jaas_forms: bool,
 }
+
+// The bot shares one minter across tasks.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<Minter>();
+};
 
 impl fmt::Debug for Minter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -279,16 +305,14 @@ impl Minter {
     /// Checks the settings and prepares the signing key.
     pub fn new(settings: JitsiSettings) -> Result<Minter, TokenError> {
         let name = algorithm_name(settings.algorithm);
-        let (key, algorithm, kid) = match (&settings.algorithm, &settings.key) {
+        let (signer, algorithm, kid) = match (&settings.algorithm, &settings.key) {
             (Algorithm::Hs256, SigningKey::Hmac(secret)) => {
                 if secret.is_empty() {
                     return Err(TokenError::InvalidKey("the HS256 secret is empty"));
                 }
-                (
-                    EncodingKey::from_secret(secret.expose().as_bytes()),
-                    jsonwebtoken::Algorithm::HS256,
-                    None,
-                )
+                let mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+                    .map_err(|_| TokenError::InvalidKey("HMAC refused the secret"))?;
+                (Signer::Hs256(mac), jsonwebtoken::Algorithm::HS256, None)
             }
             (Algorithm::Rs256, SigningKey::Rsa { private_pem, kid }) => {
                 if kid.trim().is_empty() {
@@ -299,7 +323,14 @@ impl Minter {
                 }
                 let key = EncodingKey::from_rsa_pem(private_pem.expose().as_bytes())
                     .map_err(|_| TokenError::InvalidKey("not a PEM-encoded RSA private key"))?;
-                (key, jsonwebtoken::Algorithm::RS256, Some(kid.clone()))
+                // Sign once now so a key the backend rejects fails at start, not at the first mint.
+                jsonwebtoken::crypto::sign(b"probe", &key, jsonwebtoken::Algorithm::RS256)
+                    .map_err(|_| TokenError::InvalidKey("the RSA backend refused the key"))?;
+                (
+                    Signer::Rs256(key),
+                    jsonwebtoken::Algorithm::RS256,
+                    Some(kid.clone()),
+                )
             }
             (Algorithm::Hs256, SigningKey::Rsa { .. }) => {
                 return Err(TokenError::KeyMismatch {
@@ -322,21 +353,20 @@ impl Minter {
         header.kid = kid;
         let encoded_header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?);
 
-        let minter = Minter {
-            key,
-            algorithm,
+        Ok(Minter {
+            signer,
             encoded_header,
             base: link_base(&settings)?,
+            fragment_settings: settings
+                .prejoin
+                .map(|on| format!("config.prejoinConfig.enabled={on}"))
+                .unwrap_or_default(),
             iss: issuer(&settings),
             sub: subject(&settings),
             jaas_forms: settings.preset == Preset::Jaas
                 || settings.moderator_claims == ModeratorClaims::Jaas,
             settings,
-        };
-        // Sign once now so a key the backend rejects fails at start, not at the first mint.
-        jsonwebtoken::crypto::sign(b"probe", &minter.key, minter.algorithm)
-            .map_err(|_| TokenError::InvalidKey("the crypto backend refused the key"))?;
-        Ok(minter)
+        })
     }
 
     /// The settings this minter was built from.
@@ -405,17 +435,40 @@ impl Minter {
 
     /// Signs a token for `grant` and builds its link.
     pub fn mint(&self, grant: &Grant) -> Result<MintedToken, TokenError> {
+        if grant.expires_at.timestamp() <= grant.not_before.timestamp() {
+            return Err(TokenError::EmptyValidity {
+                not_before: grant.not_before,
+                expires_at: grant.expires_at,
+            });
+        }
         let claims = self.claims(grant);
-        let payload = serde_json::to_vec(&claims)?;
+        // Sized for a typical payload so serialisation does not reallocate as it grows.
+        let mut payload = Vec::with_capacity(512);
+        serde_json::to_writer(&mut payload, &claims)?;
         let mut token =
             String::with_capacity(self.encoded_header.len() + payload.len() * 4 / 3 + 360);
         token.push_str(&self.encoded_header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let signature = jsonwebtoken::crypto::sign(token.as_bytes(), &self.key, self.algorithm)
-            .map_err(|_| TokenError::Signing("the key was refused"))?;
-        token.push('.');
-        token.push_str(&signature);
+        match &self.signer {
+            Signer::Hs256(keyed) => {
+                let mut mac = keyed.clone();
+                mac.update(token.as_bytes());
+                let signature = mac.finalize().into_bytes();
+                token.push('.');
+                URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+            }
+            Signer::Rs256(key) => {
+                let signature = jsonwebtoken::crypto::sign(
+                    token.as_bytes(),
+                    key,
+                    jsonwebtoken::Algorithm::RS256,
+                )
+                .map_err(|_| TokenError::Signing("the RSA key was refused"))?;
+                token.push('.');
+                token.push_str(&signature);
+            }
+        }
         let token = Secret::new(token);
         let link = self.link(&grant.room, &token, Some(&grant.identity.name));
         Ok(MintedToken {
@@ -434,8 +487,14 @@ impl Minter {
     /// The personal link: room URL, the token by [`LinkStyle`], and the configured fragment settings.
     pub fn link(&self, room: &Room, token: &Secret, display_name: Option<&str>) -> Link {
         let s = &self.settings;
-        let mut url =
-            String::with_capacity(self.base.len() + room.as_str().len() + token.len() + 96);
+        let name = display_name.filter(|_| s.prefill_display_name);
+        let mut url = String::with_capacity(
+            self.base.len()
+                + room.as_str().len()
+                + token.len()
+                + self.fragment_settings.len()
+                + name.map_or(0, |n| 40 + n.len() * 3),
+        );
         url.push_str(&self.base);
         url.push_str(room.as_str());
         url.push_str(match s.link_style {
@@ -444,21 +503,16 @@ impl Minter {
         });
         url.push_str(token.expose());
         let mut in_fragment = s.link_style == LinkStyle::Fragment;
-        let mut add = |url: &mut String, param: &str| {
+        if !self.fragment_settings.is_empty() {
             url.push(if in_fragment { '&' } else { '#' });
+            url.push_str(&self.fragment_settings);
             in_fragment = true;
-            url.push_str(param);
-        };
-        if let Some(prejoin) = s.prejoin {
-            add(&mut url, &format!("config.prejoinConfig.enabled={prejoin}"));
         }
-        if let (true, Some(name)) = (s.prefill_display_name, display_name) {
-            // The web client JSON-parses fragment values, so the name goes in as a JSON string.
-            let json = serde_json::Value::String(name.to_owned()).to_string();
-            add(
-                &mut url,
-                &format!("userInfo.displayName={}", encode_uri_component(&json)),
-            );
+        // The web client JSON-parses fragment values, so the name goes in as a JSON string.
+        if let Some(json) = name.and_then(|n| serde_json::to_string(n).ok()) {
+            url.push(if in_fragment { '&' } else { '#' });
+            url.push_str("userInfo.displayName=");
+            encode_uri_component_into(&json, &mut url);
         }
         Link(Secret::new(url))
     }
@@ -770,6 +824,17 @@ mod tests {
         let printed = format!("{minted:?} {} {:?}", minted.link, minted.link);
         assert!(!printed.contains(&token[..20]));
         assert!(!printed.contains("super-secret-key"));
+    }
+
+    #[test]
+    fn grant_that_expires_before_it_starts_is_not_minted() {
+        let s = JitsiSettings::for_tests("k");
+        let mut g = grant(&s, false);
+        g.expires_at = g.not_before;
+        assert!(matches!(
+            Minter::new(s).unwrap().mint(&g),
+            Err(TokenError::EmptyValidity { .. })
+        ));
     }
 
     #[test]

@@ -537,7 +537,11 @@ impl Scheduler {
     /// until the next job is due, at most `max_sleep`; while the database is unavailable it
     /// backs off from `outage_backoff_min` to `outage_backoff_max`. On shutdown, jobs claimed
     /// but not yet started are released for other processes; running ones finish.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(
+        self: Arc<Self>,
+        mut shutdown: watch::Receiver<bool>,
+        wake: Arc<tokio::sync::Notify>,
+    ) {
         tracing::info!(owner = %self.owner, "scheduler started");
         // The current backoff while ticks fail, and whether the database was unreachable.
         let mut outage: Option<(Duration, bool)> = None;
@@ -568,6 +572,8 @@ impl Scheduler {
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
+                // A command just created due work: look now instead of at the next poll.
+                _ = wake.notified() => {}
                 changed = shutdown.changed() => if changed.is_err() { break },
             }
         }

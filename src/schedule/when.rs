@@ -67,7 +67,9 @@ pub enum WhenError {
     #[error("unknown time zone \"{0}\"; use an IANA name such as `Europe/Berlin`, `America/New_York` or `UTC`")]
     UnknownTimeZone(String),
     /// Further ahead than allowed.
-    #[error("that is more than {max_days} days ahead; pick a date before {limit}")]
+    #[error(
+        "that is more than {max_days} days ahead; pick a date before {limit}, e.g. `in 7 days`"
+    )]
     TooFarAhead {
         /// The limit in days.
         max_days: i64,

@@ -326,10 +326,12 @@ impl Store {
         let sql = format!(
             "SELECT {MEETING_COLUMNS} FROM meetings m \
              WHERE m.guild_id = $1 AND m.status = 'active' \
-             AND (m.id LIKE $2 ESCAPE '\\' OR LOWER(m.topic) LIKE $3 ESCAPE '\\') \
+             AND (LOWER(m.id) LIKE $2 ESCAPE '\\' OR LOWER(m.topic) LIKE $3 ESCAPE '\\') \
              ORDER BY m.starts_at DESC, m.id LIMIT $4"
         );
-        let prefix = format!("{}%", like_escape(query));
+        // LOWER on both sides: SQLite's LIKE ignores ASCII case and PostgreSQL's does not, and
+        // the two backends must answer alike.
+        let prefix = format!("{}%", like_escape(&query.to_lowercase()));
         let contains = format!("%{}%", like_escape(&query.to_lowercase()));
         let rows: Vec<MeetingRow> = with_pool!(self, |pool| sqlx::query_as(&sql)
             .bind(id_to_db(guild_id))
@@ -342,8 +344,8 @@ impl Store {
     }
 
     /// Cancels a meeting: it and every occurrence not yet started are cancelled and their undone
-    /// jobs dropped. Returns how many occurrences were cancelled; `false`-y zero when it was
-    /// already cancelled.
+    /// jobs dropped. Returns how many occurrences were cancelled: 0 when the meeting was not
+    /// active (already cancelled, ended or unknown).
     pub async fn cancel_meeting(&self, meeting_id: &str) -> Result<u64, StoreError> {
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;

@@ -1,0 +1,420 @@
+//! The scenario-test harness: a simulated Discord (the `discord-sim` crate), a small server in it, and the real bot
+//! (poise + serenity + our REST client + the scheduler) connected to it, with a manual clock and a SQLite store.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use chrono::{DateTime, TimeZone, Utc};
+use discord_sim::{Interaction, RoleSpec, SimOptions, Simulator, UserSpec, ADMINISTRATOR};
+use meetbot::clock::ManualClock;
+use meetbot::config::{Config, Sources};
+use meetbot::discord::{BotHandle, StartOptions};
+use meetbot::jitsi::{verify, Expectations};
+use meetbot::store::Store;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// The server every scenario plays in.
+pub const GUILD: u64 = 100_000_000_000_000_001;
+/// #general.
+pub const CHANNEL: u64 = 100_000_000_000_000_002;
+/// #events, a second channel for announcements.
+pub const EVENTS_CHANNEL: u64 = 100_000_000_000_000_003;
+/// The "Moderators" role (configured as a moderator role).
+pub const ROLE_MODS: u64 = 200_000_000_000_000_001;
+/// The "Team" role (ordinary).
+pub const ROLE_TEAM: u64 = 200_000_000_000_000_002;
+/// The "Admins" role (Administrator permission).
+pub const ROLE_ADMINS: u64 = 200_000_000_000_000_003;
+/// The guild owner.
+pub const OWNER: u64 = 300_000_000_000_000_001;
+/// Alice: a moderator.
+pub const ALICE: u64 = 300_000_000_000_000_002;
+/// Bob: a plain member.
+pub const BOB: u64 = 300_000_000_000_000_003;
+/// Carol: in Team.
+pub const CAROL: u64 = 300_000_000_000_000_004;
+/// Dave: in Team, DMs closed.
+pub const DAVE: u64 = 300_000_000_000_000_005;
+/// Erin: an administrator (by role), no moderator role.
+pub const ERIN: u64 = 300_000_000_000_000_006;
+/// A bot in Team.
+pub const OTHER_BOT: u64 = 300_000_000_000_000_007;
+/// Frank: in Team and Moderators.
+pub const FRANK: u64 = 300_000_000_000_000_008;
+/// Someone who is not in the server.
+pub const STRANGER: u64 = 300_000_000_000_000_099;
+
+/// The HS256 secret the bot signs with in tests.
+pub const SECRET: &str = "scenario-secret-0123456789abcdef0123456789";
+/// A bot token in Discord's shape (three base64url parts), so the bot's own checks accept it.
+pub const BOT_TOKEN: &str = "OTAwMDAwMDAwMDAwMDAwMDAx.GsimAB.simulated_bot_token_for_tests_only";
+
+/// Everything a scenario needs.
+pub struct Harness {
+    pub sim: Simulator,
+    pub bot: Option<BotHandle>,
+    pub clock: ManualClock,
+    pub store: Store,
+    pub env: HashMap<String, String>,
+    _dir: tempfile::TempDir,
+}
+
+/// A fixed, readable start time for the manual clock: Tue 1 Dec 2026 10:00 UTC.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap()
+}
+
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures every log line of this test binary, at the most verbose level for meetbot, into memory.
+fn capture_logs() {
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let w = LogWriter(buf.clone());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("meetbot=trace,serenity=debug,poise=debug,info")
+            .with_ansi(false)
+            .with_writer(move || w.clone())
+            .try_init();
+        buf
+    });
+}
+
+/// Everything logged so far by this test binary.
+pub fn logs() -> String {
+    LOGS.get()
+        .map(|b| String::from_utf8_lossy(&b.lock().unwrap()).into_owned())
+        .unwrap_or_default()
+}
+
+fn base_env(sim: &Simulator) -> HashMap<String, String> {
+    [
+        ("JWT_APP_ID", "meetbot-test"),
+        ("JWT_APP_SECRET", SECRET),
+        ("PUBLIC_URL", "https://meet.example.com"),
+        ("XMPP_DOMAIN", "meet.jitsi"),
+        ("DISCORD_TOKEN", BOT_TOKEN),
+        ("MEETBOT_DISCORD_MODERATOR_ROLES", "Moderators"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain([
+        ("DISCORD_API_BASE".to_string(), sim.base_url()),
+        (
+            "MEETBOT_DISCORD_REGISTER_ON_START".to_string(),
+            GUILD.to_string(),
+        ),
+    ])
+    .collect()
+}
+
+/// Loads the bot's configuration from an environment map, as `meetbot run` would from the process environment.
+pub fn config_from(env: &HashMap<String, String>) -> Config {
+    let env = env.clone();
+    let lookup = move |k: &str| env.get(k).cloned();
+    Config::load(&Sources {
+        path: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/config/meetbot.toml").into()),
+        env: &lookup,
+    })
+    .expect("test configuration is valid")
+}
+
+/// Builds the standard server in the simulator.
+pub fn populate(sim: &Simulator) {
+    sim.add_guild(GUILD, "Rustaceans", OWNER);
+    sim.add_role(GUILD, RoleSpec::new(ROLE_MODS, "Moderators", 0, 3));
+    sim.add_role(GUILD, RoleSpec::new(ROLE_TEAM, "Team", 0, 2));
+    sim.add_role(
+        GUILD,
+        RoleSpec::new(ROLE_ADMINS, "Admins", ADMINISTRATOR, 4),
+    );
+    sim.add_text_channel(GUILD, CHANNEL, "general");
+    sim.add_text_channel(GUILD, EVENTS_CHANNEL, "events");
+    sim.add_member(GUILD, UserSpec::new(OWNER, "owner"), &[]);
+    sim.add_member(
+        GUILD,
+        UserSpec::new(ALICE, "alice").global_name("Alice"),
+        &[ROLE_MODS],
+    );
+    sim.add_member(GUILD, UserSpec::new(BOB, "bob").global_name("Bob"), &[]);
+    sim.add_member(
+        GUILD,
+        UserSpec::new(CAROL, "carol").avatar("0123456789abcdef0123456789abcdef"),
+        &[ROLE_TEAM],
+    );
+    sim.add_member(GUILD, UserSpec::new(DAVE, "dave"), &[ROLE_TEAM]);
+    sim.add_member(GUILD, UserSpec::new(ERIN, "erin"), &[ROLE_ADMINS]);
+    sim.add_member(
+        GUILD,
+        UserSpec::new(OTHER_BOT, "helperbot").bot(),
+        &[ROLE_TEAM],
+    );
+    sim.add_member(
+        GUILD,
+        UserSpec::new(FRANK, "frank"),
+        &[ROLE_TEAM, ROLE_MODS],
+    );
+    sim.add_user(UserSpec::new(STRANGER, "stranger"));
+    sim.close_dms(DAVE);
+}
+
+impl Harness {
+    /// The standard server, the default configuration, the bot connected.
+    pub async fn start() -> Harness {
+        Self::start_with(&[], |_| {}).await
+    }
+
+    /// As [`Harness::start`], with extra environment settings and changes to the server before the bot connects.
+    pub async fn start_with(env: &[(&str, &str)], setup: impl FnOnce(&Simulator)) -> Harness {
+        capture_logs();
+        let sim = Simulator::start(SimOptions {
+            bot_token: BOT_TOKEN.into(),
+            ..SimOptions::default()
+        })
+        .await;
+        populate(&sim);
+        setup(&sim);
+        let mut map = base_env(&sim);
+        for (k, v) in env {
+            map.insert(k.to_string(), v.to_string());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("meetbot.db").display()
+        ))
+        .await
+        .expect("open the test database");
+        let clock = ManualClock::new(t0());
+        let mut h = Harness {
+            sim,
+            bot: None,
+            clock,
+            store,
+            env: map,
+            _dir: dir,
+        };
+        h.connect().await;
+        h
+    }
+
+    /// Starts the bot against the simulator and waits until it registered its commands.
+    pub async fn connect(&mut self) {
+        let before = self
+            .sim
+            .requests_matching("PUT", "/applications/*/guilds/*/commands")
+            .len();
+        let bot = meetbot::discord::start_with(
+            config_from(&self.env),
+            StartOptions {
+                clock: Arc::new(self.clock.clone()),
+                run_scheduler: false,
+                store: Some(self.store.clone()),
+            },
+        )
+        .await
+        .expect("bot starts");
+        self.bot = Some(bot);
+        self.sim
+            .wait_for_requests(
+                "PUT",
+                "/applications/*/guilds/*/commands",
+                before + 1,
+                Duration::from_secs(20),
+            )
+            .await
+            .expect("the bot registers its commands");
+    }
+
+    /// Stops the bot (gracefully) and starts it again on the same database: a restart.
+    pub async fn restart(&mut self) {
+        if let Some(bot) = self.bot.take() {
+            bot.shutdown().await.expect("clean shutdown");
+        }
+        // The store was closed by the shutdown; reopen the same file.
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            self._dir.path().join("meetbot.db").display()
+        );
+        self.store = Store::open(&url).await.expect("reopen the test database");
+        self.connect().await;
+    }
+
+    /// The manual clock's time.
+    pub fn now(&self) -> DateTime<Utc> {
+        use meetbot::clock::Clock;
+        self.clock.now()
+    }
+
+    /// The bot.
+    pub fn bot(&self) -> &BotHandle {
+        self.bot.as_ref().expect("bot running")
+    }
+
+    /// Runs one scheduler tick at the clock's current time.
+    pub async fn tick(&self) -> meetbot::schedule::runner::TickReport {
+        self.bot().tick_scheduler().await.expect("scheduler tick")
+    }
+
+    /// Invokes a slash command as `user` in #general.
+    pub async fn command(&self, user: u64, name: &str, options: Value) -> Interaction {
+        self.sim
+            .invoke_command(GUILD, CHANNEL, user, name, options)
+            .await
+            .expect("dispatch the command")
+    }
+
+    /// `/meet` as `user` with the given options (a JSON array of {name, value}).
+    pub async fn meet(&self, user: u64, options: Value) -> Interaction {
+        self.command(user, "meet", options).await
+    }
+
+    /// Waits until the interaction's original response (the deferred reply, edited) contains `needle`, and
+    /// returns that content.
+    pub async fn reply_containing(&self, i: &Interaction, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(c) = self.latest_content(i) {
+                if c.contains(needle) {
+                    return c;
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "no reply containing {needle:?}; responses: {:#?}",
+                    self.sim.interaction_responses(&i.token)
+                );
+            }
+            let _ = self
+                .sim
+                .wait_for_request(|r| r.path.contains(&i.token), Duration::from_millis(200))
+                .await;
+        }
+    }
+
+    /// The latest text the bot gave in answer to an interaction (callback message or edit of the original).
+    pub fn latest_content(&self, i: &Interaction) -> Option<String> {
+        self.sim
+            .interaction_responses(&i.token)
+            .iter()
+            .rev()
+            .find_map(|r| {
+                r.body["content"]
+                    .as_str()
+                    .or_else(|| r.body["data"]["content"].as_str())
+                    .map(str::to_string)
+            })
+    }
+
+    /// The text of every DM `user` received.
+    pub fn dm_texts(&self, user: u64) -> Vec<String> {
+        self.sim
+            .dms_to(user)
+            .iter()
+            .filter_map(|m| m["content"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// The messages the bot posted in a channel.
+    pub fn channel_texts(&self, channel: u64) -> Vec<Value> {
+        self.sim.channel_messages(channel)
+    }
+
+    /// Shuts the bot down and checks the simulator saw nothing malformed.
+    pub async fn finish(mut self) {
+        if let Some(bot) = self.bot.take() {
+            bot.shutdown().await.expect("clean shutdown");
+        }
+        assert!(
+            self.sim.unhandled_routes().is_empty(),
+            "unhandled routes: {:?}",
+            self.sim.unhandled_routes()
+        );
+        assert!(
+            self.sim.violations().is_empty(),
+            "invalid requests: {:#?}",
+            self.sim.violations()
+        );
+    }
+}
+
+/// Every token in a text: the `jwt=` values of its links.
+pub fn tokens_in(text: &str) -> Vec<String> {
+    text.match_indices("jwt=")
+        .map(|(i, _)| {
+            text[i + 4..]
+                .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .filter(|t| t.split('.').count() == 3)
+        .collect()
+}
+
+/// The one token in a text, checked with the strict verifier for its room at `now`; returns its claims.
+pub fn verified_claims(text: &str, now: DateTime<Utc>) -> Value {
+    let tokens = tokens_in(text);
+    assert_eq!(tokens.len(), 1, "expected exactly one token in {text:?}");
+    let claims = decode_claims(&tokens[0]);
+    let room = claims["room"].as_str().expect("room claim").to_string();
+    let settings = config_from(&HashMap::from([
+        ("JWT_APP_ID".to_string(), "meetbot-test".to_string()),
+        ("JWT_APP_SECRET".to_string(), SECRET.to_string()),
+        (
+            "PUBLIC_URL".to_string(),
+            "https://meet.example.com".to_string(),
+        ),
+        ("XMPP_DOMAIN".to_string(), "meet.jitsi".to_string()),
+    ]))
+    .jitsi;
+    let mut expect = Expectations::from_settings(&settings, Some(&room)).expect("expectations");
+    expect.audience = Some("jitsi".into());
+    let verdict = verify(&tokens[0], &expect, now);
+    assert!(
+        verdict.accepted(),
+        "Jitsi would reject the token:\n{}",
+        verdict.render()
+    );
+    claims
+}
+
+/// The payload of a token, without checking it.
+pub fn decode_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON payload")
+}
+
+/// A string option.
+pub fn opt(name: &str, value: impl Into<Value>) -> Value {
+    serde_json::json!({ "name": name, "type": 3, "value": value.into() })
+}
+
+/// An integer option.
+pub fn int_opt(name: &str, value: i64) -> Value {
+    serde_json::json!({ "name": name, "type": 4, "value": value })
+}
+
+/// A boolean option.
+pub fn bool_opt(name: &str, value: bool) -> Value {
+    serde_json::json!({ "name": name, "type": 5, "value": value })
+}
