@@ -179,6 +179,7 @@ on_both_backends!(
     next_due_at_ignores_done_and_leased_jobs,
     claim_and_next_due_queries_use_the_due_index,
     shutdown_releases_claimed_jobs_that_had_not_started,
+    wake_makes_an_idle_run_loop_look_for_new_work_at_once,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1009,7 +1010,7 @@ async fn shutdown_releases_claimed_jobs_that_had_not_started(db: &TestDb) {
     };
     let sched = scheduler_with(s, &exec, &clock, "stopping", one_at_a_time);
     let (stop, shutdown) = watch::channel(false);
-    let running = tokio::spawn(sched.run(shutdown));
+    let running = tokio::spawn(Arc::new(sched).run(shutdown, Arc::new(Notify::new())));
     let gate = exec.gate.as_ref().unwrap();
     tokio::time::timeout(Duration::from_secs(20), gate.entered.notified())
         .await
@@ -1033,6 +1034,55 @@ async fn shutdown_releases_claimed_jobs_that_had_not_started(db: &TestDb) {
     assert!(claimed
         .iter()
         .all(|j| j.occurrence_id != exec.calls()[0].occurrence));
+}
+
+async fn wake_makes_an_idle_run_loop_look_for_new_work_at_once(db: &TestDb) {
+    let s = &db.store;
+    // Its announcement is due now; everything else is ten days away.
+    create(
+        s,
+        new_meeting("first", t0() + Span::days(10), "none", None),
+        t0(),
+    )
+    .await;
+    let clock = ManualClock::new(t0());
+    let exec = Recorder::new();
+    let long_sleep = SchedulerOptions {
+        max_sleep: Duration::from_secs(600),
+        ..options()
+    };
+    let sched = Arc::new(scheduler_with(s, &exec, &clock, "one", long_sleep));
+    let wake = Arc::new(Notify::new());
+    let (stop, shutdown) = watch::channel(false);
+    let running = tokio::spawn(sched.run(shutdown, wake.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while exec.calls().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "first tick never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The loop now sleeps up to 10 minutes; a command creates due work and wakes it.
+    create(
+        s,
+        new_meeting("second", t0() + Span::days(10), "none", None),
+        t0(),
+    )
+    .await;
+    wake.notify_one();
+    while exec.kinds_for("second").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the woken loop did not tick"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), running)
+        .await
+        .expect("run stops on shutdown")
+        .unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1168,7 +1218,11 @@ async fn postgres_run_backs_off_while_the_database_is_down_and_carries_on_when_i
     let sched = scheduler(&db.store, &exec, &clock, "one");
     let logs = LogBuffer::default();
     let (stop, shutdown) = watch::channel(false);
-    let running = tokio::spawn(sched.run(shutdown).with_subscriber(logs.subscriber()));
+    let running = tokio::spawn(
+        Arc::new(sched)
+            .run(shutdown, Arc::new(Notify::new()))
+            .with_subscriber(logs.subscriber()),
+    );
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while logs.text().matches("database unavailable").count() < 2 {

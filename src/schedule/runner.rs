@@ -535,8 +535,9 @@ impl Scheduler {
 
     /// Ticks until `shutdown` turns true (or its sender goes away): after each tick it sleeps
     /// until the next job is due, at most `max_sleep`; while the database is unavailable it
-    /// backs off from `outage_backoff_min` to `outage_backoff_max`. On shutdown, jobs claimed
-    /// but not yet started are released for other processes; running ones finish.
+    /// backs off from `outage_backoff_min` to `outage_backoff_max`. `wake` cuts a sleep short
+    /// (a command just created due work). On shutdown, jobs claimed but not yet started are
+    /// released for other processes; running ones finish.
     pub async fn run(
         self: Arc<Self>,
         mut shutdown: watch::Receiver<bool>,
