@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// How late a job runs relative to when it was due.
+/// How late a job runs relative to when it was due (a retry moves the due time to the retry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lateness {
     /// When the job was due.
@@ -327,21 +327,41 @@ impl Scheduler {
         if jobs.is_empty() {
             return Ok(report);
         }
-        let mut outcomes = futures::stream::iter(jobs)
-            .map(|job| self.process(job, stop))
+        // One occurrence's jobs run in due order (announce before start before end), so the
+        // executor never edits an announcement not yet posted; occurrences run side by side.
+        let mut groups: Vec<Vec<Job>> = Vec::new();
+        for job in jobs {
+            match groups
+                .iter_mut()
+                .find(|g| g[0].occurrence_id == job.occurrence_id)
+            {
+                Some(group) => group.push(job),
+                None => groups.push(vec![job]),
+            }
+        }
+        let mut outcomes = futures::stream::iter(groups)
+            .map(|group| async move {
+                let mut settled = Vec::with_capacity(group.len());
+                for job in group {
+                    settled.push(self.process(job, stop).await);
+                }
+                settled
+            })
             .buffer_unordered(self.options.concurrency.max(1));
         let mut first_error = None;
-        while let Some((ran, outcome)) = outcomes.next().await {
-            report.ran += u32::from(ran);
-            match outcome {
-                Ok(Outcome::Completed) => report.completed += 1,
-                Ok(Outcome::Retried) => report.retried += 1,
-                Ok(Outcome::GaveUp) => report.gave_up += 1,
-                Ok(Outcome::Dropped) => report.dropped += 1,
-                Ok(Outcome::Released) => report.released += 1,
-                Err(e) => {
-                    tracing::warn!(error = %e, "a job could not be settled; it runs again when its lease expires");
-                    first_error.get_or_insert(e);
+        while let Some(settled) = outcomes.next().await {
+            for (ran, outcome) in settled {
+                report.ran += u32::from(ran);
+                match outcome {
+                    Ok(Outcome::Completed) => report.completed += 1,
+                    Ok(Outcome::Retried) => report.retried += 1,
+                    Ok(Outcome::GaveUp) => report.gave_up += 1,
+                    Ok(Outcome::Dropped) => report.dropped += 1,
+                    Ok(Outcome::Released) => report.released += 1,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a job could not be settled; it runs again when its lease expires");
+                        first_error.get_or_insert(e);
+                    }
                 }
             }
         }
@@ -422,7 +442,10 @@ impl Scheduler {
                     self.options.retry_base,
                     self.options.retry_cap,
                 );
-                let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                let at = chrono::Duration::from_std(delay)
+                    .ok()
+                    .and_then(|d| now.checked_add_signed(d))
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC);
                 tracing::warn!(job = job.id, kind = %job.kind, occurrence = occurrence.id, attempt = job.attempts, retry_at = %at, error = %e, "job failed, will retry");
                 if !self
                     .store
@@ -435,6 +458,12 @@ impl Scheduler {
             }
             Err(e) => {
                 tracing::error!(job = job.id, kind = %job.kind, occurrence = occurrence.id, attempt = job.attempts, error = %e, "job failed, giving up");
+                // Time moves on without Discord: the occurrence still starts and ends, and a
+                // repeat still needs its next occurrence. A failed reminder is not recorded.
+                if matches!(job.kind, JobKind::Start | JobKind::End) {
+                    self.record_success(job.kind, &meeting, &occurrence, now)
+                        .await?;
+                }
                 if !self
                     .store
                     .give_up(job.id, &self.owner, now, &e.to_string())
@@ -447,8 +476,9 @@ impl Scheduler {
         }
     }
 
-    /// The store-side consequences of a job that ran; done before completing the job so a
-    /// crash in between repeats them (they are idempotent) rather than losing them.
+    /// The store-side consequences of a job that ran (or, for start and end, was given up);
+    /// done before settling the job so a crash in between repeats them (they are idempotent)
+    /// rather than losing them.
     async fn record_success(
         &self,
         kind: JobKind,
@@ -505,28 +535,34 @@ impl Scheduler {
 
     /// Ticks until `shutdown` turns true (or its sender goes away): after each tick it sleeps
     /// until the next job is due, at most `max_sleep`; while the database is unavailable it
-    /// backs off from `outage_backoff_min` to `outage_backoff_max`. On shutdown, jobs claimed
-    /// but not yet started are released for other processes; running ones finish.
+    /// backs off from `outage_backoff_min` to `outage_backoff_max`. `wake` cuts a sleep short
+    /// (a command just created due work). On shutdown, jobs claimed but not yet started are
+    /// released for other processes; running ones finish.
     pub async fn run(
         self: Arc<Self>,
         mut shutdown: watch::Receiver<bool>,
         wake: Arc<tokio::sync::Notify>,
     ) {
         tracing::info!(owner = %self.owner, "scheduler started");
-        let mut outage: Option<Duration> = None;
+        // The current backoff while ticks fail, and whether the database was unreachable.
+        let mut outage: Option<(Duration, bool)> = None;
         while !*shutdown.borrow() {
             let wait = match self.tick_and_plan(&shutdown).await {
                 Ok(wait) => {
-                    if outage.take().is_some() {
-                        tracing::info!("database reachable again, scheduler resumes");
+                    match outage.take() {
+                        Some((_, true)) => {
+                            tracing::info!("database reachable again, scheduler resumes")
+                        }
+                        Some((_, false)) => tracing::info!("scheduler tick succeeded again"),
+                        None => {}
                     }
                     wait
                 }
                 Err(e) => {
-                    let wait = outage.map_or(self.options.outage_backoff_min, |d| {
+                    let wait = outage.map_or(self.options.outage_backoff_min, |(d, _)| {
                         d.saturating_mul(2).min(self.options.outage_backoff_max)
                     });
-                    outage = Some(wait);
+                    outage = Some((wait, e.is_unavailable()));
                     if e.is_unavailable() {
                         tracing::warn!(error = %e, retry_in = ?wait, "database unavailable, scheduler backing off");
                     } else {

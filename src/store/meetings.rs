@@ -1,8 +1,8 @@
 //! Meetings and their occurrences.
 
 use super::{
-    from_secs, id_from_db, id_to_db, opt_from_secs, to_secs, with_pool, Meeting, MeetingStatus,
-    NewJob, NewMeeting, Occurrence, OccurrenceStatus, Store, StoreError,
+    from_secs, id_from_db, id_to_db, opt_from_secs, to_secs, with_pool, Meeting, NewJob,
+    NewMeeting, Occurrence, OccurrenceStatus, Store, StoreError,
 };
 use chrono::{DateTime, Utc};
 
@@ -194,44 +194,47 @@ impl Store {
     ) -> Result<Option<Occurrence>, StoreError> {
         let id: Option<i64> = with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            let active: Option<(String,)> =
-                sqlx::query_as("SELECT status FROM meetings WHERE id = $1")
-                    .bind(meeting_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            match active {
-                None => return Err(StoreError::NotFound(meeting_id.to_string())),
-                Some((s,)) if s != MeetingStatus::Active.as_str() => None,
-                Some(_) => {
-                    // ON CONFLICT rather than a prior SELECT: two schedulers racing to add the
-                    // same repeat both pass a SELECT, and the loser would fail on the UNIQUE key.
-                    let inserted: Option<(i64,)> = sqlx::query_as(
-                        "INSERT INTO occurrences (meeting_id, starts_at, ends_at, status) \
-                         VALUES ($1, $2, $3, 'scheduled') \
-                         ON CONFLICT (meeting_id, starts_at) DO NOTHING RETURNING id",
-                    )
-                    .bind(meeting_id)
-                    .bind(to_secs(starts_at))
-                    .bind(to_secs(ends_at))
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    match inserted {
-                        None => None,
-                        Some((id,)) => {
-                            for job in jobs {
-                                sqlx::query(
-                                    "INSERT INTO jobs (occurrence_id, kind, due_at) VALUES ($1, $2, $3)",
-                                )
-                                .bind(id)
-                                .bind(job.kind.as_str())
-                                .bind(to_secs(job.due_at))
-                                .execute(&mut *tx)
-                                .await?;
-                            }
-                            tx.commit().await?;
-                            Some(id)
-                        }
+            // One INSERT that checks the meeting is active and skips an existing start: a
+            // SELECT first would let two racing schedulers both pass it (the loser then failing
+            // on the UNIQUE key), and on SQLite a read before the write makes the transaction
+            // fail outright instead of waiting for the other writer.
+            let inserted: Option<(i64,)> = sqlx::query_as(
+                "INSERT INTO occurrences (meeting_id, starts_at, ends_at, status) \
+                 SELECT $1, $2, $3, 'scheduled' \
+                 WHERE EXISTS (SELECT 1 FROM meetings WHERE id = $1 AND status = 'active') \
+                 ON CONFLICT (meeting_id, starts_at) DO NOTHING RETURNING id",
+            )
+            .bind(meeting_id)
+            .bind(to_secs(starts_at))
+            .bind(to_secs(ends_at))
+            .fetch_optional(&mut *tx)
+            .await?;
+            match inserted {
+                None => {
+                    tx.rollback().await?;
+                    let known: Option<(String,)> =
+                        sqlx::query_as("SELECT id FROM meetings WHERE id = $1")
+                            .bind(meeting_id)
+                            .fetch_optional(pool)
+                            .await?;
+                    if known.is_none() {
+                        return Err(StoreError::NotFound(meeting_id.to_string()));
                     }
+                    None
+                }
+                Some((id,)) => {
+                    for job in jobs {
+                        sqlx::query(
+                            "INSERT INTO jobs (occurrence_id, kind, due_at) VALUES ($1, $2, $3)",
+                        )
+                        .bind(id)
+                        .bind(job.kind.as_str())
+                        .bind(to_secs(job.due_at))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    tx.commit().await?;
+                    Some(id)
                 }
             }
         });

@@ -1,0 +1,1258 @@
+//! The scheduler engine against a real store (SQLite, and PostgreSQL when reachable), with a
+//! recording executor and a manual clock: nothing here sleeps to make time pass.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration as Span, TimeZone, Utc};
+use meetbot::clock::{Clock, ManualClock, SharedClock};
+use meetbot::schedule::runner::{
+    add_next_occurrence, jobs_for, ExecError, Executor, Lateness, Scheduler, SchedulerOptions,
+    TickReport,
+};
+use meetbot::store::{
+    JobKind, Meeting, MeetingStatus, NewMeeting, Occurrence, OccurrenceStatus, Store, StoreError,
+    StoreOptions,
+};
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use tracing::instrument::WithSubscriber;
+
+// ---------------------------------------------------------------------------------------------
+// Databases
+
+/// One test's database; a PostgreSQL schema is dropped when this goes away, even on panic.
+struct TestDb {
+    store: Store,
+    url: String,
+    pg_schema: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((base, schema)) = self.pg_schema.take() else {
+            return;
+        };
+        // Drop cannot await: use a runtime of its own on another thread.
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(async {
+                    use sqlx::Connection;
+                    if let Ok(mut c) = sqlx::PgConnection::connect(&base).await {
+                        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                            .execute(&mut c)
+                            .await;
+                    }
+                })
+        })
+        .join();
+    }
+}
+
+async fn sqlite_db() -> TestDb {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("meetbot.db").display());
+    TestDb {
+        store: Store::open(&url).await.expect("open sqlite"),
+        url,
+        pg_schema: None,
+        _dir: Some(dir),
+    }
+}
+
+fn pg_base() -> String {
+    std::env::var("MEETBOT_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+static PG_NOTICE: AtomicBool = AtomicBool::new(false);
+static PG_SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh schema on the test PostgreSQL reached through `via` (host:port) or directly; `None`
+/// with a notice on the real stderr when PostgreSQL is absent.
+async fn postgres_db_via(via: Option<SocketAddr>, options: StoreOptions) -> Option<TestDb> {
+    use sqlx::Connection;
+    let base = pg_base();
+    let mut conn = match tokio::time::timeout(
+        Duration::from_secs(5),
+        sqlx::PgConnection::connect(&base),
+    )
+    .await
+    {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return pg_absent(&e.to_string()),
+        Err(_) => return pg_absent("connection timed out"),
+    };
+    let schema = format!(
+        "meetbot_sched_{}_{}",
+        std::process::id(),
+        PG_SEQ.fetch_add(1, Ordering::Relaxed)
+    );
+    // A schema left by an aborted earlier run with the same pid would be stale.
+    for sql in [
+        format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        format!("CREATE SCHEMA {schema}"),
+    ] {
+        sqlx::query(&sql)
+            .execute(&mut conn)
+            .await
+            .expect("create schema");
+    }
+    conn.close().await.ok();
+    let mut url = url::Url::parse(&base).expect("postgres URL");
+    if let Some(addr) = via {
+        url.set_host(Some(&addr.ip().to_string())).expect("host");
+        url.set_port(Some(addr.port())).expect("port");
+    }
+    url.query_pairs_mut()
+        .append_pair("options", &format!("-c search_path={schema}"));
+    let url = url.to_string();
+    let store = Store::open_with(&url, &options)
+        .await
+        .expect("open postgres");
+    Some(TestDb {
+        store,
+        url,
+        pg_schema: Some((base, schema)),
+        _dir: None,
+    })
+}
+
+async fn postgres_db() -> Option<TestDb> {
+    postgres_db_via(None, StoreOptions::default()).await
+}
+
+fn pg_absent(why: &str) -> Option<TestDb> {
+    if !PG_NOTICE.swap(true, Ordering::Relaxed) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipping PostgreSQL scheduler tests: cannot reach {} ({why}); set MEETBOT_TEST_POSTGRES_URL",
+            pg_base()
+        );
+    }
+    None
+}
+
+/// Runs each listed behaviour once per backend.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::sqlite_db().await;
+                    super::$name(&db).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = super::postgres_db().await else { return };
+                    super::$name(&db).await;
+                }
+            )+
+        }
+    };
+}
+
+on_both_backends!(
+    jobs_run_only_when_due_and_each_effect_happens_once,
+    transient_failure_is_retried_with_capped_exponential_backoff_then_given_up,
+    permanent_failure_is_given_up_without_retry_and_a_repeat_goes_on,
+    crashed_schedulers_jobs_are_run_by_a_new_owner_once_the_lease_expires,
+    reminder_for_an_occurrence_that_ended_while_down_is_dropped_and_logged,
+    late_announcement_for_a_started_meeting_runs_with_its_lateness,
+    weekly_berlin_repeat_keeps_0930_local_across_the_dst_change,
+    repeat_skips_occurrences_that_ended_while_down,
+    cancelled_meeting_runs_nothing_more_and_stops_repeating,
+    two_schedulers_on_one_database_run_each_of_200_due_jobs_exactly_once,
+    racing_add_occurrence_creates_the_next_occurrence_once,
+    next_due_at_ignores_done_and_leased_jobs,
+    claim_and_next_due_queries_use_the_due_index,
+    shutdown_releases_claimed_jobs_that_had_not_started,
+    wake_makes_an_idle_run_loop_look_for_new_work_at_once,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap()
+}
+
+fn new_meeting(
+    id: &str,
+    starts_at: DateTime<Utc>,
+    repeat: &str,
+    remind: Option<u32>,
+) -> NewMeeting {
+    NewMeeting {
+        id: id.to_string(),
+        guild_id: 1_100_000_000_000_000_001,
+        channel_id: 2_200_000_000_000_000_002,
+        host_id: 3_300_000_000_000_000_003,
+        topic: format!("Topic {id}"),
+        room: format!("room-{}", id.to_lowercase()),
+        created_at: t0() - Span::days(30),
+        starts_at,
+        duration_minutes: 60,
+        timezone: "Europe/Berlin".into(),
+        repeat: repeat.into(),
+        remind_minutes: remind,
+        invitee_user_ids: vec![42],
+        invitee_role_ids: vec![],
+        private: false,
+    }
+}
+
+/// Creates a meeting with the jobs `/meet` would create, announced at `announce_at`.
+async fn create(
+    store: &Store,
+    new: NewMeeting,
+    announce_at: DateTime<Utc>,
+) -> (Meeting, Occurrence) {
+    let end = new.starts_at + Span::minutes(i64::from(new.duration_minutes));
+    let jobs = jobs_for(new.starts_at, end, new.remind_minutes, announce_at);
+    store
+        .create_meeting(&new, &jobs)
+        .await
+        .expect("create meeting")
+}
+
+fn options() -> SchedulerOptions {
+    SchedulerOptions {
+        lease: Duration::from_secs(60),
+        batch: 50,
+        concurrency: 4,
+        max_attempts: 4,
+        retry_base: Duration::from_secs(60),
+        retry_cap: Duration::from_secs(150),
+        announce_lead: Span::hours(24),
+        max_sleep: Duration::from_secs(30),
+        outage_backoff_min: Duration::from_millis(10),
+        outage_backoff_max: Duration::from_millis(200),
+    }
+}
+
+fn scheduler(store: &Store, exec: &Arc<Recorder>, clock: &ManualClock, owner: &str) -> Scheduler {
+    scheduler_with(store, exec, clock, owner, options())
+}
+
+fn scheduler_with(
+    store: &Store,
+    exec: &Arc<Recorder>,
+    clock: &ManualClock,
+    owner: &str,
+    options: SchedulerOptions,
+) -> Scheduler {
+    let clock: SharedClock = Arc::new(clock.clone());
+    Scheduler::new(store.clone(), exec.clone(), clock, owner, options)
+}
+
+#[derive(Debug, Clone)]
+struct Call {
+    kind: JobKind,
+    meeting: String,
+    occurrence: i64,
+    lateness: Lateness,
+    started_ago: Option<Span>,
+}
+
+/// Pauses the first executor call until told to go on.
+#[derive(Default)]
+struct Gate {
+    entered: Notify,
+    release: Notify,
+}
+
+/// Records every executor call; fails on request, per meeting id.
+#[derive(Default)]
+struct Recorder {
+    calls: Mutex<Vec<Call>>,
+    transient_failures_left: Mutex<HashMap<String, u32>>,
+    permanent: Mutex<HashSet<String>>,
+    gate: Option<Gate>,
+    gated: AtomicBool,
+    slow_announce: bool,
+}
+
+impl Recorder {
+    fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn kinds_for(&self, meeting: &str) -> Vec<JobKind> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.meeting == meeting)
+            .map(|c| c.kind)
+            .collect()
+    }
+
+    async fn record(
+        &self,
+        kind: JobKind,
+        meeting: &Meeting,
+        occurrence: &Occurrence,
+        lateness: Lateness,
+    ) -> Result<(), ExecError> {
+        if kind == JobKind::Announce && self.slow_announce {
+            // Lets any job run alongside the announcement overtake it; the test's outcome does
+            // not depend on how long this takes when jobs are correctly ordered.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.calls.lock().unwrap().push(Call {
+            kind,
+            meeting: meeting.id.clone(),
+            occurrence: occurrence.id,
+            lateness,
+            started_ago: lateness.started_ago(occurrence),
+        });
+        if let Some(gate) = &self.gate {
+            if !self.gated.swap(true, Ordering::SeqCst) {
+                gate.entered.notify_one();
+                gate.release.notified().await;
+            }
+        }
+        if self.permanent.lock().unwrap().contains(&meeting.id) {
+            return Err(ExecError::Permanent("channel deleted".into()));
+        }
+        let mut left = self.transient_failures_left.lock().unwrap();
+        if let Some(n) = left.get_mut(&meeting.id).filter(|n| **n > 0) {
+            *n -= 1;
+            return Err(ExecError::Transient("discord 503".into()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Executor for Recorder {
+    async fn announce(&self, m: &Meeting, o: &Occurrence, l: Lateness) -> Result<(), ExecError> {
+        self.record(JobKind::Announce, m, o, l).await
+    }
+    async fn remind(&self, m: &Meeting, o: &Occurrence, l: Lateness) -> Result<(), ExecError> {
+        self.record(JobKind::Remind, m, o, l).await
+    }
+    async fn start(&self, m: &Meeting, o: &Occurrence, l: Lateness) -> Result<(), ExecError> {
+        self.record(JobKind::Start, m, o, l).await
+    }
+    async fn end(&self, m: &Meeting, o: &Occurrence, l: Lateness) -> Result<(), ExecError> {
+        self.record(JobKind::End, m, o, l).await
+    }
+}
+
+/// A log sink for one future: what the scheduler logged while it ran.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync {
+        let sink = self.clone();
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || sink.clone())
+            .finish()
+    }
+}
+
+impl Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn occurrences(store: &Store, meeting: &str) -> Vec<Occurrence> {
+    store.occurrences(meeting).await.unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Behaviours
+
+#[test]
+fn jobs_for_creates_announce_remind_start_end_with_the_reminder_never_before_the_announcement() {
+    let start = t0() + Span::hours(3);
+    let end = start + Span::hours(1);
+    let jobs = jobs_for(start, end, Some(15), t0());
+    let got: Vec<_> = jobs.iter().map(|j| (j.kind, j.due_at)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (JobKind::Announce, t0()),
+            (JobKind::Remind, start - Span::minutes(15)),
+            (JobKind::Start, start),
+            (JobKind::End, end),
+        ]
+    );
+    // Created 5 minutes before the start with a 15-minute reminder: the reminder waits for the
+    // announcement; an announcement asked for after the start is brought back to the start.
+    let late = jobs_for(start, end, Some(15), start - Span::minutes(5));
+    assert_eq!(late[1].due_at, start - Span::minutes(5));
+    let after = jobs_for(start, end, None, start + Span::minutes(5));
+    assert_eq!(
+        after.iter().map(|j| j.kind).collect::<Vec<_>>(),
+        vec![JobKind::Announce, JobKind::Start, JobKind::End]
+    );
+    assert_eq!(after[0].due_at, start);
+}
+
+#[test]
+fn unique_owner_differs_between_two_schedulers_of_one_process() {
+    let (a, b) = (Scheduler::unique_owner(), Scheduler::unique_owner());
+    assert_ne!(a, b);
+    assert!(a.contains(&std::process::id().to_string()), "{a}");
+}
+
+async fn jobs_run_only_when_due_and_each_effect_happens_once(db: &TestDb) {
+    let s = &db.store;
+    let start = t0() + Span::hours(2);
+    let (_, occ) = create(
+        s,
+        new_meeting("due", start, "none", Some(15)),
+        t0() + Span::hours(1),
+    )
+    .await;
+    let clock = ManualClock::new(t0());
+    let exec = Recorder::new();
+    let sched = scheduler(s, &exec, &clock, "one");
+
+    assert_eq!(sched.tick().await.unwrap(), TickReport::default());
+    assert!(exec.calls().is_empty(), "nothing is due yet");
+
+    let steps = [
+        (t0() + Span::hours(1) - Span::seconds(1), vec![]),
+        (t0() + Span::hours(1), vec![JobKind::Announce]),
+        (
+            start - Span::minutes(15),
+            vec![JobKind::Announce, JobKind::Remind],
+        ),
+        (
+            start,
+            vec![JobKind::Announce, JobKind::Remind, JobKind::Start],
+        ),
+        (
+            start + Span::minutes(60),
+            vec![
+                JobKind::Announce,
+                JobKind::Remind,
+                JobKind::Start,
+                JobKind::End,
+            ],
+        ),
+    ];
+    for (at, expected) in steps {
+        clock.set(at);
+        sched.tick().await.unwrap();
+        // A second tick at the same moment must not repeat anything.
+        assert_eq!(sched.tick().await.unwrap().ran, 0);
+        assert_eq!(exec.kinds_for("due"), expected, "at {at}");
+        if at == start {
+            let o = s.occurrence(occ.id).await.unwrap().unwrap();
+            assert_eq!(o.status, OccurrenceStatus::Started);
+            assert_eq!(o.reminded_at, Some(start - Span::minutes(15)));
+        }
+    }
+    assert!(exec
+        .calls()
+        .iter()
+        .all(|c| c.lateness.late_by() == Span::zero()));
+    let on_time = exec.calls();
+    assert_eq!(on_time[0].started_ago, None, "announced before the start");
+    assert_eq!(on_time[2].started_ago, None, "started exactly on time");
+    assert_eq!(on_time[3].started_ago, Some(Span::minutes(60)));
+    let o = s.occurrence(occ.id).await.unwrap().unwrap();
+    assert_eq!(o.status, OccurrenceStatus::Ended);
+    let m = s.meeting("due").await.unwrap().unwrap();
+    assert_eq!(m.status, MeetingStatus::Ended, "a one-off meeting ends");
+    assert_eq!(
+        occurrences(s, "due").await.len(),
+        1,
+        "a one-off never repeats"
+    );
+    assert!(s
+        .jobs_for_occurrence(occ.id)
+        .await
+        .unwrap()
+        .iter()
+        .all(|j| j.done_at.is_some()));
+    clock.advance(Span::days(30));
+    assert_eq!(sched.tick().await.unwrap().ran, 0);
+}
+
+async fn transient_failure_is_retried_with_capped_exponential_backoff_then_given_up(db: &TestDb) {
+    let s = &db.store;
+    let start = t0() + Span::hours(2);
+    let (_, occ) = create(s, new_meeting("flaky", start, "none", None), t0()).await;
+    let exec = Recorder::new();
+    exec.transient_failures_left
+        .lock()
+        .unwrap()
+        .insert("flaky".into(), 100);
+    let clock = ManualClock::new(t0());
+    let sched = scheduler(s, &exec, &clock, "one");
+    let announce_id = s.jobs_for_occurrence(occ.id).await.unwrap()[0].id;
+
+    // Backoff after attempts 1, 2, 3: 60 s, 120 s, then 240 s capped to 150 s.
+    for (attempt, delay) in [(1, 60), (2, 120), (3, 150)] {
+        let report = sched.tick().await.unwrap();
+        assert_eq!((report.ran, report.retried), (1, 1), "attempt {attempt}");
+        let job = s.job(announce_id).await.unwrap().unwrap();
+        assert_eq!(
+            job.due_at,
+            clock.now() + Span::seconds(delay),
+            "attempt {attempt}"
+        );
+        assert_eq!(
+            job.last_error.as_deref(),
+            Some("temporary failure: discord 503")
+        );
+        assert!(job.done_at.is_none());
+        clock.advance(Span::seconds(delay - 1));
+        assert_eq!(sched.tick().await.unwrap().ran, 0, "not before the backoff");
+        clock.advance(Span::seconds(1));
+    }
+    let report = sched.tick().await.unwrap();
+    assert_eq!((report.ran, report.gave_up, report.retried), (1, 1, 0));
+    let job = s.job(announce_id).await.unwrap().unwrap();
+    assert_eq!(job.done_at, Some(clock.now()));
+    assert_eq!(job.attempts, 4);
+    clock.advance(Span::hours(1));
+    assert_eq!(sched.tick().await.unwrap().ran, 0, "given up for good");
+    assert_eq!(exec.kinds_for("flaky"), vec![JobKind::Announce; 4]);
+
+    // A job that fails once and then works completes on its retry.
+    exec.transient_failures_left
+        .lock()
+        .unwrap()
+        .insert("flaky".into(), 1);
+    clock.set(start);
+    let first = sched.tick().await.unwrap();
+    assert_eq!((first.ran, first.retried), (1, 1));
+    clock.advance(Span::seconds(60));
+    let second = sched.tick().await.unwrap();
+    assert_eq!((second.ran, second.completed), (1, 1));
+}
+
+async fn permanent_failure_is_given_up_without_retry_and_a_repeat_goes_on(db: &TestDb) {
+    let s = &db.store;
+    let start = t0() + Span::hours(1);
+    let (_, occ) = create(s, new_meeting("gone", start, "weekly", None), t0()).await;
+    let exec = Recorder::new();
+    exec.permanent.lock().unwrap().insert("gone".into());
+    let clock = ManualClock::new(t0());
+    let sched = scheduler(s, &exec, &clock, "one");
+    let report = sched.tick().await.unwrap();
+    assert_eq!((report.ran, report.gave_up, report.retried), (1, 1, 0));
+    let job = &s.jobs_for_occurrence(occ.id).await.unwrap()[0];
+    assert_eq!(job.kind, JobKind::Announce);
+    assert_eq!(job.done_at, Some(t0()));
+    assert_eq!(
+        job.last_error.as_deref(),
+        Some("permanent failure: channel deleted")
+    );
+    clock.advance(Span::minutes(30));
+    assert_eq!(sched.tick().await.unwrap().ran, 0);
+
+    // Start and end fail too, yet the occurrence runs its course and the series goes on.
+    clock.set(start);
+    assert_eq!(sched.tick().await.unwrap().gave_up, 1);
+    let all = occurrences(s, "gone").await;
+    assert_eq!(all.len(), 2, "the next weekly occurrence exists");
+    assert_eq!(all[1].starts_at, start + Span::days(7));
+    assert_eq!(all[0].status, OccurrenceStatus::Started);
+    clock.set(start + Span::hours(1));
+    assert_eq!(sched.tick().await.unwrap().gave_up, 1);
+    assert_eq!(
+        s.occurrence(occ.id).await.unwrap().unwrap().status,
+        OccurrenceStatus::Ended
+    );
+    assert_eq!(
+        exec.kinds_for("gone"),
+        vec![JobKind::Announce, JobKind::Start, JobKind::End]
+    );
+}
+
+async fn crashed_schedulers_jobs_are_run_by_a_new_owner_once_the_lease_expires(db: &TestDb) {
+    let s = &db.store;
+    create(
+        s,
+        new_meeting("crash", t0() + Span::hours(1), "none", None),
+        t0(),
+    )
+    .await;
+    // The crashed process claimed the announcement and never settled it.
+    let lease = Duration::from_secs(60);
+    let taken = s
+        .claim_due(t0(), "crashed-process", lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+
+    let clock = ManualClock::new(t0());
+    let exec = Recorder::new();
+    let sched = scheduler(s, &exec, &clock, "restarted-process");
+    clock.advance(Span::seconds(59));
+    assert_eq!(sched.tick().await.unwrap().ran, 0, "the lease still holds");
+    clock.advance(Span::seconds(1));
+    let report = sched.tick().await.unwrap();
+    assert_eq!((report.ran, report.completed), (1, 1));
+    assert_eq!(exec.kinds_for("crash"), vec![JobKind::Announce]);
+    let job = s.job(taken[0].id).await.unwrap().unwrap();
+    assert_eq!(job.done_at, Some(clock.now()));
+    // The crashed owner's late completion, should it come back, changes nothing.
+    assert!(!s
+        .complete(job.id, "crashed-process", clock.now())
+        .await
+        .unwrap());
+}
+
+async fn reminder_for_an_occurrence_that_ended_while_down_is_dropped_and_logged(db: &TestDb) {
+    let s = &db.store;
+    // Scheduled for 10:00–11:00 with a reminder at 09:45; the bot comes back at 12:00.
+    let start = t0() - Span::hours(2);
+    let (_, occ) = create(
+        s,
+        new_meeting("missed", start, "none", Some(15)),
+        start - Span::hours(24),
+    )
+    .await;
+    let clock = ManualClock::new(t0());
+    let exec = Recorder::new();
+    let sched = scheduler(s, &exec, &clock, "one");
+    let logs = LogBuffer::default();
+    let report = sched
+        .tick()
+        .with_subscriber(logs.subscriber())
+        .await
+        .unwrap();
+    assert_eq!(report.dropped, 3, "announce, remind and start: {report:?}");
+    assert_eq!((report.ran, report.completed), (1, 1));
+    assert_eq!(
+        exec.kinds_for("missed"),
+        vec![JobKind::End],
+        "only the end runs"
+    );
+    let text = logs.text();
+    let drop_lines: Vec<_> = text
+        .lines()
+        .filter(|l| l.contains("dropping job"))
+        .collect();
+    assert_eq!(drop_lines.len(), 3, "one log line per drop:\n{text}");
+    assert!(
+        drop_lines
+            .iter()
+            .any(|l| l.contains("kind=remind") && l.contains("has already ended")),
+        "{text}"
+    );
+    let jobs = s.jobs_for_occurrence(occ.id).await.unwrap();
+    assert!(
+        jobs.iter().all(|j| j.done_at.is_some()),
+        "drops are settled"
+    );
+    let o = s.occurrence(occ.id).await.unwrap().unwrap();
+    assert_eq!(o.reminded_at, None);
+    assert_eq!(o.status, OccurrenceStatus::Ended);
+}
+
+async fn late_announcement_for_a_started_meeting_runs_with_its_lateness(db: &TestDb) {
+    let s = &db.store;
+    // Started 20 minutes ago, ends in 40; the announcement was due a day before the start.
+    let start = t0() - Span::minutes(20);
+    let announce_due = start - Span::hours(24);
+    create(
+        s,
+        new_meeting("late", start, "none", Some(10)),
+        announce_due,
+    )
+    .await;
+    let clock = ManualClock::new(t0());
+    let exec = Arc::new(Recorder {
+        slow_announce: true,
+        ..Recorder::default()
+    });
+    let sched = scheduler(s, &exec, &clock, "one");
+    let report = sched.tick().await.unwrap();
+    assert_eq!((report.ran, report.dropped), (3, 0), "{report:?}");
+    assert_eq!(
+        exec.kinds_for("late"),
+        vec![JobKind::Announce, JobKind::Remind, JobKind::Start],
+        "one occurrence's jobs run in order, even when late together"
+    );
+    let calls = exec.calls();
+    let announce = calls.iter().find(|c| c.kind == JobKind::Announce).unwrap();
+    assert_eq!(announce.lateness.now, t0());
+    assert_eq!(announce.lateness.due_at, announce_due);
+    assert_eq!(
+        announce.lateness.late_by(),
+        Span::hours(24) + Span::minutes(20)
+    );
+    assert_eq!(announce.started_ago, Some(Span::minutes(20)));
+    let remind = calls.iter().find(|c| c.kind == JobKind::Remind).unwrap();
+    assert_eq!(
+        remind.lateness.late_by(),
+        Span::minutes(30),
+        "started, not ended: still runs"
+    );
+    assert!(calls.iter().any(|c| c.kind == JobKind::Start));
+}
+
+async fn weekly_berlin_repeat_keeps_0930_local_across_the_dst_change(db: &TestDb) {
+    let s = &db.store;
+    // Monday 23 March 2026, 09:30 CET (08:30 UTC); Berlin moves to CEST on Sunday 29 March.
+    let first = Utc.with_ymd_and_hms(2026, 3, 23, 8, 30, 0).unwrap();
+    let (meeting, occ) = create(
+        s,
+        new_meeting("weekly", first, "weekly", Some(15)),
+        first - Span::hours(24),
+    )
+    .await;
+    let clock = ManualClock::new(first);
+    let exec = Recorder::new();
+    let sched = scheduler(s, &exec, &clock, "one");
+    sched.tick().await.unwrap();
+    // The start job running again (a lost lease) must not add a second next occurrence.
+    let again = add_next_occurrence(s, &meeting, first, first, Span::hours(24))
+        .await
+        .unwrap();
+    assert!(again.is_none());
+
+    let all = occurrences(s, "weekly").await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[0].id, occ.id);
+    let next = &all[1];
+    // Monday 30 March, 09:30 CEST = 07:30 UTC.
+    let expected = Utc.with_ymd_and_hms(2026, 3, 30, 7, 30, 0).unwrap();
+    assert_eq!(next.starts_at, expected);
+    assert_eq!(next.ends_at, expected + Span::hours(1));
+    assert_eq!(next.status, OccurrenceStatus::Scheduled);
+    let jobs: Vec<_> = s
+        .jobs_for_occurrence(next.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| (j.kind, j.due_at))
+        .collect();
+    assert_eq!(
+        jobs,
+        vec![
+            (JobKind::Announce, expected - Span::hours(24)),
+            (JobKind::Remind, expected - Span::minutes(15)),
+            (JobKind::Start, expected),
+            (JobKind::End, expected + Span::hours(1)),
+        ]
+    );
+    // The chain goes on from the new occurrence: 6 April is 09:30 CEST too.
+    clock.set(expected);
+    sched.tick().await.unwrap();
+    let all = occurrences(s, "weekly").await;
+    assert_eq!(all.len(), 3);
+    assert_eq!(
+        all[2].starts_at,
+        Utc.with_ymd_and_hms(2026, 4, 6, 7, 30, 0).unwrap()
+    );
+    assert_eq!(
+        exec.calls()
+            .iter()
+            .filter(|c| c.kind == JobKind::Start)
+            .map(|c| c.occurrence)
+            .collect::<Vec<_>>(),
+        vec![occ.id, next.id]
+    );
+}
+
+async fn repeat_skips_occurrences_that_ended_while_down(db: &TestDb) {
+    let s = &db.store;
+    // A daily 10:00 UTC meeting (11:00 Berlin); the bot was down from before the first start
+    // until three days later at 12:00 UTC.
+    let first = Utc.with_ymd_and_hms(2026, 11, 28, 10, 0, 0).unwrap();
+    create(
+        s,
+        new_meeting("daily", first, "daily", None),
+        first - Span::hours(1),
+    )
+    .await;
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap());
+    let exec = Recorder::new();
+    let sched = scheduler(s, &exec, &clock, "one");
+    sched.tick().await.unwrap();
+    let starts: Vec<_> = occurrences(s, "daily")
+        .await
+        .into_iter()
+        .map(|o| o.starts_at)
+        .collect();
+    assert_eq!(
+        starts,
+        vec![first, Utc.with_ymd_and_hms(2026, 12, 2, 10, 0, 0).unwrap()],
+        "the missed 29 Nov – 1 Dec occurrences are not created"
+    );
+    assert_eq!(exec.kinds_for("daily"), vec![JobKind::End]);
+}
+
+async fn cancelled_meeting_runs_nothing_more_and_stops_repeating(db: &TestDb) {
+    let s = &db.store;
+    let start = t0() + Span::hours(1);
+    create(s, new_meeting("cancel", start, "weekly", Some(15)), t0()).await;
+    // A second meeting is running when its host cancels it: its end job survives in the store.
+    let (_, running) = create(
+        s,
+        new_meeting("running", t0() - Span::minutes(10), "weekly", None),
+        t0() - Span::hours(2),
+    )
+    .await;
+    let clock = ManualClock::new(t0());
+    let exec = Recorder::new();
+    let sched = scheduler(s, &exec, &clock, "one");
+    sched.tick().await.unwrap();
+    assert_eq!(exec.kinds_for("cancel"), vec![JobKind::Announce]);
+    assert_eq!(
+        occurrences(s, "running").await.len(),
+        2,
+        "running one repeated"
+    );
+
+    assert_eq!(s.cancel_meeting("cancel").await.unwrap(), 1);
+    s.cancel_meeting("running").await.unwrap();
+    clock.set(start + Span::days(15));
+    let report = sched.tick().await.unwrap();
+    assert_eq!(report.ran, 0, "{report:?}");
+    assert_eq!(exec.kinds_for("cancel"), vec![JobKind::Announce]);
+    assert_eq!(
+        occurrences(s, "cancel").await.len(),
+        1,
+        "no repeat after cancel"
+    );
+    assert!(!exec.kinds_for("running").contains(&JobKind::End));
+    let end = s
+        .jobs_for_occurrence(running.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|j| j.kind == JobKind::End)
+        .unwrap();
+    assert!(
+        end.done_at.is_some(),
+        "the cancelled meeting's end job was dropped"
+    );
+    assert_eq!(occurrences(s, "running").await.len(), 2);
+}
+
+async fn two_schedulers_on_one_database_run_each_of_200_due_jobs_exactly_once(db: &TestDb) {
+    let first = db.store.clone();
+    let second = Store::open(&db.url).await.unwrap();
+    // 100 meetings that started a minute ago: announce and start are due, end is not.
+    for i in 0..100 {
+        let start = t0() - Span::minutes(1);
+        create(
+            &first,
+            new_meeting(&format!("m{i:03}"), start, "none", None),
+            start - Span::hours(1),
+        )
+        .await;
+    }
+    let clock = ManualClock::new(t0());
+    let exec = Recorder::new();
+    let small = SchedulerOptions {
+        batch: 15,
+        ..options()
+    };
+    let a = Arc::new(scheduler_with(
+        &first,
+        &exec,
+        &clock,
+        "process-a",
+        small.clone(),
+    ));
+    let b = Arc::new(scheduler_with(&second, &exec, &clock, "process-b", small));
+    let drive = |s: Arc<Scheduler>| {
+        tokio::spawn(async move {
+            let mut ran = 0;
+            loop {
+                let r = s.tick().await.expect("tick");
+                if r == TickReport::default() {
+                    return ran;
+                }
+                ran += r.ran;
+            }
+        })
+    };
+    let (ra, rb) = tokio::join!(drive(a), drive(b));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(ra + rb, 200);
+    let mut seen = HashMap::new();
+    for c in exec.calls() {
+        *seen.entry((c.occurrence, c.kind)).or_insert(0) += 1;
+    }
+    assert_eq!(seen.len(), 200);
+    assert!(seen.values().all(|n| *n == 1), "a job ran twice");
+    second.close().await;
+}
+
+async fn racing_add_occurrence_creates_the_next_occurrence_once(db: &TestDb) {
+    let first = db.store.clone();
+    let second = Store::open(&db.url).await.unwrap();
+    create(&first, new_meeting("race", t0(), "daily", Some(5)), t0()).await;
+    for day in 1..=10 {
+        let start = t0() + Span::days(day);
+        let end = start + Span::hours(1);
+        let jobs = jobs_for(start, end, Some(5), start - Span::hours(1));
+        let (x, y) = tokio::join!(
+            first.add_occurrence("race", start, end, &jobs),
+            second.add_occurrence("race", start, end, &jobs)
+        );
+        let created = [x.expect("no error for the loser"), y.expect("no error")];
+        assert_eq!(
+            created.iter().filter(|o| o.is_some()).count(),
+            1,
+            "day {day}"
+        );
+        let occ = created.iter().flatten().next().unwrap();
+        assert_eq!(first.jobs_for_occurrence(occ.id).await.unwrap().len(), 4);
+    }
+    assert_eq!(occurrences(&first, "race").await.len(), 11);
+    second.close().await;
+}
+
+async fn next_due_at_ignores_done_and_leased_jobs(db: &TestDb) {
+    let s = &db.store;
+    assert_eq!(s.next_due_at(t0()).await.unwrap(), None);
+    let start = t0() + Span::hours(2);
+    create(
+        s,
+        new_meeting("next", start, "none", None),
+        t0() + Span::hours(1),
+    )
+    .await;
+    assert_eq!(
+        s.next_due_at(t0()).await.unwrap(),
+        Some(t0() + Span::hours(1))
+    );
+    let at = t0() + Span::hours(1);
+    let claimed = s
+        .claim_due(at, "x", Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        s.next_due_at(at).await.unwrap(),
+        Some(start),
+        "leased is skipped"
+    );
+    assert_eq!(
+        s.next_due_at(at + Span::seconds(60)).await.unwrap(),
+        Some(at),
+        "an expired lease is due again"
+    );
+    s.complete(claimed[0].id, "x", at).await.unwrap();
+    assert_eq!(
+        s.next_due_at(at + Span::seconds(60)).await.unwrap(),
+        Some(start)
+    );
+}
+
+async fn claim_and_next_due_queries_use_the_due_index(db: &TestDb) {
+    let s = &db.store;
+    for i in 0..50 {
+        let start = t0() + Span::hours(i + 1);
+        create(s, new_meeting(&format!("p{i}"), start, "none", None), t0()).await;
+    }
+    for plan in [
+        s.claim_due_plan().await.unwrap(),
+        s.next_due_plan().await.unwrap(),
+    ] {
+        assert!(plan.contains("jobs_due"), "index not used:\n{plan}");
+        assert!(
+            !plan.lines().any(|l| l.trim() == "SCAN jobs") && !plan.contains("Seq Scan on jobs"),
+            "table scanned:\n{plan}"
+        );
+    }
+}
+
+async fn shutdown_releases_claimed_jobs_that_had_not_started(db: &TestDb) {
+    let s = &db.store;
+    for i in 0..3 {
+        create(
+            s,
+            new_meeting(&format!("s{i}"), t0() + Span::hours(1), "none", None),
+            t0(),
+        )
+        .await;
+    }
+    let clock = ManualClock::new(t0());
+    let exec = Arc::new(Recorder {
+        gate: Some(Gate::default()),
+        ..Recorder::default()
+    });
+    let one_at_a_time = SchedulerOptions {
+        concurrency: 1,
+        ..options()
+    };
+    let sched = scheduler_with(s, &exec, &clock, "stopping", one_at_a_time);
+    let (stop, shutdown) = watch::channel(false);
+    let running = tokio::spawn(Arc::new(sched).run(shutdown, Arc::new(Notify::new())));
+    let gate = exec.gate.as_ref().unwrap();
+    tokio::time::timeout(Duration::from_secs(20), gate.entered.notified())
+        .await
+        .expect("the first job starts");
+    stop.send(true).unwrap();
+    gate.release.notify_one();
+    tokio::time::timeout(Duration::from_secs(20), running)
+        .await
+        .expect("run stops on shutdown")
+        .unwrap();
+    assert_eq!(exec.calls().len(), 1, "no new job starts after shutdown");
+    let claimed = s
+        .claim_due(t0(), "next-process", Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2, "the two unstarted jobs were handed back");
+    assert!(
+        claimed.iter().all(|j| j.attempts == 1),
+        "release is not an attempt"
+    );
+    assert!(claimed
+        .iter()
+        .all(|j| j.occurrence_id != exec.calls()[0].occurrence));
+}
+
+async fn wake_makes_an_idle_run_loop_look_for_new_work_at_once(db: &TestDb) {
+    let s = &db.store;
+    // Its announcement is due now; everything else is ten days away.
+    create(
+        s,
+        new_meeting("first", t0() + Span::days(10), "none", None),
+        t0(),
+    )
+    .await;
+    let clock = ManualClock::new(t0());
+    let exec = Recorder::new();
+    let long_sleep = SchedulerOptions {
+        max_sleep: Duration::from_secs(600),
+        ..options()
+    };
+    let sched = Arc::new(scheduler_with(s, &exec, &clock, "one", long_sleep));
+    let wake = Arc::new(Notify::new());
+    let (stop, shutdown) = watch::channel(false);
+    let running = tokio::spawn(sched.run(shutdown, wake.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while exec.calls().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "first tick never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The loop now sleeps up to 10 minutes; a command creates due work and wakes it.
+    create(
+        s,
+        new_meeting("second", t0() + Span::days(10), "none", None),
+        t0(),
+    )
+    .await;
+    wake.notify_one();
+    while exec.kinds_for("second").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the woken loop did not tick"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), running)
+        .await
+        .expect("run stops on shutdown")
+        .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Database outages (PostgreSQL behind a loopback relay that can be switched off)
+
+/// A TCP relay on 127.0.0.1 to the test PostgreSQL. Switched off, its port is closed and every
+/// relayed connection cut, so the store's URL points at a closed port, as in an outage.
+struct Relay {
+    addr: SocketAddr,
+    target: String,
+    accept: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Relay {
+    async fn start(target: String) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay = Relay {
+            addr: listener.local_addr().unwrap(),
+            target,
+            accept: Mutex::new(None),
+            conns: Arc::new(Mutex::new(Vec::new())),
+        };
+        relay.serve(listener);
+        relay
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let (target, conns) = (self.target.clone(), self.conns.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let relayed = tokio::spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+                conns.lock().unwrap().push(relayed.abort_handle());
+            }
+        });
+        *self.accept.lock().unwrap() = Some(task);
+    }
+
+    async fn down(&self) {
+        let task = self.accept.lock().unwrap().take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await; // the listener, and so the port, is closed once this returns
+        }
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+        assert!(
+            tokio::net::TcpStream::connect(self.addr).await.is_err(),
+            "the relay port is closed"
+        );
+    }
+
+    async fn up(&self) {
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("rebind the relay port");
+        self.serve(listener);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(task) = self.accept.lock().unwrap().take() {
+            task.abort();
+        }
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+}
+
+async fn relayed_postgres() -> Option<(Relay, TestDb)> {
+    let base = url::Url::parse(&pg_base()).ok()?;
+    let target = format!(
+        "{}:{}",
+        base.host_str().unwrap_or("127.0.0.1"),
+        base.port().unwrap_or(5432)
+    );
+    let relay = Relay::start(target).await;
+    let options = StoreOptions {
+        max_connections: 2,
+        acquire_timeout: Duration::from_secs(1),
+        ..StoreOptions::default()
+    };
+    let db = postgres_db_via(Some(relay.addr), options).await?;
+    Some((relay, db))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_tick_reports_unavailable_while_the_database_is_down_and_recovers() {
+    let Some((relay, db)) = relayed_postgres().await else {
+        return;
+    };
+    create(
+        &db.store,
+        new_meeting("outage", t0() + Span::hours(1), "none", None),
+        t0(),
+    )
+    .await;
+    let clock = ManualClock::new(t0());
+    let exec = Recorder::new();
+    let sched = scheduler(&db.store, &exec, &clock, "one");
+    relay.down().await;
+    let err = sched.tick().await.expect_err("database is down");
+    assert!(err.is_unavailable(), "{err:?}");
+    assert!(matches!(err, StoreError::Unavailable(_)));
+    relay.up().await;
+    let report = sched.tick().await.expect("database is back");
+    assert_eq!(report.ran, 1);
+    assert_eq!(exec.kinds_for("outage"), vec![JobKind::Announce]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_run_backs_off_while_the_database_is_down_and_carries_on_when_it_is_back() {
+    let Some((relay, db)) = relayed_postgres().await else {
+        return;
+    };
+    create(
+        &db.store,
+        new_meeting("later", t0() + Span::hours(1), "none", None),
+        t0(),
+    )
+    .await;
+    relay.down().await;
+    let clock = ManualClock::new(t0());
+    let exec = Recorder::new();
+    let sched = scheduler(&db.store, &exec, &clock, "one");
+    let logs = LogBuffer::default();
+    let (stop, shutdown) = watch::channel(false);
+    let running = tokio::spawn(
+        Arc::new(sched)
+            .run(shutdown, Arc::new(Notify::new()))
+            .with_subscriber(logs.subscriber()),
+    );
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while logs.text().matches("database unavailable").count() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no outage warnings:\n{}",
+            logs.text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(exec.calls().is_empty());
+    assert!(!running.is_finished(), "run keeps going through the outage");
+    relay.up().await;
+    while exec.calls().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no job ran after recovery:\n{}",
+            logs.text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), running)
+        .await
+        .expect("run stops on shutdown")
+        .unwrap();
+    assert_eq!(exec.kinds_for("later"), vec![JobKind::Announce]);
+    assert!(
+        logs.text().contains("database reachable again"),
+        "{}",
+        logs.text()
+    );
+}
