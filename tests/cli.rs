@@ -942,3 +942,37 @@ fn register_with_discord_unreachable_fails_cleanly_without_echoing_the_token() {
     assert!(!run.all().contains("hunter2-discord-secret-part_XYZ"));
     run.assert_no_panic();
 }
+
+#[test]
+fn run_with_discord_unreachable_names_the_base_and_exits_instead_of_retrying() {
+    // Before the gateway check, serenity fell back to Discord's public gateway and retried forever.
+    let run = offline().set("DISCORD_TOKEN", DISCORD_TOKEN).run(&["run"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("cannot reach Discord at http://127.0.0.1:9"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all().contains("hunter2-discord-secret-part_XYZ"));
+    run.assert_no_panic();
+}
+
+#[test]
+fn run_with_a_token_discord_refuses_says_so() {
+    let (base, served) = discord_refusing_the_token();
+    let run = cli()
+        .set("DISCORD_API_BASE", &base)
+        .set("DISCORD_TOKEN", DISCORD_TOKEN)
+        .run(&["run"]);
+    let request = served.join().unwrap();
+    assert!(request.starts_with("GET /api/v10/gateway/bot"), "{request}");
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("Discord refused DISCORD_TOKEN"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all().contains("hunter2-discord-secret-part_XYZ"));
+    run.assert_no_panic();
+}

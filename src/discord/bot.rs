@@ -1,7 +1,7 @@
 //! Connecting to Discord: the poise framework, the gateway client, registration, and graceful shutdown.
 
 use super::join::JoinSigner;
-use super::rest::RestClient;
+use super::rest::{RestClient, RestError};
 use super::scheduled::DiscordExecutor;
 use super::{meet, scheduled, Data, Error};
 use crate::clock::{SharedClock, SystemClock};
@@ -33,6 +33,14 @@ pub enum BotError {
     /// Our REST client could not be built.
     #[error("cannot set up the Discord REST client: {0}")]
     Rest(String),
+    /// Discord (or the configured API base) did not answer.
+    #[error("cannot reach Discord at {base}: {cause}")]
+    Unreachable {
+        /// The REST base URL.
+        base: String,
+        /// What went wrong.
+        cause: String,
+    },
     /// The database could not be opened.
     #[error("cannot open the database: {0}")]
     Store(String),
@@ -203,6 +211,21 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
         config.discord.requests_per_second,
     )
     .map_err(|e| BotError::Rest(e.to_string()))?;
+    // Ask for the gateway ourselves first: serenity, when its own lookup fails, silently falls back to Discord's
+    // public gateway, which is wrong with a proxy base and hides a bad token or base URL behind endless retries.
+    match rest
+        .request(reqwest::Method::GET, "/gateway/bot", None)
+        .await
+    {
+        Ok(_) => {}
+        Err(RestError::Unauthorized) => return Err(BotError::BadToken),
+        Err(e) => {
+            return Err(BotError::Unreachable {
+                base: config.discord.api_base_str(),
+                cause: e.to_string(),
+            })
+        }
+    }
     let store = match opts.store {
         Some(s) => s,
         None => Store::open(config.storage.database_url.expose())
