@@ -315,4 +315,3 @@ async fn cooldowns_hold_and_release_when_the_clock_advances() {
     assert_eq!(tokens_in(&third).len(), 1, "{third}");
     h.finish().await;
 }
-

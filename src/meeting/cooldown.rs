@@ -18,13 +18,16 @@ pub enum Action {
 /// Who used what, where.
 type Key = (u64, u64, Action);
 
+/// When a use was taken, and until when the next one must wait.
+type Span = (DateTime<Utc>, DateTime<Utc>);
+
 /// Above this many entries, expired ones are swept on the next use (bounds memory on a busy bot).
 const SWEEP_ABOVE: usize = 4096;
 
 /// The running cooldowns: for each (server, user, action), when it was last used and until when it must wait.
 #[derive(Debug, Default)]
 pub struct Cooldowns {
-    until: Mutex<HashMap<Key, (DateTime<Utc>, DateTime<Utc>)>>,
+    until: Mutex<HashMap<Key, Span>>,
 }
 
 impl Cooldowns {

@@ -279,7 +279,10 @@ mod tests {
         assert_eq!(docs_over_spec(t, &bad).into_owned(), bad);
         // Other routes are untouched.
         let msg = json!({"default_member_permissions": "32"});
-        assert_eq!(docs_over_spec("/channels/{channel_id}/messages", &msg).into_owned(), msg);
+        assert_eq!(
+            docs_over_spec("/channels/{channel_id}/messages", &msg).into_owned(),
+            msg
+        );
     }
 
     #[test]
