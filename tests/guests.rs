@@ -315,3 +315,47 @@ async fn cooldowns_hold_and_release_when_the_clock_advances() {
     assert_eq!(tokens_in(&third).len(), 1, "{third}");
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meet_still_works_with_a_warning_when_the_database_is_down() {
+    let h = Harness::start().await;
+    // The bot shares this pool: closing it is a database outage for the bot.
+    h.store.close().await;
+    let i = h.meet(ALICE, json!([opt("topic", "Outage")])).await;
+    let reply = h.reply_containing(&i, "The database is unavailable").await;
+    assert!(reply.contains("`/invite` cannot find it"), "{reply}");
+    let host = verified_claims(&reply, h.now());
+    assert_eq!(host["moderator"], true);
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_of_a_guest_inviter_role_may_invite_without_becoming_a_moderator() {
+    let h = Harness::start_with(&[("MEETBOT_DISCORD_GUEST_INVITER_ROLES", "Team")], |_| {}).await;
+    let (_, id) = alice_meets(&h, json!([opt("topic", "Demo")])).await;
+    let answer = invite_guest(
+        &h,
+        CAROL,
+        json!([opt("name", "Speaker"), opt("meeting", id)]),
+    )
+    .await;
+    let c = verified_claims(&answer, h.now());
+    assert_guest_claims(&c);
+    assert_eq!(c["context"]["user"]["name"], "Speaker");
+    // Carol's own /meet link still follows the moderator roles only.
+    let i = h.meet(CAROL, json!([opt("topic", "Carol's")])).await;
+    let reply = h.reply_containing(&i, "Meeting id").await;
+    assert_eq!(verified_claims(&reply, h.now())["moderator"], false);
+    // Bob holds neither role: the refusal names both ways in.
+    let answer = invite_guest(
+        &h,
+        BOB,
+        json!([opt("name", "X"), opt("meeting", "whatever")]),
+    )
+    .await;
+    assert!(
+        answer.contains(&format!("and members of <@&{ROLE_TEAM}>")),
+        "{answer}"
+    );
+    h.finish().await;
+}

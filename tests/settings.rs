@@ -288,3 +288,91 @@ async fn audit_channel_receives_each_event_without_a_token() {
         .await;
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_meetings_follow_the_servers_channel_window_and_zone() {
+    let h = Harness::start().await;
+    set(
+        &h,
+        OWNER,
+        "announcement-channel",
+        json!([channel_opt(EVENTS_CHANNEL)]),
+    )
+    .await;
+    set(&h, OWNER, "join-window", json!([int_opt("minutes", 30)])).await;
+    set(&h, OWNER, "remind-lead", json!([int_opt("minutes", 5)])).await;
+    let answer = set(
+        &h,
+        OWNER,
+        "default-timezone",
+        json!([opt("zone", "Asia/Tokyo")]),
+    )
+    .await;
+    assert!(
+        answer.contains("Was: UTC (the file's default)\nNow: Asia/Tokyo"),
+        "{answer}"
+    );
+    set(
+        &h,
+        OWNER,
+        "audit-channel",
+        json!([channel_opt(EVENTS_CHANNEL)]),
+    )
+    .await;
+
+    let show = h
+        .command(OWNER, "meetbot", setting("show", json!([])))
+        .await;
+    let show = h
+        .reply_containing(&show, "meetbot settings on this server")
+        .await;
+    assert!(show.contains("• join window: 30 minutes ✎"), "{show}");
+    assert!(show.contains("• invitee cap: 50 people\n"), "{show}");
+
+    // 10:00 UTC is 19:00 in Tokyo: "20:00" without a zone means Tokyo's, one hour ahead.
+    let i = h
+        .meet(ALICE, json!([opt("topic", "Plan"), opt("when", "20:00")]))
+        .await;
+    let reply = h.reply_containing(&i, "Meeting id").await;
+    let start = h.now() + Duration::hours(1);
+    assert!(
+        reply.contains(&format!("<t:{}:F>", start.timestamp())),
+        "{reply}"
+    );
+    assert!(
+        reply.contains(&format!("announcement goes to <#{EVENTS_CHANNEL}>")),
+        "{reply}"
+    );
+    assert!(reply.contains("5 minutes before"), "{reply}");
+    assert!(reply.contains("Links open 30 minutes before"), "{reply}");
+    let id = reply[reply.find("Meeting id: `").unwrap() + 13..]
+        .split('`')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // Inside the server's 30-minute window (the file says 10) Alice's own link opens, and is audited.
+    h.clock.advance(Duration::minutes(35));
+    let i = h
+        .command(
+            ALICE,
+            "meetings",
+            json!([{ "name": "link", "type": 1, "options": [opt("meeting", id)] }]),
+        )
+        .await;
+    let link = h.reply_containing(&i, "Your personal link").await;
+    assert_eq!(verified_claims(&link, h.now())["moderator"], true);
+    let posted: Vec<String> = h
+        .channel_texts(EVENTS_CHANNEL)
+        .iter()
+        .filter_map(|m| m["content"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        posted.iter().any(|t| t.contains(&format!(
+            "issued a moderator link to <@{ALICE}> via /meetings link"
+        ))),
+        "{posted:#?}"
+    );
+    assert!(posted.iter().all(|t| !t.contains("jwt")), "{posted:#?}");
+    h.finish().await;
+}
