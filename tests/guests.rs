@@ -176,6 +176,11 @@ async fn external_guest_link_carries_the_guests_name_and_expires_at_the_earliest
         c["exp"].as_i64(),
         Some((now + Duration::hours(3)).timestamp())
     );
+    assert!(!logs().contains("jwt="), "a link reached the log");
+    assert!(
+        !logs().contains(&tokens_in(&answer)[0]),
+        "a token reached the log"
+    );
     h.finish().await;
 }
 

@@ -188,6 +188,24 @@ async fn invitee_cap_and_cooldown_set_on_the_server_limit_meet() {
     assert!(tokens_in(&answer).is_empty());
     assert!(h.dm_texts(BOB).is_empty() && h.dm_texts(CAROL).is_empty());
 
+    // Guests count against the cap too: one per meeting here.
+    let i = h.meet(ALICE, json!([opt("topic", "capped")])).await;
+    let reply = h.reply_containing(&i, "Meeting id: `").await;
+    let id = reply[reply.find("Meeting id: `").unwrap() + 13..]
+        .split('`')
+        .next()
+        .unwrap()
+        .to_string();
+    let guest = |name: &str| json!([{ "name": "guest", "type": 1, "options": [opt("name", name), opt("meeting", id.clone())] }]);
+    let i = h.command(ALICE, "invite", guest("Ada")).await;
+    assert_eq!(
+        tokens_in(&h.reply_containing(&i, "Guest link").await).len(),
+        1
+    );
+    let i = h.command(ALICE, "invite", guest("Bea")).await;
+    let answer = h.reply_containing(&i, "the limit here is 1").await;
+    assert!(tokens_in(&answer).is_empty());
+
     // The refused /meet cost no cooldown; the next one starts it.
     set(&h, OWNER, "cooldown", json!([int_opt("seconds", 120)])).await;
     host_claims(&h, ALICE, "first").await;

@@ -141,7 +141,12 @@ async fn prepare(ctx: Context<'_>, meeting_id: &str) -> Result<Ready, Refusal> {
             until.timestamp()
         )));
     }
-    let found = find(data, guild, meeting_id, now).await;
+    let found = match find(data, guild, meeting_id, now).await {
+        Ok((meeting, occurrence)) => within_cap(data, guild, &meeting, policy.guild.invitee_cap)
+            .await
+            .map(|()| (meeting, occurrence)),
+        Err(r) => Err(r),
+    };
     match found {
         Ok((meeting, occurrence)) => Ok(Ready {
             policy,
@@ -157,6 +162,35 @@ async fn prepare(ctx: Context<'_>, meeting_id: &str) -> Result<Ready, Refusal> {
             Err(r)
         }
     }
+}
+
+/// The invitee cap holds for guests too: one meeting gets at most that many guest invitations (counted from the
+/// audit trail, which records each one), so `/invite` cannot be used to DM a server bit by bit.
+async fn within_cap(data: &Data, guild: u64, meeting: &Meeting, cap: usize) -> Result<(), Refusal> {
+    let entries = data
+        .store
+        .recent_audit(
+            guild,
+            Some(&meeting.id),
+            (cap as u32).saturating_mul(4).max(64),
+        )
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "reading the audit trail failed");
+            Refusal("The database is unavailable; please try again in a moment.".into())
+        })?;
+    let invited = entries
+        .iter()
+        .filter(|e| e.action == actions::GUEST_MEMBER || e.action == actions::GUEST_EXTERNAL)
+        .count();
+    if invited >= cap {
+        return Err(Refusal(format!(
+            "**{}** already has {invited} guest invitation{}; the limit here is {cap}.",
+            escape(&meeting.topic),
+            if invited == 1 { "" } else { "s" }
+        )));
+    }
+    Ok(())
 }
 
 /// The meeting and the occurrence to invite to, or why there is none.
