@@ -1472,6 +1472,41 @@ mod tests {
     }
 
     #[test]
+    fn guest_and_abuse_limit_settings_load_with_defaults_and_are_range_checked() {
+        let c = load_with(&base(), None).unwrap();
+        assert_eq!(
+            c.meetings.guest_max_validity,
+            Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(c.discord.cooldown, Duration::from_secs(10));
+        assert!(c.discord.guest_inviter_roles.is_empty());
+        let vars = with(
+            with(base(), "MEETBOT_DISCORD_GUEST_INVITER_ROLES", "Speakers"),
+            "MEETBOT_MEETINGS_GUEST_MAX_VALIDITY",
+            "2h",
+        );
+        let c = load_with(&vars, None).unwrap();
+        assert_eq!(
+            c.discord.guest_inviter_roles,
+            vec![RoleRef::Name("Speakers".into())]
+        );
+        assert_eq!(c.meetings.guest_max_validity, Duration::from_secs(7200));
+        let bad = with(
+            with(base(), "MEETBOT_DISCORD_COOLDOWN_SECONDS", "-1"),
+            "MEETBOT_MEETINGS_GUEST_MAX_VALIDITY",
+            "90days",
+        );
+        let settings: Vec<String> = problems(load_with(&bad, None))
+            .into_iter()
+            .map(|p| p.setting)
+            .collect();
+        assert_eq!(
+            settings,
+            vec!["discord.cooldown_seconds", "meetings.guest_max_validity"]
+        );
+    }
+
+    #[test]
     fn every_problem_is_reported_at_once() {
         let p = problems(load_with(&[("MEETBOT_TOKEN_LIFETIME", "forever")], None));
         let settings: Vec<&str> = p.iter().map(|p| p.setting.as_str()).collect();
