@@ -320,9 +320,9 @@ async fn start_meeting(
     };
     reply(
         ctx,
-        &format!(
-            "{}{note}",
-            render::host_reply(&view, &host_link, host_moderator, &first)
+        &with_note(
+            render::host_reply(&view, &host_link, host_moderator, &first),
+            &note,
         ),
     )
     .await;
@@ -384,9 +384,9 @@ async fn start_meeting(
     };
     reply(
         ctx,
-        &format!(
-            "{}{note}",
-            render::host_reply(&view, &host_link, host_moderator, &done)
+        &with_note(
+            render::host_reply(&view, &host_link, host_moderator, &done),
+            &note,
         ),
     )
     .await;
@@ -396,6 +396,16 @@ async fn start_meeting(
 /// How long after its end a meeting's links keep working, so a meeting that runs over is not cut off.
 pub(crate) fn grace(data: &Data) -> chrono::Duration {
     chrono::Duration::from_std(data.config.meetings.grace).unwrap_or(chrono::Duration::minutes(15))
+}
+
+/// The host's reply with a note under it, when both fit in one message; a long reply (many unreached invitees)
+/// keeps its own text, which matters more (the meeting still shows in `/invite`'s list as you type).
+fn with_note(body: String, note: &str) -> String {
+    if body.chars().count() + note.chars().count() <= render::MAX_CONTENT {
+        body + note
+    } else {
+        body
+    }
 }
 
 /// Stores an immediate meeting (active, starting now, only its end due) so `/invite` and `/meetings` find it.
