@@ -394,3 +394,45 @@ async fn scheduled_meetings_follow_the_servers_channel_window_and_zone() {
     assert!(posted.iter().all(|t| !t.contains("jwt")), "{posted:#?}");
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminder_links_for_moderators_are_audited_without_a_token() {
+    let h = Harness::start().await;
+    set(
+        &h,
+        OWNER,
+        "audit-channel",
+        json!([channel_opt(EVENTS_CHANNEL)]),
+    )
+    .await;
+    let i = h
+        .meet(
+            BOB,
+            json!([
+                opt("topic", "Retro"),
+                opt("when", "in 1h"),
+                opt("invite", format!("<@{FRANK}> <@{CAROL}>")),
+                int_opt("remind", 10)
+            ]),
+        )
+        .await;
+    h.reply_containing(&i, "Meeting id").await;
+    h.tick().await;
+    h.clock.advance(Duration::minutes(50));
+    h.tick().await;
+    assert_eq!(h.dm_texts(FRANK).len(), 1, "Frank got his reminder");
+    let posted: Vec<String> = h
+        .channel_texts(EVENTS_CHANNEL)
+        .iter()
+        .filter_map(|m| m["content"].as_str().map(str::to_string))
+        .collect();
+    let reminders: Vec<&String> = posted
+        .iter()
+        .filter(|t| t.contains("via a reminder DM"))
+        .collect();
+    // Frank moderates; Carol and Bob (the host) get member links, which are not audited.
+    assert_eq!(reminders.len(), 1, "{posted:#?}");
+    assert!(reminders[0].contains(&format!("moderator link to <@{FRANK}>")));
+    assert!(posted.iter().all(|t| !t.contains("jwt")), "{posted:#?}");
+    h.finish().await;
+}
