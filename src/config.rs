@@ -72,6 +72,10 @@ pub struct DiscordSettings {
     pub dm_concurrency: usize,
     /// Whether to request the privileged Server Members intent.
     pub members_intent: bool,
+    /// Roles (besides moderators) whose members may `/invite` guests; a server's settings can replace them.
+    pub guest_inviter_roles: Vec<RoleRef>,
+    /// How long one person waits between two uses of `/meet` (or of `/invite`); zero turns it off.
+    pub cooldown: Duration,
 }
 
 impl DiscordSettings {
@@ -101,6 +105,8 @@ pub struct MeetingSettings {
     pub default_timezone: chrono_tz::Tz,
     /// How far ahead meetings may be scheduled.
     pub max_ahead: Duration,
+    /// The longest a guest link may work, however long the meeting.
+    pub guest_max_validity: Duration,
 }
 
 /// Scheduler settings.
@@ -247,6 +253,8 @@ struct RawDiscord {
     requests_per_second: i64,
     dm_concurrency: i64,
     members_intent: bool,
+    guest_inviter_roles: Vec<toml::Value>,
+    cooldown_seconds: i64,
     #[serde(default)]
     guilds: BTreeMap<String, RawGuild>,
 }
@@ -270,6 +278,7 @@ struct RawMeetings {
     remind_minutes: i64,
     default_timezone: String,
     max_days_ahead: i64,
+    guest_max_validity: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -900,6 +909,18 @@ fn build(
         &mut problems,
     );
     let host_roles = parse_roles("discord.host_roles", &raw.discord.host_roles, &mut problems);
+    let guest_inviter_roles = parse_roles(
+        "discord.guest_inviter_roles",
+        &raw.discord.guest_inviter_roles,
+        &mut problems,
+    );
+    if !(0..=86_400).contains(&raw.discord.cooldown_seconds) {
+        problem(
+            &mut problems,
+            "discord.cooldown_seconds",
+            "use a number of seconds from 0 (off) to 86400".into(),
+        );
+    }
     let invitee_cap = positive(
         "discord.invitee_cap",
         raw.discord.invitee_cap,
@@ -1042,6 +1063,21 @@ fn build(
         5 * 366,
         &mut problems,
     );
+    let guest_max_validity = parse_duration(
+        "meetings.guest_max_validity",
+        &raw.meetings.guest_max_validity,
+        &mut problems,
+    )
+    .unwrap_or(Duration::from_secs(86_400));
+    if guest_max_validity < Duration::from_secs(60)
+        || guest_max_validity > Duration::from_secs(30 * 86_400)
+    {
+        problem(
+            &mut problems,
+            "meetings.guest_max_validity",
+            "use a duration from 1m to 30 days, e.g. \"24h\"".into(),
+        );
+    }
     let lease = positive(
         "scheduler.lease_seconds",
         raw.scheduler.lease_seconds,
@@ -1123,6 +1159,8 @@ fn build(
             requests_per_second,
             dm_concurrency,
             members_intent: raw.discord.members_intent,
+            guest_inviter_roles,
+            cooldown: Duration::from_secs(raw.discord.cooldown_seconds.clamp(0, 86_400) as u64),
         },
         meetings: MeetingSettings {
             default_duration: Duration::from_secs(default_minutes as u64 * 60),
@@ -1134,6 +1172,7 @@ fn build(
             ),
             default_timezone,
             max_ahead: Duration::from_secs(max_days as u64 * 86400),
+            guest_max_validity,
         },
         scheduler: SchedulerSettings {
             lease: Duration::from_secs(lease as u64),
@@ -1430,6 +1469,41 @@ mod tests {
         );
         let p = problems(load_with(&vars, None));
         assert!(p[0].message.contains("not an RSA private key"), "{:?}", p);
+    }
+
+    #[test]
+    fn guest_and_abuse_limit_settings_load_with_defaults_and_are_range_checked() {
+        let c = load_with(&base(), None).unwrap();
+        assert_eq!(
+            c.meetings.guest_max_validity,
+            Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(c.discord.cooldown, Duration::from_secs(10));
+        assert!(c.discord.guest_inviter_roles.is_empty());
+        let vars = with(
+            with(base(), "MEETBOT_DISCORD_GUEST_INVITER_ROLES", "Speakers"),
+            "MEETBOT_MEETINGS_GUEST_MAX_VALIDITY",
+            "2h",
+        );
+        let c = load_with(&vars, None).unwrap();
+        assert_eq!(
+            c.discord.guest_inviter_roles,
+            vec![RoleRef::Name("Speakers".into())]
+        );
+        assert_eq!(c.meetings.guest_max_validity, Duration::from_secs(7200));
+        let bad = with(
+            with(base(), "MEETBOT_DISCORD_COOLDOWN_SECONDS", "-1"),
+            "MEETBOT_MEETINGS_GUEST_MAX_VALIDITY",
+            "90days",
+        );
+        let settings: Vec<String> = problems(load_with(&bad, None))
+            .into_iter()
+            .map(|p| p.setting)
+            .collect();
+        assert_eq!(
+            settings,
+            vec!["discord.cooldown_seconds", "meetings.guest_max_validity"]
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use super::join::JoinSigner;
 use super::rest::{RestClient, RestError};
 use super::scheduled::DiscordExecutor;
-use super::{meet, scheduled, Data, Error};
+use super::{guests, meet, scheduled, settings, Data, Error};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, RegisterOnStart};
 use crate::jitsi::Minter;
@@ -51,7 +51,12 @@ pub enum BotError {
 
 /// The commands the bot serves.
 pub fn commands() -> Vec<poise::Command<Data, Error>> {
-    vec![meet::meet(), scheduled::meetings()]
+    vec![
+        meet::meet(),
+        scheduled::meetings(),
+        guests::invite(),
+        settings::meetbot(),
+    ]
 }
 
 /// Intents: only what the features need. Guilds (roles, channels for the cache) always; Server Members (privileged)
@@ -271,6 +276,7 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
         inflight: inflight.clone(),
         store: store.clone(),
         scheduler_wake: wake,
+        cooldowns: Arc::new(crate::meeting::cooldown::Cooldowns::new()),
     };
     let register = config.discord.register_on_start;
     let framework = poise::Framework::builder()

@@ -2,10 +2,12 @@
 
 use super::delivery::{deliver_all, Dm, DmOutcome};
 use super::join::JoinTarget;
+use super::policy::EffectivePolicy;
 use super::render::{self, Delivery, MeetingView};
 use super::rest::{Member, RestClient, RestError};
 use super::{Context, Data, Error};
-use crate::jitsi::{Grant, Identity, Link, Room};
+use crate::jitsi::{Grant, Identity, Link, Minter, Room};
+use crate::meeting::cooldown::Action;
 use crate::meeting::invite::Unreached;
 use crate::meeting::policy::{GuildPolicy, MemberFacts, RoleInfo};
 use crate::meeting::request::{validate, MeetingRequest};
@@ -65,9 +67,30 @@ pub async fn meet(
         }
         None => None,
     };
-    match start_meeting(ctx, req, schedule).await {
+    let data = ctx.data();
+    let (guild, user, now) = (
+        ctx.guild_id().map(|g| g.get()).unwrap_or_default(),
+        ctx.author().id.get(),
+        data.clock.now(),
+    );
+    let policy = super::policy::effective(&data.config, &data.store, guild).await;
+    // Abuse limit: one /meet per person per cooldown; a refused /meet sent nothing and gives its use back.
+    let cooldown = chrono::Duration::from_std(policy.cooldown).unwrap_or_default();
+    if let Err(until) = data
+        .cooldowns
+        .try_take(guild, user, Action::Meet, now, cooldown)
+    {
+        let msg = format!(
+            "You started a meeting a moment ago; you can use /meet again <t:{}:R>.",
+            until.timestamp()
+        );
+        reply(ctx, &msg).await;
+        return Ok(());
+    }
+    match start_meeting(ctx, req, schedule, &policy).await {
         Ok(()) => Ok(()),
         Err(Refusal(msg)) => {
+            data.cooldowns.give_back(guild, user, Action::Meet, now);
             reply(ctx, &msg).await;
             Ok(())
         }
@@ -182,6 +205,7 @@ async fn start_meeting(
     ctx: Context<'_>,
     req: MeetingRequest,
     schedule: Option<super::scheduled::ScheduleOptions>,
+    effective: &EffectivePolicy,
 ) -> Result<(), Refusal> {
     let data = ctx.data();
     let now = data.clock.now();
@@ -205,7 +229,7 @@ async fn start_meeting(
             )
         })?;
     let roles = facts.role_infos();
-    let policy = data.config.discord.policy.for_guild(guild_id.get()).clone();
+    let policy = effective.guild.clone();
     let caller = MemberFacts {
         role_ids: member.roles.iter().map(|r| r.get()).collect(),
         // The interaction's own computed permissions: no extra request, and the owner has them all.
@@ -219,7 +243,7 @@ async fn start_meeting(
     }
     let valid = validate(
         &req,
-        data.config.meetings.default_duration,
+        effective.default_duration,
         data.config.meetings.max_duration,
     )?;
     let caller_id = ctx.author().id.get();
@@ -234,7 +258,15 @@ async fn start_meeting(
     )
     .await?;
     if let Some(opts) = schedule {
-        return super::scheduled::schedule_meeting(ctx, valid, opts, &facts, invitees.len()).await;
+        return super::scheduled::schedule_meeting(
+            ctx,
+            valid,
+            opts,
+            &facts,
+            invitees.len(),
+            effective,
+        )
+        .await;
     }
 
     let room = {
@@ -259,7 +291,28 @@ async fn start_meeting(
         avatar: Some(ctx.author().face()),
         moderator: host_moderator,
     };
-    let host_link = personal_link(data, &room, &host, now, ends_at)?;
+    let minter = effective.minter(&data.minter);
+    let host_link = personal_link(data, &minter, &room, &host, now, ends_at)?;
+    let stored = store_meeting(ctx, &valid, &room, now, ends_at, effective).await;
+    let meeting_id = stored.as_ref().ok().cloned();
+    let note = match &stored {
+        Ok(id) => format!("\nMeeting id: `{id}` (moderators can bring in guests with `/invite`)."),
+        Err(()) => "\n⚠ The database is unavailable, so this meeting is not saved: `/invite` cannot find it, and `/meetings` does not list it. Everything else works.".into(),
+    };
+    let audit = |user: u64, moderator: bool| {
+        audit_moderator_link(
+            data,
+            effective,
+            guild_id.get(),
+            caller_id,
+            user,
+            moderator,
+            meeting_id.as_deref(),
+            "/meet",
+            ends_at + grace(data),
+        )
+    };
+    audit(caller_id, host_moderator).await;
     let first = if invitees.is_empty() && not_members.is_empty() {
         Delivery::NoInvitees
     } else {
@@ -267,7 +320,10 @@ async fn start_meeting(
     };
     reply(
         ctx,
-        &render::host_reply(&view, &host_link, host_moderator, &first),
+        &with_note(
+            render::host_reply(&view, &host_link, host_moderator, &first),
+            &note,
+        ),
     )
     .await;
     tracing::info!(
@@ -295,7 +351,8 @@ async fn start_meeting(
     }
     let mut dms = Vec::with_capacity(invitees.len());
     for inv in &invitees {
-        let link = personal_link(data, &room, inv, now, ends_at)?;
+        let link = personal_link(data, &minter, &room, inv, now, ends_at)?;
+        audit(inv.user_id, inv.moderator).await;
         dms.push(Dm {
             user_id: inv.user_id,
             body: render::invitation_dm(&view, &link, inv.moderator),
@@ -327,7 +384,10 @@ async fn start_meeting(
     };
     reply(
         ctx,
-        &render::host_reply(&view, &host_link, host_moderator, &done),
+        &with_note(
+            render::host_reply(&view, &host_link, host_moderator, &done),
+            &note,
+        ),
     )
     .await;
     Ok(())
@@ -338,9 +398,113 @@ pub(crate) fn grace(data: &Data) -> chrono::Duration {
     chrono::Duration::from_std(data.config.meetings.grace).unwrap_or(chrono::Duration::minutes(15))
 }
 
+/// The host's reply with a note under it, when both fit in one message; a long reply (many unreached invitees)
+/// keeps its own text, which matters more (the meeting still shows in `/invite`'s list as you type).
+fn with_note(body: String, note: &str) -> String {
+    if body.chars().count() + note.chars().count() <= render::MAX_CONTENT {
+        body + note
+    } else {
+        body
+    }
+}
+
+/// Stores an immediate meeting (active, starting now, only its end due) so `/invite` and `/meetings` find it.
+/// The Join button stays self-contained, so a database outage only costs those: the error is logged and `Err(())`
+/// tells the caller to warn the host.
+async fn store_meeting(
+    ctx: Context<'_>,
+    valid: &crate::meeting::request::ValidRequest,
+    room: &Room,
+    now: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    effective: &EffectivePolicy,
+) -> Result<String, ()> {
+    let data = ctx.data();
+    let id = {
+        let mut rng = rand::thread_rng();
+        crate::store::generate_meeting_id(&mut rng)
+    };
+    let new = crate::store::NewMeeting {
+        id: id.clone(),
+        guild_id: ctx.guild_id().map(|g| g.get()).unwrap_or_default(),
+        channel_id: ctx.channel_id().get(),
+        host_id: ctx.author().id.get(),
+        topic: valid.topic.clone(),
+        room: room.as_str().to_string(),
+        created_at: now,
+        starts_at: now,
+        duration_minutes: ((ends_at - now).num_minutes()).max(1) as u32,
+        timezone: effective.default_timezone.name().to_string(),
+        repeat: "none".into(),
+        remind_minutes: None,
+        invitee_user_ids: valid.invites.users.clone(),
+        invitee_role_ids: valid.invites.roles.clone(),
+        private: valid.private,
+    };
+    // /meet posts its own announcement and DMs its invitees at once: of the scheduled work only the start (marks it
+    // running) and the end (marks it over, so it can no longer be invited to) make sense.
+    let jobs: Vec<_> = crate::schedule::runner::jobs_for(now, ends_at, None, now)
+        .into_iter()
+        .filter(|j| {
+            matches!(
+                j.kind,
+                crate::store::JobKind::Start | crate::store::JobKind::End
+            )
+        })
+        .collect();
+    match data.store.create_meeting(&new, &jobs).await {
+        Ok(_) => {
+            data.scheduler_wake.notify_one();
+            Ok(id)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot store an immediate meeting; it runs without /invite");
+            Err(())
+        }
+    }
+}
+
+/// Records a moderator link in the audit trail (and the audit channel). Member links are not recorded: only links
+/// that grant moderator rights are worth a trail.
+#[allow(clippy::too_many_arguments)] // each is one fact of the entry
+pub(crate) async fn audit_moderator_link(
+    data: &Data,
+    effective: &EffectivePolicy,
+    guild: u64,
+    actor: u64,
+    user: u64,
+    moderator: bool,
+    meeting: Option<&str>,
+    via: &str,
+    until: DateTime<Utc>,
+) {
+    if !moderator {
+        return;
+    }
+    super::settings::record_audit(
+        &data.rest,
+        &data.store,
+        effective.audit_channel,
+        super::settings::entry(
+            guild,
+            data.clock.now(),
+            actor,
+            super::settings::actions::MODERATOR_LINK,
+            meeting,
+            user.to_string(),
+            format!(
+                "issued a moderator link to <@{user}> via {via}, valid until <t:{}:f>",
+                until.timestamp()
+            ),
+        ),
+    )
+    .await;
+}
+
 /// Mints a link for one person, for one room, until the meeting's end plus grace.
 fn personal_link(
     data: &Data,
+    minter: &Minter,
     room: &Room,
     who: &Invitee,
     now: DateTime<Utc>,
@@ -357,19 +521,18 @@ fn personal_link(
         identity,
         who.moderator,
         now,
-        data.minter.settings(),
+        minter.settings(),
     );
     grant.expires_at = ends_at + grace(data);
-    let minted = data.minter.mint(&grant).map_err(|e| {
+    let minted = minter.mint(&grant).map_err(|e| {
         tracing::error!(error = %e, "minting failed");
         Refusal("I could not create your meeting link; the bot's Jitsi settings need attention (`meetbot check`).".into())
     })?;
-    let name = data
-        .minter
+    let name = minter
         .settings()
         .prefill_display_name
         .then_some(who.name.as_str());
-    Ok(data.minter.link(room, &minted.token, name))
+    Ok(minter.link(room, &minted.token, name))
 }
 
 fn display_name(user: &serenity::User, nick: Option<&str>) -> String {
@@ -511,7 +674,8 @@ pub async fn on_join_click(
     // The roles come with the click; only their names need the guild (from the cache when possible).
     let facts = guild_facts(sctx, data, guild_id).await;
     let roles = facts.as_ref().map(|f| f.role_infos()).unwrap_or_default();
-    let policy = data.config.discord.policy.for_guild(guild_id.get());
+    let effective = super::policy::effective(&data.config, &data.store, guild_id.get()).await;
+    let policy = &effective.guild;
     let mf = MemberFacts {
         role_ids: member.roles.iter().map(|r| r.get()).collect(),
         is_administrator: member.permissions.is_some_and(|p| p.administrator()),
@@ -523,8 +687,23 @@ pub async fn on_join_click(
         avatar: Some(click.user.face()),
         moderator,
     };
-    let content = match personal_link(data, &room, &who, now, target.ends_at) {
-        Ok(link) => render::join_reply(None, &link, moderator, target.ends_at),
+    let minter = effective.minter(&data.minter);
+    let content = match personal_link(data, &minter, &room, &who, now, target.ends_at) {
+        Ok(link) => {
+            audit_moderator_link(
+                data,
+                &effective,
+                guild_id.get(),
+                who.user_id,
+                who.user_id,
+                moderator,
+                None,
+                "the Join button",
+                target.ends_at + grace(data),
+            )
+            .await;
+            render::join_reply(None, &link, moderator, target.ends_at)
+        }
         Err(Refusal(msg)) => msg,
     };
     click.create_response(sctx, answer(content)).await?;

@@ -3,12 +3,15 @@
 
 pub mod bot;
 pub mod delivery;
+pub mod guests;
 pub mod join;
 pub mod meet;
 pub mod pacer;
+pub mod policy;
 pub mod render;
 pub mod rest;
 pub mod scheduled;
+pub mod settings;
 
 pub use bot::{register, run, start, start_with, BotError, BotHandle, StartOptions};
 
@@ -37,6 +40,8 @@ pub struct Data {
     pub store: crate::store::Store,
     /// Wakes the scheduler when a command created due work.
     pub scheduler_wake: Arc<tokio::sync::Notify>,
+    /// Per-user cooldowns of `/meet` and `/invite` (in memory: a restart clears them).
+    pub cooldowns: Arc<crate::meeting::cooldown::Cooldowns>,
 }
 
 /// The error type of commands.

@@ -3,8 +3,10 @@
 
 use super::delivery::{deliver_all_with, Dm, DmOutcome};
 use super::meet::{grace, reply, resolve_invitees, GuildFacts, Invitee, Refusal};
+use super::policy::{effective, EffectivePolicy};
 use super::render::{escape, MAX_CONTENT};
 use super::rest::{RestClient, RestError};
+use super::settings::{actions, entry as audit_entry, record_audit};
 use super::{Context, Data, Error};
 use crate::config::Config;
 use crate::jitsi::{Grant, Identity, Link, Minter, Room};
@@ -83,11 +85,11 @@ pub struct ScheduleOptions {
     pub channel: Option<serenity::ChannelId>,
 }
 
-/// The time zone for a guild: the command's, else the configuration's default.
-fn zone_for(config: &Config, typed: Option<&str>) -> Result<Tz, Refusal> {
+/// The time zone for a guild: the command's, else the server's default.
+fn zone_for(default: Tz, typed: Option<&str>) -> Result<Tz, Refusal> {
     match typed.map(str::trim).filter(|s| !s.is_empty()) {
         Some(name) => parse_timezone(name).map_err(Refusal::from),
-        None => Ok(config.meetings.default_timezone),
+        None => Ok(default),
     }
 }
 
@@ -99,8 +101,11 @@ pub async fn autocomplete_when(
     let data = ctx.data();
     let now = data.clock.now();
     let typed_tz = timezone_option(ctx);
-    let tz = zone_for(&data.config, typed_tz.as_deref())
-        .unwrap_or(data.config.meetings.default_timezone);
+    let guild = ctx.guild_id().map(|g| g.get()).unwrap_or_default();
+    let default_tz = effective(&data.config, &data.store, guild)
+        .await
+        .default_timezone;
+    let tz = zone_for(default_tz, typed_tz.as_deref()).unwrap_or(default_tz);
     let max = Duration::from_std(data.config.meetings.max_ahead).unwrap_or(Duration::days(366));
     let choice = if partial.trim().is_empty() {
         serenity::AutocompleteChoice::new(
@@ -195,15 +200,16 @@ pub(crate) async fn schedule_meeting(
     opts: ScheduleOptions,
     facts: &GuildFacts,
     invitees_count: usize,
+    policy: &EffectivePolicy,
 ) -> Result<(), Refusal> {
     let data = ctx.data();
     let now = data.clock.now();
     let guild_id = ctx.guild_id().map(|g| g.get()).unwrap_or_default();
-    let tz = zone_for(&data.config, opts.timezone.as_deref())?;
+    let tz = zone_for(policy.default_timezone, opts.timezone.as_deref())?;
     let max = Duration::from_std(data.config.meetings.max_ahead).unwrap_or(Duration::days(366));
     let starts_at = parse_when_within(&opts.when, now, tz, max)?;
     let remind_minutes = match opts.remind_minutes {
-        None => (data.config.meetings.remind.as_secs() / 60) as u32,
+        None => (policy.remind.as_secs() / 60) as u32,
         Some(m) if (0..=7 * 24 * 60).contains(&m) => m as u32,
         Some(m) => {
             return Err(Refusal(format!(
@@ -214,6 +220,7 @@ pub(crate) async fn schedule_meeting(
     let channel_id = opts
         .channel
         .map(|c| c.get())
+        .or(policy.announcement_channel)
         .unwrap_or(ctx.channel_id().get());
     let room = {
         let mut rng = rand::thread_rng();
@@ -278,7 +285,7 @@ pub(crate) async fn schedule_meeting(
         } else {
             format!("{remind_minutes} minutes before")
         },
-        data.config.meetings.join_window.as_secs() / 60,
+        policy.join_window.as_secs() / 60,
     ));
     if !valid.private {
         let perms = match ctx {
@@ -430,7 +437,9 @@ async fn cancel_inner(ctx: Context<'_>, id: &str, only_next: bool) -> Result<Str
         .map_err(|_| {
             Refusal("I cannot read this server's roles right now; please try again.".into())
         })?;
-    let policy = data.config.discord.policy.for_guild(guild_id.get());
+    let policy = &effective(&data.config, &data.store, guild_id.get())
+        .await
+        .guild;
     let caller = ctx.author().id.get();
     if caller != meeting.host_id && !policy.is_moderator(&caller_facts(ctx), &facts.role_infos()) {
         return Err(Refusal(format!(
@@ -592,8 +601,8 @@ async fn personal_reply(
     let Some(occ) = current_occurrence(&occurrences, now, grace(data)).cloned() else {
         return "This meeting has ended.".into();
     };
-    let window =
-        Duration::from_std(data.config.meetings.join_window).unwrap_or(Duration::minutes(10));
+    let server = effective(&data.config, &data.store, m.guild_id).await;
+    let window = Duration::from_std(server.join_window).unwrap_or(Duration::minutes(10));
     let opens = occ.starts_at - window;
     if now < opens {
         return format!(
@@ -607,7 +616,7 @@ async fn personal_reply(
     let guild_id = serenity::GuildId::new(m.guild_id);
     let facts = super::meet::guild_facts(sctx, data, guild_id).await.ok();
     let roles = facts.as_ref().map(|f| f.role_infos()).unwrap_or_default();
-    let policy = data.config.discord.policy.for_guild(m.guild_id);
+    let policy = &server.guild;
     let mf = MemberFacts {
         role_ids: member.roles.iter().map(|r| r.get()).collect(),
         is_administrator: member.permissions.is_some_and(|p| p.administrator()),
@@ -632,15 +641,26 @@ async fn personal_reply(
         moderator,
     };
     let exec = DiscordExecutor::from_data(data);
-    match exec.link_for(m, &occ, &who) {
-        Ok(link) => format!(
+    match exec.link_for(m, &occ, &who, &server) {
+        Ok(link) => {
+            exec.audit_link(
+                m,
+                &who,
+                &server,
+                who.user_id,
+                "/meetings link or the Join button",
+                occ.ends_at + grace(data),
+            )
+            .await;
+            format!(
             "Your personal link for **{}** (<t:{}:F>, works until <t:{}:t>). You join as {}.\n**[Open your personal meeting link](<{}>)** — it is yours alone.",
             escape(&m.topic),
             occ.starts_at.timestamp(),
             (occ.ends_at + grace(data)).timestamp(),
             if moderator { "a **moderator**" } else { "a participant" },
             link.expose()
-        ),
+        )
+        }
         Err(e) => {
             tracing::error!(error = %e, "minting failed");
             "I could not create your link; the bot's Jitsi settings need attention (`meetbot check`).".into()
@@ -706,12 +726,47 @@ impl DiscordExecutor {
         Duration::from_std(self.config.meetings.grace).unwrap_or(Duration::minutes(15))
     }
 
+    /// Records a moderator link in the audit trail (member links are not recorded).
+    async fn audit_link(
+        &self,
+        m: &Meeting,
+        who: &Invitee,
+        server: &EffectivePolicy,
+        actor: u64,
+        via: &str,
+        until: DateTime<Utc>,
+    ) {
+        if !who.moderator {
+            return;
+        }
+        let user = who.user_id;
+        record_audit(
+            &self.rest,
+            &self.store,
+            server.audit_channel,
+            audit_entry(
+                m.guild_id,
+                self.clock.now(),
+                actor,
+                actions::MODERATOR_LINK,
+                Some(&m.id),
+                user.to_string(),
+                format!(
+                    "issued a moderator link to <@{user}> via {via}, valid until <t:{}:f>",
+                    until.timestamp()
+                ),
+            ),
+        )
+        .await;
+    }
+
     /// A personal link for one occurrence: usable from the join window's opening to the end plus grace.
     fn link_for(
         &self,
         m: &Meeting,
         occ: &Occurrence,
         who: &Invitee,
+        server: &EffectivePolicy,
     ) -> Result<Link, crate::jitsi::TokenError> {
         let room = Room::from_normalized(m.room.clone())
             .map_err(|e| crate::jitsi::TokenError::Setting(e.to_string()))?;
@@ -721,24 +776,23 @@ impl DiscordExecutor {
             avatar: who.avatar.clone(),
             email: None,
         };
-        let window =
-            Duration::from_std(self.config.meetings.join_window).unwrap_or(Duration::minutes(10));
+        let window = Duration::from_std(server.join_window).unwrap_or(Duration::minutes(10));
         let opens = (occ.starts_at - window).min(self.clock.now());
+        let minter = server.minter(&self.minter);
         let mut grant = Grant::new(
             room.clone(),
             identity,
             who.moderator,
             opens,
-            self.minter.settings(),
+            minter.settings(),
         );
         grant.expires_at = occ.ends_at + self.grace();
-        let minted = self.minter.mint(&grant)?;
-        let name = self
-            .minter
+        let minted = minter.mint(&grant)?;
+        let name = minter
             .settings()
             .prefill_display_name
             .then_some(who.name.as_str());
-        Ok(self.minter.link(&room, &minted.token, name))
+        Ok(minter.link(&room, &minted.token, name))
     }
 
     fn announcement_body(&self, m: &Meeting, occ: &Occurrence, state: &str) -> Value {
@@ -795,9 +849,8 @@ impl DiscordExecutor {
         body
     }
 
-    fn window_text(&self, occ: &Occurrence) -> String {
-        let window =
-            Duration::from_std(self.config.meetings.join_window).unwrap_or(Duration::minutes(10));
+    fn window_text(&self, occ: &Occurrence, join_window: std::time::Duration) -> String {
+        let window = Duration::from_std(join_window).unwrap_or(Duration::minutes(10));
         format!(
             "Press **Join** for your own personal link; links open <t:{}:R>.",
             (occ.starts_at - window).timestamp()
@@ -821,7 +874,8 @@ impl DiscordExecutor {
                     (now - occ.starts_at).num_minutes()
                 )
             } else {
-                self.window_text(occ)
+                let server = effective(&self.config, &self.store, m.guild_id).await;
+                self.window_text(occ, server.join_window)
             };
             let msg = self
                 .rest
@@ -880,7 +934,8 @@ impl DiscordExecutor {
             roles: m.invitee_role_ids.clone(),
         };
         let facts = self.guild_facts(m.guild_id).await.map_err(classify)?;
-        let policy = self.config.discord.policy.for_guild(m.guild_id).clone();
+        let server = effective(&self.config, &self.store, m.guild_id).await;
+        let policy = server.guild.clone();
         let (mut invitees, _not_members) = resolve_invitees(
             &self.rest,
             m.guild_id,
@@ -934,8 +989,17 @@ impl DiscordExecutor {
                 Err(e) => return Err(ExecError::Transient(e.to_string())),
             }
             let link = self
-                .link_for(m, occ, inv)
+                .link_for(m, occ, inv, &server)
                 .map_err(|e| ExecError::Permanent(e.to_string()))?;
+            self.audit_link(
+                m,
+                inv,
+                &server,
+                m.host_id,
+                "a reminder DM",
+                occ.ends_at + self.grace(),
+            )
+            .await;
             dms.push(Dm {
                 user_id: inv.user_id,
                 body: reminder_dm(
@@ -944,7 +1008,7 @@ impl DiscordExecutor {
                     &facts.name,
                     &link,
                     inv.moderator,
-                    self.config.meetings.join_window,
+                    server.join_window,
                 ),
             });
         }

@@ -90,11 +90,35 @@ impl Spec {
         let Some(validator) = self.validator(method, template) else {
             return Vec::new();
         };
+        let body = docs_over_spec(template, body);
         validator
-            .iter_errors(body)
+            .iter_errors(&body)
             .map(|e| format!("{method} {template}: schema: {e} at {}", e.instance_path))
             .collect()
     }
+}
+
+/// Where the (preview) spec and Discord's documentation disagree, the documentation wins: a command's
+/// `default_member_permissions` is documented as a permission bit set in a string ("32"), which is what serenity
+/// sends, while the spec types it as an integer. Such strings are read as the integer they spell before the schema
+/// check; anything else is left for the schema to judge.
+fn docs_over_spec<'a>(template: &str, body: &'a Value) -> std::borrow::Cow<'a, Value> {
+    if !template.ends_with("/commands") && !template.contains("/commands/") {
+        return std::borrow::Cow::Borrowed(body);
+    }
+    let mut body = body.clone();
+    let mut fix = |cmd: &mut Value| {
+        if let Some(field) = cmd.get_mut("default_member_permissions") {
+            if let Some(n) = field.as_str().and_then(|s| s.parse::<u64>().ok()) {
+                *field = json!(n);
+            }
+        }
+    };
+    match &mut body {
+        Value::Array(cmds) => cmds.iter_mut().for_each(&mut fix),
+        other => fix(other),
+    }
+    std::borrow::Cow::Owned(body)
 }
 
 /// Checks a message body (create or edit) against Discord's documented limits.
@@ -241,6 +265,25 @@ pub fn invalid_form_body(violations: &[String]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_permission_strings_are_read_as_the_documentation_says() {
+        let t = "/applications/{application_id}/guilds/{guild_id}/commands";
+        let body = json!([{"name": "a", "default_member_permissions": "32"}, {"name": "b"}]);
+        assert_eq!(
+            docs_over_spec(t, &body).into_owned(),
+            json!([{"name": "a", "default_member_permissions": 32}, {"name": "b"}])
+        );
+        // Not a number: left for the schema to refuse.
+        let bad = json!({"default_member_permissions": "admins"});
+        assert_eq!(docs_over_spec(t, &bad).into_owned(), bad);
+        // Other routes are untouched.
+        let msg = json!({"default_member_permissions": "32"});
+        assert_eq!(
+            docs_over_spec("/channels/{channel_id}/messages", &msg).into_owned(),
+            msg
+        );
+    }
 
     #[test]
     fn content_over_2000_characters_is_a_violation() {

@@ -1,0 +1,723 @@
+//! `/meetbot settings …` (each server sets its own policy without editing the bot's files) and the audit trail:
+//! `/meetbot audit`, and the writer every command uses to record and post what it did.
+
+use super::meet::{guild_facts, reply, Refusal};
+use super::policy::{self, effective, keys, limits, EffectivePolicy};
+use super::render::{escape, MAX_CONTENT};
+use super::rest::RestClient;
+use super::{Context, Data, Error};
+use crate::meeting::policy::{MemberFacts, RoleInfo, RoleRef};
+use crate::store::{NewAuditEntry, Store};
+use chrono::{DateTime, Utc};
+use poise::serenity_prelude as serenity;
+use serde_json::{json, Value};
+
+/// What audit entries say was done.
+pub mod actions {
+    /// A link that makes its holder a moderator.
+    pub const MODERATOR_LINK: &str = "moderator_link";
+    /// A guest link for a member of the server, by DM.
+    pub const GUEST_MEMBER: &str = "guest_member";
+    /// A guest link for someone outside Discord, handed to the moderator.
+    pub const GUEST_EXTERNAL: &str = "guest_external";
+    /// A server setting changed.
+    pub const SETTING: &str = "setting";
+}
+
+/// Records an audit entry and, when the server has an audit channel, posts it there. Entries never hold a token
+/// or a link: callers write who, what, which meeting and until when. Failures are logged, never shown: the action
+/// itself already happened.
+pub(crate) async fn record_audit(
+    rest: &RestClient,
+    store: &Store,
+    audit_channel: Option<u64>,
+    entry: NewAuditEntry,
+) {
+    if let Err(e) = store.record_audit(&entry).await {
+        tracing::warn!(error = %e, guild = entry.guild_id, action = %entry.action, "could not record an audit entry");
+    }
+    if let Some(channel) = audit_channel {
+        let body = json!({
+            "content": audit_line(entry.at, entry.actor_id, &entry.detail, entry.meeting_id.as_deref()),
+            "allowed_mentions": { "parse": [] },
+        });
+        if let Err(e) = rest.send_message(channel, &body).await {
+            tracing::warn!(error = %e, channel, "could not post to the audit channel");
+        }
+    }
+}
+
+/// A new entry at `at` by `actor`.
+pub(crate) fn entry(
+    guild_id: u64,
+    at: DateTime<Utc>,
+    actor_id: u64,
+    action: &str,
+    meeting_id: Option<&str>,
+    subject: String,
+    detail: String,
+) -> NewAuditEntry {
+    NewAuditEntry {
+        guild_id,
+        at,
+        actor_id,
+        action: action.to_string(),
+        meeting_id: meeting_id.map(str::to_string),
+        subject,
+        detail,
+    }
+}
+
+/// How one entry reads, in the audit channel and in `/meetbot audit`.
+fn audit_line(at: DateTime<Utc>, actor: u64, detail: &str, meeting: Option<&str>) -> String {
+    let mut s = format!("<t:{}:f> <@{actor}> {detail}", at.timestamp());
+    if let Some(m) = meeting {
+        s.push_str(&format!(" · meeting `{m}`"));
+    }
+    s
+}
+
+/// Manage meetbot on this server.
+#[poise::command(
+    slash_command,
+    guild_only,
+    subcommands("settings", "audit"),
+    subcommand_required,
+    default_member_permissions = "MANAGE_GUILD"
+)]
+pub async fn meetbot(_ctx: Context<'_>) -> Result<(), Error> {
+    Ok(())
+}
+
+/// This server's meetbot settings (needs Manage Server).
+#[poise::command(
+    slash_command,
+    guild_only,
+    subcommands(
+        "show",
+        "moderator_roles",
+        "host_roles",
+        "guest_inviter_roles",
+        "admins_are_moderators",
+        "default_duration",
+        "default_timezone",
+        "announcement_channel",
+        "audit_channel",
+        "join_window",
+        "remind_lead",
+        "lobby_bypass",
+        "invitee_cap",
+        "cooldown"
+    ),
+    subcommand_required
+)]
+pub async fn settings(_ctx: Context<'_>) -> Result<(), Error> {
+    Ok(())
+}
+
+/// What a role list setter does.
+#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
+pub enum RoleAction {
+    /// Add the role.
+    #[name = "add"]
+    Add,
+    /// Remove the role.
+    #[name = "remove"]
+    Remove,
+    /// No roles at all on this server.
+    #[name = "clear"]
+    Clear,
+    /// Back to the bot's configuration file.
+    #[name = "reset to the file's default"]
+    Reset,
+}
+
+fn member_of(ctx: Context<'_>) -> Option<&serenity::Member> {
+    match ctx {
+        Context::Application(app) => app.interaction.member.as_deref(),
+        _ => None,
+    }
+}
+
+fn caller_facts(ctx: Context<'_>) -> MemberFacts {
+    member_of(ctx)
+        .map(|m| MemberFacts {
+            role_ids: m.roles.iter().map(|r| r.get()).collect(),
+            is_administrator: m.permissions.is_some_and(|p| p.administrator()),
+        })
+        .unwrap_or_default()
+}
+
+/// Discord hides the command from members without Manage Server, but a server can change that in its integration
+/// settings: the permission the interaction carries is checked again here.
+fn require_manage_server(ctx: Context<'_>) -> Result<(), Refusal> {
+    let allowed = member_of(ctx)
+        .and_then(|m| m.permissions)
+        .is_some_and(|p| p.manage_guild() || p.administrator());
+    if allowed {
+        Ok(())
+    } else {
+        Err(Refusal(
+            "Changing meetbot's settings needs the **Manage Server** permission.".into(),
+        ))
+    }
+}
+
+/// Answers a settings subcommand: defer, run, reply with the sentence either way.
+async fn answer(
+    ctx: Context<'_>,
+    work: impl std::future::Future<Output = Result<String, Refusal>>,
+) -> Result<(), Error> {
+    ctx.defer_ephemeral().await?;
+    let text = match work.await {
+        Ok(t) | Err(Refusal(t)) => t,
+    };
+    reply(ctx, &text).await;
+    Ok(())
+}
+
+fn label(key: &str) -> &'static str {
+    match key {
+        keys::MODERATOR_ROLES => "moderator roles",
+        keys::HOST_ROLES => "host roles",
+        keys::GUEST_INVITER_ROLES => "guest-inviter roles",
+        keys::ADMINS_ARE_MODERATORS => "administrators are moderators",
+        keys::DEFAULT_DURATION => "default duration",
+        keys::DEFAULT_TIMEZONE => "default time zone",
+        keys::ANNOUNCEMENT_CHANNEL => "announcement channel",
+        keys::AUDIT_CHANNEL => "audit channel",
+        keys::JOIN_WINDOW => "join window",
+        keys::REMIND => "reminder lead time",
+        keys::LOBBY_BYPASS => "lobby bypass for moderators",
+        keys::INVITEE_CAP => "invitee cap",
+        keys::COOLDOWN => "per-user cooldown",
+        _ => "setting",
+    }
+}
+
+const ALL_KEYS: [&str; 13] = [
+    keys::MODERATOR_ROLES,
+    keys::HOST_ROLES,
+    keys::GUEST_INVITER_ROLES,
+    keys::ADMINS_ARE_MODERATORS,
+    keys::DEFAULT_DURATION,
+    keys::DEFAULT_TIMEZONE,
+    keys::ANNOUNCEMENT_CHANNEL,
+    keys::AUDIT_CHANNEL,
+    keys::JOIN_WINDOW,
+    keys::REMIND,
+    keys::LOBBY_BYPASS,
+    keys::INVITEE_CAP,
+    keys::COOLDOWN,
+];
+
+fn describe_roles(refs: &[RoleRef], roles: &[RoleInfo]) -> String {
+    if refs.is_empty() {
+        return "(none)".into();
+    }
+    refs.iter()
+        .map(|r| match roles.iter().find(|role| r.matches(role)) {
+            Some(role) => format!("<@&{}>", role.id),
+            None => format!("{r} (not a role here)"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn on_off(b: bool) -> String {
+    if b { "on" } else { "off" }.into()
+}
+
+fn mins(d: std::time::Duration) -> String {
+    let m = d.as_secs() / 60;
+    format!("{m} minute{}", if m == 1 { "" } else { "s" })
+}
+
+/// How one setting reads in `p`.
+fn describe(p: &EffectivePolicy, key: &str, roles: &[RoleInfo]) -> String {
+    match key {
+        keys::MODERATOR_ROLES => describe_roles(&p.guild.moderator_roles, roles),
+        keys::HOST_ROLES => {
+            if p.guild.host_roles.is_empty() {
+                "(none: everyone may host)".into()
+            } else {
+                describe_roles(&p.guild.host_roles, roles)
+            }
+        }
+        keys::GUEST_INVITER_ROLES => describe_roles(&p.guest_inviter_roles, roles),
+        keys::ADMINS_ARE_MODERATORS => on_off(p.guild.administrators_are_moderators),
+        keys::DEFAULT_DURATION => mins(p.default_duration),
+        keys::DEFAULT_TIMEZONE => p.default_timezone.name().to_string(),
+        keys::ANNOUNCEMENT_CHANNEL => p
+            .announcement_channel
+            .map(|c| format!("<#{c}>"))
+            .unwrap_or_else(|| "(none: where /meet is used)".into()),
+        keys::AUDIT_CHANNEL => p
+            .audit_channel
+            .map(|c| format!("<#{c}>"))
+            .unwrap_or_else(|| "(none)".into()),
+        keys::JOIN_WINDOW => mins(p.join_window),
+        keys::REMIND => mins(p.remind),
+        keys::LOBBY_BYPASS => on_off(p.lobby_bypass_for_moderators),
+        keys::INVITEE_CAP => format!("{} people", p.guild.invitee_cap),
+        keys::COOLDOWN => format!("{} seconds", p.cooldown.as_secs()),
+        _ => String::new(),
+    }
+}
+
+fn guild_of(ctx: Context<'_>) -> Result<u64, Refusal> {
+    ctx.guild_id()
+        .map(|g| g.get())
+        .ok_or_else(|| Refusal("Use this in a server.".into()))
+}
+
+async fn roles_of(ctx: Context<'_>, guild: u64) -> Result<Vec<RoleInfo>, Refusal> {
+    guild_facts(
+        ctx.serenity_context(),
+        ctx.data(),
+        serenity::GuildId::new(guild),
+    )
+    .await
+    .map(|f| f.role_infos())
+    .map_err(|e| {
+        tracing::warn!(error = %e, guild, "cannot read the server's roles");
+        Refusal("I cannot read this server's roles right now; please try again in a moment.".into())
+    })
+}
+
+fn db_refusal(e: crate::store::StoreError) -> Refusal {
+    tracing::warn!(error = %e, "settings: database error");
+    Refusal(if e.is_unavailable() {
+        "The database is unavailable; nothing was changed. Please try again in a moment.".into()
+    } else {
+        "I could not save the setting; nothing was changed.".into()
+    })
+}
+
+/// Stores (`Some`) or removes (`None`: back to the file's default) one setting, answers with the old and new
+/// value, and records the change in the audit trail.
+async fn change(ctx: Context<'_>, key: &str, value: Option<Value>) -> Result<String, Refusal> {
+    require_manage_server(ctx)?;
+    let data = ctx.data();
+    let guild = guild_of(ctx)?;
+    let roles = roles_of(ctx, guild).await?;
+    let before = effective(&data.config, &data.store, guild).await;
+    let now = data.clock.now();
+    let actor = ctx.author().id.get();
+    let old = match &value {
+        Some(v) => data.store.set_setting(guild, key, v, actor, now).await,
+        None => data.store.remove_setting(guild, key).await,
+    }
+    .map_err(db_refusal)?;
+    let after = effective(&data.config, &data.store, guild).await;
+    let (was, now_is) = (
+        describe(&before, key, &roles),
+        describe(&after, key, &roles),
+    );
+    let was = if old.is_none() {
+        format!("{was} (the file's default)")
+    } else {
+        was
+    };
+    let now_is = if value.is_none() {
+        format!("{now_is} (the file's default)")
+    } else {
+        now_is
+    };
+    tracing::info!(guild, key, by = actor, "server setting changed");
+    let detail = format!("changed the {}: {was} → {now_is}", label(key));
+    // A newly set audit channel gets this change too: it shows the channel works.
+    let channel = after.audit_channel.or(before.audit_channel);
+    record_audit(
+        &data.rest,
+        &data.store,
+        channel,
+        entry(
+            guild,
+            now,
+            actor,
+            actions::SETTING,
+            None,
+            key.to_string(),
+            detail,
+        ),
+    )
+    .await;
+    Ok(format!(
+        "Changed the **{}**.\nWas: {was}\nNow: {now_is}",
+        label(key)
+    ))
+}
+
+/// Show this server's settings.
+#[poise::command(slash_command, guild_only)]
+pub async fn show(ctx: Context<'_>) -> Result<(), Error> {
+    answer(ctx, async {
+        require_manage_server(ctx)?;
+        let data = ctx.data();
+        let guild = guild_of(ctx)?;
+        let roles = roles_of(ctx, guild).await?;
+        let stored = data.store.settings(guild).await.map_err(db_refusal)?;
+        let p = policy::merge_settings(
+            EffectivePolicy::from_config(&data.config, guild),
+            &stored,
+            data.config.meetings.max_duration,
+        );
+        let mut s = String::from(
+            "**meetbot settings on this server** (✎ set here; the rest follow the bot's file)\n",
+        );
+        for key in ALL_KEYS {
+            let mark = if stored
+                .iter()
+                .any(|st| st.key == key && !p.ignored.iter().any(|i| i == key))
+            {
+                " ✎"
+            } else {
+                ""
+            };
+            s.push_str(&format!(
+                "• {}: {}{mark}\n",
+                label(key),
+                describe(&p, key, &roles)
+            ));
+        }
+        if !p.ignored.is_empty() {
+            s.push_str("Some stored values do not read and are ignored; set them again.\n");
+        }
+        Ok(s)
+    })
+    .await
+}
+
+async fn set_roles(
+    ctx: Context<'_>,
+    key: &'static str,
+    action: RoleAction,
+    role: Option<serenity::RoleId>,
+) -> Result<String, Refusal> {
+    require_manage_server(ctx)?;
+    let data = ctx.data();
+    let guild = guild_of(ctx)?;
+    let current: Vec<u64> = {
+        let p = effective(&data.config, &data.store, guild).await;
+        let refs = match key {
+            keys::MODERATOR_ROLES => p.guild.moderator_roles,
+            keys::HOST_ROLES => p.guild.host_roles,
+            _ => p.guest_inviter_roles,
+        };
+        // Names from the file become ids here, so the stored list is exact.
+        let roles = roles_of(ctx, guild).await?;
+        refs.iter()
+            .filter_map(|r| match r {
+                RoleRef::Id(id) => Some(*id),
+                RoleRef::Name(_) => roles.iter().find(|info| r.matches(info)).map(|i| i.id),
+            })
+            .collect()
+    };
+    let new = match action {
+        RoleAction::Reset => return change(ctx, key, None).await,
+        RoleAction::Clear => Vec::new(),
+        RoleAction::Add | RoleAction::Remove => {
+            let Some(role) = role.map(|r| r.get()) else {
+                return Err(Refusal("Pick the `role` to add or remove.".into()));
+            };
+            if role == guild {
+                return Err(Refusal(
+                    "`@everyone` cannot be used here: pick a role.".into(),
+                ));
+            }
+            let roles = roles_of(ctx, guild).await?;
+            if !roles.iter().any(|r| r.id == role) {
+                return Err(Refusal(format!("<@&{role}> is not a role of this server.")));
+            }
+            let mut list = current.clone();
+            if matches!(action, RoleAction::Add) {
+                if list.contains(&role) {
+                    return Err(Refusal(format!(
+                        "<@&{role}> is already one of the {}.",
+                        label(key)
+                    )));
+                }
+                list.push(role);
+            } else {
+                if !list.contains(&role) {
+                    return Err(Refusal(format!(
+                        "<@&{role}> is not one of the {}.",
+                        label(key)
+                    )));
+                }
+                list.retain(|r| *r != role);
+            }
+            list
+        }
+    };
+    change(ctx, key, Some(policy::roles_value(&new))).await
+}
+
+/// Roles whose members are moderators in meetings.
+#[poise::command(slash_command, guild_only, rename = "moderator-roles")]
+pub async fn moderator_roles(
+    ctx: Context<'_>,
+    #[description = "add, remove, clear, or reset to the file's default"] action: RoleAction,
+    #[description = "The role (for add and remove)"] role: Option<serenity::RoleId>,
+) -> Result<(), Error> {
+    answer(ctx, set_roles(ctx, keys::MODERATOR_ROLES, action, role)).await
+}
+
+/// Roles whose members may start meetings (none: everyone).
+#[poise::command(slash_command, guild_only, rename = "host-roles")]
+pub async fn host_roles(
+    ctx: Context<'_>,
+    #[description = "add, remove, clear, or reset to the file's default"] action: RoleAction,
+    #[description = "The role (for add and remove)"] role: Option<serenity::RoleId>,
+) -> Result<(), Error> {
+    answer(ctx, set_roles(ctx, keys::HOST_ROLES, action, role)).await
+}
+
+/// Roles whose members may /invite guests (moderators always may).
+#[poise::command(slash_command, guild_only, rename = "guest-inviter-roles")]
+pub async fn guest_inviter_roles(
+    ctx: Context<'_>,
+    #[description = "add, remove, clear, or reset to the file's default"] action: RoleAction,
+    #[description = "The role (for add and remove)"] role: Option<serenity::RoleId>,
+) -> Result<(), Error> {
+    answer(ctx, set_roles(ctx, keys::GUEST_INVITER_ROLES, action, role)).await
+}
+
+/// Whether administrators are moderators.
+#[poise::command(slash_command, guild_only, rename = "admins-are-moderators")]
+pub async fn admins_are_moderators(
+    ctx: Context<'_>,
+    #[description = "On or off"] value: bool,
+) -> Result<(), Error> {
+    answer(
+        ctx,
+        change(ctx, keys::ADMINS_ARE_MODERATORS, Some(json!(value))),
+    )
+    .await
+}
+
+/// Whether moderators' links skip the lobby (needs the server's token_lobby_bypass module).
+#[poise::command(slash_command, guild_only, rename = "lobby-bypass")]
+pub async fn lobby_bypass(
+    ctx: Context<'_>,
+    #[description = "On or off"] value: bool,
+) -> Result<(), Error> {
+    answer(ctx, change(ctx, keys::LOBBY_BYPASS, Some(json!(value)))).await
+}
+
+/// Checks a number against its range, with the sentence a person reads when it is out.
+fn ranged(what: &str, value: i64, (lo, hi): (i64, i64), unit: &str) -> Result<Value, Refusal> {
+    if (lo..=hi).contains(&value) {
+        Ok(json!(value))
+    } else {
+        Err(Refusal(format!(
+            "The {what} must be from {lo} to {hi} {unit}; you gave {value}. Nothing was changed."
+        )))
+    }
+}
+
+/// Length of a meeting when /meet does not say.
+#[poise::command(slash_command, guild_only, rename = "default-duration")]
+pub async fn default_duration(
+    ctx: Context<'_>,
+    #[description = "Minutes"] minutes: i64,
+) -> Result<(), Error> {
+    let max = (ctx.data().config.meetings.max_duration.as_secs() / 60) as i64;
+    answer(ctx, async {
+        let v = ranged("default duration", minutes, (1, max), "minutes")?;
+        change(ctx, keys::DEFAULT_DURATION, Some(v)).await
+    })
+    .await
+}
+
+/// Time zone for `when` when the command does not say.
+#[poise::command(slash_command, guild_only, rename = "default-timezone")]
+pub async fn default_timezone(
+    ctx: Context<'_>,
+    #[description = "IANA zone, e.g. Europe/Berlin"]
+    #[autocomplete = "super::scheduled::autocomplete_timezone"]
+    zone: String,
+) -> Result<(), Error> {
+    answer(ctx, async {
+        let tz = crate::schedule::parse_timezone(&zone)
+            .map_err(|e| Refusal(format!("{e}. Nothing was changed.")))?;
+        change(ctx, keys::DEFAULT_TIMEZONE, Some(json!(tz.name()))).await
+    })
+    .await
+}
+
+/// Checks that a picked channel is a channel of this server (when the cache knows the server).
+fn check_channel(ctx: Context<'_>, guild: u64, channel: u64) -> Result<(), Refusal> {
+    if let Some(g) = ctx
+        .serenity_context()
+        .cache
+        .guild(serenity::GuildId::new(guild))
+    {
+        if !g.channels.contains_key(&serenity::ChannelId::new(channel)) {
+            return Err(Refusal(format!(
+                "<#{channel}> is not a channel of this server. Nothing was changed."
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn set_channel(
+    ctx: Context<'_>,
+    key: &'static str,
+    channel: Option<serenity::ChannelId>,
+) -> Result<String, Refusal> {
+    let guild = guild_of(ctx)?;
+    match channel {
+        Some(c) => {
+            check_channel(ctx, guild, c.get())?;
+            change(ctx, key, Some(policy::channel_value(c.get()))).await
+        }
+        None => change(ctx, key, None).await,
+    }
+}
+
+/// Where scheduled meetings are announced by default (leave empty to go back to: where /meet is used).
+#[poise::command(slash_command, guild_only, rename = "announcement-channel")]
+pub async fn announcement_channel(
+    ctx: Context<'_>,
+    #[description = "The channel (empty: back to the default)"]
+    #[channel_types("Text")]
+    channel: Option<serenity::ChannelId>,
+) -> Result<(), Error> {
+    answer(ctx, set_channel(ctx, keys::ANNOUNCEMENT_CHANNEL, channel)).await
+}
+
+/// Where moderator links, guest invitations and settings changes are logged (empty: not posted).
+#[poise::command(slash_command, guild_only, rename = "audit-channel")]
+pub async fn audit_channel(
+    ctx: Context<'_>,
+    #[description = "The channel (empty: no posts)"]
+    #[channel_types("Text")]
+    channel: Option<serenity::ChannelId>,
+) -> Result<(), Error> {
+    answer(ctx, set_channel(ctx, keys::AUDIT_CHANNEL, channel)).await
+}
+
+/// How many minutes before the start links open.
+#[poise::command(slash_command, guild_only, rename = "join-window")]
+pub async fn join_window(
+    ctx: Context<'_>,
+    #[description = "Minutes"] minutes: i64,
+) -> Result<(), Error> {
+    answer(ctx, async {
+        let v = ranged(
+            "join window",
+            minutes,
+            limits::JOIN_WINDOW_MINUTES,
+            "minutes",
+        )?;
+        change(ctx, keys::JOIN_WINDOW, Some(v)).await
+    })
+    .await
+}
+
+/// How many minutes before the start personal links are DMed (0: at the start).
+#[poise::command(slash_command, guild_only, rename = "remind-lead")]
+pub async fn remind_lead(
+    ctx: Context<'_>,
+    #[description = "Minutes"] minutes: i64,
+) -> Result<(), Error> {
+    answer(ctx, async {
+        let v = ranged(
+            "reminder lead time",
+            minutes,
+            limits::REMIND_MINUTES,
+            "minutes",
+        )?;
+        change(ctx, keys::REMIND, Some(v)).await
+    })
+    .await
+}
+
+/// The most people one meeting may invite.
+#[poise::command(slash_command, guild_only, rename = "invitee-cap")]
+pub async fn invitee_cap(
+    ctx: Context<'_>,
+    #[description = "People"] count: i64,
+) -> Result<(), Error> {
+    answer(ctx, async {
+        let v = ranged("invitee cap", count, limits::INVITEE_CAP, "people")?;
+        change(ctx, keys::INVITEE_CAP, Some(v)).await
+    })
+    .await
+}
+
+/// How long one person waits between two uses of /meet (or of /invite); 0 turns it off.
+#[poise::command(slash_command, guild_only)]
+pub async fn cooldown(
+    ctx: Context<'_>,
+    #[description = "Seconds"] seconds: i64,
+) -> Result<(), Error> {
+    answer(ctx, async {
+        let v = ranged("cooldown", seconds, limits::COOLDOWN_SECONDS, "seconds")?;
+        change(ctx, keys::COOLDOWN, Some(v)).await
+    })
+    .await
+}
+
+/// Recent moderator links, guest invitations and settings changes (moderators).
+#[poise::command(slash_command, guild_only)]
+pub async fn audit(
+    ctx: Context<'_>,
+    #[description = "Only this meeting"]
+    #[autocomplete = "super::scheduled::autocomplete_meeting"]
+    meeting: Option<String>,
+) -> Result<(), Error> {
+    answer(ctx, audit_text(ctx, meeting)).await
+}
+
+async fn audit_text(ctx: Context<'_>, meeting: Option<String>) -> Result<String, Refusal> {
+    let data: &Data = ctx.data();
+    let guild = guild_of(ctx)?;
+    let p = effective(&data.config, &data.store, guild).await;
+    let roles = roles_of(ctx, guild).await?;
+    let manages = member_of(ctx)
+        .and_then(|m| m.permissions)
+        .is_some_and(|p| p.manage_guild());
+    if !manages && !p.guild.is_moderator(&caller_facts(ctx), &roles) {
+        return Err(Refusal(format!(
+            "The audit trail is for moderators ({}) and members with Manage Server.",
+            p.guild.describe_moderator_roles(&roles)
+        )));
+    }
+    let meeting = meeting.as_deref().map(str::trim).filter(|m| !m.is_empty());
+    let entries = data
+        .store
+        .recent_audit(guild, meeting, 50)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "reading the audit trail failed");
+            Refusal("The database is unavailable; please try again in a moment.".into())
+        })?;
+    if entries.is_empty() {
+        return Ok(match meeting {
+            Some(m) => format!("Nothing recorded for meeting `{}` yet.", escape(m)),
+            None => "Nothing recorded yet.".into(),
+        });
+    }
+    let mut s = String::from("**Audit trail** (newest first)\n");
+    let mut shown = 0;
+    for e in &entries {
+        let line = format!(
+            "{}\n",
+            audit_line(e.at, e.actor_id, &e.detail, e.meeting_id.as_deref())
+        );
+        // Room for the "more" note below.
+        if s.len() + line.len() > MAX_CONTENT - 40 {
+            break;
+        }
+        s.push_str(&line);
+        shown += 1;
+    }
+    if shown < entries.len() {
+        s.push_str(&format!("…and {} older.", entries.len() - shown));
+    }
+    Ok(s)
+}
