@@ -28,6 +28,9 @@ const CREATE_EVENTS: u64 = 1 << 44;
 /// The Manage Events permission bit.
 const MANAGE_EVENTS: u64 = 1 << 33;
 
+/// The guild setting recording whether the bot may create Discord events, as the last `/meet when:` saw it.
+const EVENTS_ALLOWED_KEY: &str = "meetbot.events_allowed";
+
 /// Discord Scheduled Event statuses.
 const EVENT_ACTIVE: u8 = 2;
 const EVENT_COMPLETED: u8 = 3;
@@ -285,8 +288,26 @@ pub(crate) async fn schedule_meeting(
             Context::Application(app) => app.interaction.app_permissions.map(|p| p.bits()),
             _ => None,
         };
-        if perms.is_some_and(|p| p & (CREATE_EVENTS | MANAGE_EVENTS | 1 << 3) == 0) {
-            text.push_str("\nNote: I lack the **Create Events** permission, so there will be no Discord event for it (the announcement still goes out).");
+        if let Some(p) = perms {
+            let allowed = p & (CREATE_EVENTS | MANAGE_EVENTS | 1 << 3) != 0;
+            // The scheduler has no interaction to read permissions from; without this it would learn of a
+            // missing permission only from a 403, and Discord counts those toward banning the bot's IP.
+            if let Err(e) = data
+                .store
+                .set_setting(
+                    guild_id,
+                    EVENTS_ALLOWED_KEY,
+                    &json!(allowed),
+                    ctx.author().id.get(),
+                    now,
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "could not record whether Discord events may be created");
+            }
+            if !allowed {
+                text.push_str("\nNote: I lack the **Create Events** permission, so there will be no Discord event for it (the announcement still goes out).");
+            }
         }
     }
     let _ = facts;
@@ -833,7 +854,7 @@ impl DiscordExecutor {
                 .await
                 .map_err(|e| ExecError::Transient(e.to_string()))?;
         }
-        if occ.discord_event_id.is_none() && now < occ.ends_at {
+        if occ.discord_event_id.is_none() && now < occ.ends_at && self.events_allowed(m).await {
             let body = json!({
                 "name": clip(&m.topic, 100),
                 "privacy_level": 2,
@@ -861,8 +882,22 @@ impl DiscordExecutor {
                     }
                 }
                 Err(RestError::Forbidden { .. }) => {
-                    // The host was told when scheduling; the announcement carries the meeting anyway.
+                    // The permission was taken away since scheduling: stop trying until a `/meet when:` sees it
+                    // again. The announcement carries the meeting anyway.
                     tracing::info!(guild = m.guild_id, meeting = %m.id, "no permission to create a Discord event; skipped");
+                    if let Err(e) = self
+                        .store
+                        .set_setting(
+                            m.guild_id,
+                            EVENTS_ALLOWED_KEY,
+                            &json!(false),
+                            m.host_id,
+                            now,
+                        )
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not record the missing event permission");
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, meeting = %m.id, "creating the Discord event failed; the announcement stands")
@@ -870,6 +905,17 @@ impl DiscordExecutor {
             }
         }
         Ok(())
+    }
+
+    /// Whether the guild let the bot create events when last seen (unknown counts as yes: Discord then says).
+    async fn events_allowed(&self, m: &Meeting) -> bool {
+        match self.store.setting(m.guild_id, EVENTS_ALLOWED_KEY).await {
+            Ok(Some(v)) if v == json!(false) => {
+                tracing::info!(guild = m.guild_id, meeting = %m.id, "no permission to create a Discord event; skipped");
+                false
+            }
+            _ => true,
+        }
     }
 
     /// DMs every invitee and every Interested user their own link (once per occurrence), and posts a note.
