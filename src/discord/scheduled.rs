@@ -1016,7 +1016,9 @@ impl DiscordExecutor {
                 tracing::warn!(error = %e, user, "could not record a delivery");
             }
         }
-        if !m.private {
+        // A rerun (the first run's completion was lost) must not post the note again; the DMs above are
+        // guarded per user by claim_delivery.
+        if !m.private && occ.reminded_at.is_none() {
             let note = json!({
                 "content": format!("⏰ **{}** starts <t:{}:R>. Invitees have their links by DM; everyone else can press **Join** on the announcement.", escape(&m.topic), occ.starts_at.timestamp()),
                 "allowed_mentions": { "parse": [] },
