@@ -1112,6 +1112,11 @@ impl DiscordExecutor {
 
     /// The meeting ends: the event COMPLETED, the announcement says it ended (no Join button).
     async fn end_now(&self, m: &Meeting, occ: &Occurrence) -> Result<(), ExecError> {
+        if occ.status == OccurrenceStatus::Scheduled {
+            // The start was missed (the bot was down): Discord completes only an ACTIVE event, and the meeting's
+            // time did happen with working links, so it ends rather than being marked cancelled.
+            self.set_event_status(m, occ, EVENT_ACTIVE).await;
+        }
         self.set_event_status(m, occ, EVENT_COMPLETED).await;
         self.edit_announcement(
             m,
