@@ -910,7 +910,7 @@ impl DiscordExecutor {
     /// Whether the guild let the bot create events when last seen (unknown counts as yes: Discord then says).
     async fn events_allowed(&self, m: &Meeting) -> bool {
         match self.store.setting(m.guild_id, EVENTS_ALLOWED_KEY).await {
-            Ok(Some(v)) if v == json!(false) => {
+            Ok(Some(Value::Bool(false))) => {
                 tracing::info!(guild = m.guild_id, meeting = %m.id, "no permission to create a Discord event; skipped");
                 false
             }
