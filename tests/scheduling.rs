@@ -902,3 +902,40 @@ async fn two_bots_sharing_one_postgres_database_never_double_announce_or_double_
     second.shutdown().await.unwrap();
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meetings_list_is_ephemeral_in_start_order_and_paged_by_ten() {
+    let h = Harness::start().await;
+    let i = meetings(&h, BOB, "list", json!([])).await;
+    h.reply_containing(&i, "No upcoming meetings").await;
+    // Scheduled out of order: the list sorts by start.
+    for n in (1..=12).rev() {
+        schedule(
+            &h,
+            ALICE,
+            json!([
+                opt("topic", format!("Item {n:02}")),
+                opt("when", format!("in {n}h"))
+            ]),
+        )
+        .await;
+    }
+    let i = meetings(&h, BOB, "list", json!([])).await;
+    let page1 = h.reply_containing(&i, "Upcoming meetings").await;
+    assert_ephemeral(&h, &i);
+    let items: Vec<&str> = page1.lines().filter(|l| l.starts_with("• ")).collect();
+    assert_eq!(items.len(), 10, "{page1}");
+    assert!(
+        items[0].contains("Item 01") && items[9].contains("Item 10"),
+        "{page1}"
+    );
+    assert!(page1.contains("More: `/meetings list page:2`"));
+
+    let i = meetings(&h, BOB, "list", json!([int_opt("page", 2)])).await;
+    let page2 = h.reply_containing(&i, "page 2").await;
+    let items: Vec<&str> = page2.lines().filter(|l| l.starts_with("• ")).collect();
+    assert_eq!(items.len(), 2, "{page2}");
+    assert!(items[0].contains("Item 11") && items[1].contains("Item 12"));
+    assert!(!page2.contains("More:"));
+    h.finish().await;
+}
