@@ -744,7 +744,9 @@ impl DiscordExecutor {
         };
         let window =
             Duration::from_std(self.config.meetings.join_window).unwrap_or(Duration::minutes(10));
-        let opens = (occ.starts_at - window).min(self.clock.now());
+        // Never earlier than the window, even in a reminder sent before it opens: the DM says when the link
+        // starts working, and the join window is the meeting's promise to everyone else.
+        let opens = occ.starts_at - window;
         let mut grant = Grant::new(
             room.clone(),
             identity,
