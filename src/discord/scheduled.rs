@@ -483,6 +483,19 @@ async fn cancel_inner(ctx: Context<'_>, id: &str, only_next: bool) -> Result<Str
             data.store.cancel_occurrence(o.id).await.map_err(|_| {
                 Refusal("The database is unavailable; nothing was cancelled.".into())
             })?;
+            // The next occurrence is normally added when this one starts; cancelling dropped that start job,
+            // so add it here or the series would silently end.
+            if let Err(e) = crate::schedule::runner::add_next_occurrence(
+                &data.store,
+                &meeting,
+                o.starts_at,
+                now,
+                crate::schedule::runner::SchedulerOptions::default().announce_lead,
+            )
+            .await
+            {
+                tracing::warn!(error = %e, meeting = %meeting.id, "could not schedule the occurrence after a cancelled one");
+            }
         }
     } else {
         data.store
