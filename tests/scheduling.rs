@@ -939,3 +939,79 @@ async fn meetings_list_is_ephemeral_in_start_order_and_paged_by_ten() {
     assert!(!page2.contains("More:"));
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_only_the_next_occurrence_keeps_the_weekly_series_going() {
+    let h = Harness::start().await;
+    let first = utc(2026, 12, 1, 15, 0);
+    let id = schedule(
+        &h,
+        ALICE,
+        json!([
+            opt("topic", "Weekly sync"),
+            opt("when", "15:00"),
+            // poise sends a choice as its index: once, daily, weekdays, weekly.
+            int_opt("repeat", 3),
+        ]),
+    )
+    .await;
+    h.tick().await;
+    let i = meetings(
+        &h,
+        ALICE,
+        "cancel",
+        json!([opt("meeting", id.clone()), bool_opt("only_next", true)]),
+    )
+    .await;
+    h.reply_containing(&i, "(the next occurrence only)").await;
+    let occ = occurrences(&h, &id).await.remove(0);
+    assert_eq!(
+        h.sim
+            .scheduled_event(GUILD, occ.discord_event_id.unwrap())
+            .unwrap()["status"],
+        4
+    );
+
+    // The week after still happens, announced a day ahead with its own message.
+    h.clock.set(first + Span::days(6));
+    h.tick().await;
+    let occs = occurrences(&h, &id).await;
+    let next = occs
+        .iter()
+        .find(|o| o.starts_at == first + Span::days(7))
+        .expect("the following occurrence exists");
+    assert!(next.announcement_message_id.is_some(), "{occs:?}");
+    let posted = announcements(&h, CHANNEL);
+    assert_eq!(posted.len(), 2);
+    assert!(content(&posted[1]).contains(&format!("<t:{}:F>", next.starts_at.timestamp())));
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_sent_before_the_join_window_carries_a_link_that_opens_with_the_window() {
+    let h = Harness::start().await;
+    let starts = utc(2026, 12, 1, 15, 0);
+    schedule(
+        &h,
+        ALICE,
+        json!([
+            opt("topic", "Early heads-up"),
+            opt("invite", format!("<@{BOB}>")),
+            opt("when", "15:00"),
+            int_opt("remind", 30),
+        ]),
+    )
+    .await;
+    h.tick().await;
+    h.clock.set(starts - Span::minutes(30));
+    h.tick().await;
+    let dms = h.dm_texts(BOB);
+    assert_eq!(dms.len(), 1);
+    // The DM says the link works from the window's opening (10 minutes before); so must the token.
+    assert_link_for_window(&dms[0], starts, starts + Span::minutes(60));
+    assert_eq!(
+        failed_checks(&dms[0], starts - Span::minutes(20)),
+        vec!["nbf"]
+    );
+    h.finish().await;
+}
