@@ -104,7 +104,8 @@ pub fn logs() -> String {
         .unwrap_or_default()
 }
 
-fn base_env(sim: &Simulator) -> HashMap<String, String> {
+/// The environment the bot runs with against `sim`: signing settings, token, API base, guild registration.
+pub fn base_env(sim: &Simulator) -> HashMap<String, String> {
     [
         ("JWT_APP_ID", "meetbot-test"),
         ("JWT_APP_SECRET", SECRET),
