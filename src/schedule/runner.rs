@@ -327,9 +327,28 @@ impl Scheduler {
         if jobs.is_empty() {
             return Ok(report);
         }
-        let mut outcomes = futures::stream::iter(jobs)
-            .map(|job| self.process(job, stop))
-            .buffer_unordered(self.options.concurrency.max(1));
+        // Jobs of one occurrence run one after another, in due order: after downtime its announce, remind and
+        // start fall due together, and the start can only mark the event live once the announcement created it.
+        let mut groups: Vec<Vec<Job>> = Vec::new();
+        for job in jobs {
+            match groups
+                .iter_mut()
+                .find(|g| g[0].occurrence_id == job.occurrence_id)
+            {
+                Some(g) => g.push(job),
+                None => groups.push(vec![job]),
+            }
+        }
+        let mut outcomes = futures::stream::iter(groups)
+            .map(|group| async move {
+                let mut done = Vec::with_capacity(group.len());
+                for job in group {
+                    done.push(self.process(job, stop).await);
+                }
+                futures::stream::iter(done)
+            })
+            .buffer_unordered(self.options.concurrency.max(1))
+            .flatten();
         let mut first_error = None;
         while let Some((ran, outcome)) = outcomes.next().await {
             report.ran += u32::from(ran);
