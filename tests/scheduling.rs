@@ -1015,3 +1015,45 @@ async fn a_reminder_sent_before_the_join_window_carries_a_link_that_opens_with_t
     );
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_through_the_start_the_late_announcement_reminder_and_start_run_in_order() {
+    let mut h = Harness::start().await;
+    let starts = utc(2026, 12, 1, 15, 0);
+    let id = schedule(
+        &h,
+        ALICE,
+        json!([
+            opt("topic", "Late start"),
+            opt("invite", format!("<@{BOB}>")),
+            opt("when", "15:00"),
+        ]),
+    )
+    .await;
+    if let Some(bot) = h.bot.take() {
+        bot.shutdown().await.unwrap();
+    }
+    // Back 20 minutes into the meeting: announce, remind and start are all due at once.
+    h.clock.set(starts + Span::minutes(20));
+    h.restart().await;
+    let report = h.tick().await;
+    assert_eq!(report.completed, 3, "{report:?}");
+    let occ = occurrences(&h, &id).await.remove(0);
+    let ann = h.sim.message(occ.announcement_message_id.unwrap()).unwrap();
+    assert!(content(&ann).contains("🟢 Started"), "{}", content(&ann));
+    let event = occ
+        .discord_event_id
+        .expect("an event for the rest of the meeting");
+    assert_eq!(
+        h.sim.scheduled_event(GUILD, event).unwrap()["status"],
+        2,
+        "the event is live while the meeting runs"
+    );
+    assert_eq!(h.dm_texts(BOB).len(), 1);
+    verified_claims(&h.dm_texts(BOB)[0], h.now());
+
+    h.clock.set(starts + Span::minutes(60));
+    h.tick().await;
+    assert_eq!(h.sim.scheduled_event(GUILD, event).unwrap()["status"], 3);
+    h.finish().await;
+}
