@@ -30,6 +30,9 @@ const CREATE_EVENTS: u64 = 1 << 44;
 /// The Manage Events permission bit.
 const MANAGE_EVENTS: u64 = 1 << 33;
 
+/// The guild setting recording whether the bot may create Discord events, as the last `/meet when:` saw it.
+const EVENTS_ALLOWED_KEY: &str = "meetbot.events_allowed";
+
 /// Discord Scheduled Event statuses.
 const EVENT_ACTIVE: u8 = 2;
 const EVENT_COMPLETED: u8 = 3;
@@ -292,8 +295,26 @@ pub(crate) async fn schedule_meeting(
             Context::Application(app) => app.interaction.app_permissions.map(|p| p.bits()),
             _ => None,
         };
-        if perms.is_some_and(|p| p & (CREATE_EVENTS | MANAGE_EVENTS | 1 << 3) == 0) {
-            text.push_str("\nNote: I lack the **Create Events** permission, so there will be no Discord event for it (the announcement still goes out).");
+        if let Some(p) = perms {
+            let allowed = p & (CREATE_EVENTS | MANAGE_EVENTS | 1 << 3) != 0;
+            // The scheduler has no interaction to read permissions from; without this it would learn of a
+            // missing permission only from a 403, and Discord counts those toward banning the bot's IP.
+            if let Err(e) = data
+                .store
+                .set_setting(
+                    guild_id,
+                    EVENTS_ALLOWED_KEY,
+                    &json!(allowed),
+                    ctx.author().id.get(),
+                    now,
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "could not record whether Discord events may be created");
+            }
+            if !allowed {
+                text.push_str("\nNote: I lack the **Create Events** permission, so there will be no Discord event for it (the announcement still goes out).");
+            }
         }
     }
     let _ = facts;
@@ -471,6 +492,19 @@ async fn cancel_inner(ctx: Context<'_>, id: &str, only_next: bool) -> Result<Str
             data.store.cancel_occurrence(o.id).await.map_err(|_| {
                 Refusal("The database is unavailable; nothing was cancelled.".into())
             })?;
+            // The next occurrence is normally added when this one starts; cancelling dropped that start job,
+            // so add it here or the series would silently end.
+            if let Err(e) = crate::schedule::runner::add_next_occurrence(
+                &data.store,
+                &meeting,
+                o.starts_at,
+                now,
+                crate::schedule::runner::SchedulerOptions::default().announce_lead,
+            )
+            .await
+            {
+                tracing::warn!(error = %e, meeting = %meeting.id, "could not schedule the occurrence after a cancelled one");
+            }
         }
     } else {
         data.store
@@ -777,7 +811,9 @@ impl DiscordExecutor {
             email: None,
         };
         let window = Duration::from_std(server.join_window).unwrap_or(Duration::minutes(10));
-        let opens = (occ.starts_at - window).min(self.clock.now());
+        // Never earlier than the window, even in a reminder sent before it opens: the DM says when the link
+        // starts working, and the join window is the meeting's promise to everyone else.
+        let opens = occ.starts_at - window;
         let minter = server.minter(&self.minter);
         let mut grant = Grant::new(
             room.clone(),
@@ -887,7 +923,7 @@ impl DiscordExecutor {
                 .await
                 .map_err(|e| ExecError::Transient(e.to_string()))?;
         }
-        if occ.discord_event_id.is_none() && now < occ.ends_at {
+        if occ.discord_event_id.is_none() && now < occ.ends_at && self.events_allowed(m).await {
             let body = json!({
                 "name": clip(&m.topic, 100),
                 "privacy_level": 2,
@@ -915,8 +951,22 @@ impl DiscordExecutor {
                     }
                 }
                 Err(RestError::Forbidden { .. }) => {
-                    // The host was told when scheduling; the announcement carries the meeting anyway.
+                    // The permission was taken away since scheduling: stop trying until a `/meet when:` sees it
+                    // again. The announcement carries the meeting anyway.
                     tracing::info!(guild = m.guild_id, meeting = %m.id, "no permission to create a Discord event; skipped");
+                    if let Err(e) = self
+                        .store
+                        .set_setting(
+                            m.guild_id,
+                            EVENTS_ALLOWED_KEY,
+                            &json!(false),
+                            m.host_id,
+                            now,
+                        )
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not record the missing event permission");
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, meeting = %m.id, "creating the Discord event failed; the announcement stands")
@@ -924,6 +974,17 @@ impl DiscordExecutor {
             }
         }
         Ok(())
+    }
+
+    /// Whether the guild let the bot create events when last seen (unknown counts as yes: Discord then says).
+    async fn events_allowed(&self, m: &Meeting) -> bool {
+        match self.store.setting(m.guild_id, EVENTS_ALLOWED_KEY).await {
+            Ok(Some(Value::Bool(false))) => {
+                tracing::info!(guild = m.guild_id, meeting = %m.id, "no permission to create a Discord event; skipped");
+                false
+            }
+            _ => true,
+        }
     }
 
     /// DMs every invitee and every Interested user their own link (once per occurrence), and posts a note.
@@ -1034,7 +1095,9 @@ impl DiscordExecutor {
                 tracing::warn!(error = %e, user, "could not record a delivery");
             }
         }
-        if !m.private {
+        // A rerun (the first run's completion was lost) must not post the note again; the DMs above are
+        // guarded per user by claim_delivery.
+        if !m.private && occ.reminded_at.is_none() {
             let note = json!({
                 "content": format!("⏰ **{}** starts <t:{}:R>. Invitees have their links by DM; everyone else can press **Join** on the announcement.", escape(&m.topic), occ.starts_at.timestamp()),
                 "allowed_mentions": { "parse": [] },
@@ -1128,6 +1191,11 @@ impl DiscordExecutor {
 
     /// The meeting ends: the event COMPLETED, the announcement says it ended (no Join button).
     async fn end_now(&self, m: &Meeting, occ: &Occurrence) -> Result<(), ExecError> {
+        if occ.status == OccurrenceStatus::Scheduled {
+            // The start was missed (the bot was down): Discord completes only an ACTIVE event, and the meeting's
+            // time did happen with working links, so it ends rather than being marked cancelled.
+            self.set_event_status(m, occ, EVENT_ACTIVE).await;
+        }
         self.set_event_status(m, occ, EVENT_COMPLETED).await;
         self.edit_announcement(
             m,

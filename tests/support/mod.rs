@@ -58,6 +58,8 @@ pub struct Harness {
     pub clock: ManualClock,
     pub store: Store,
     pub env: HashMap<String, String>,
+    /// Where the store lives (a SQLite file in a temporary directory unless a test chose a database).
+    pub db_url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -102,7 +104,8 @@ pub fn logs() -> String {
         .unwrap_or_default()
 }
 
-fn base_env(sim: &Simulator) -> HashMap<String, String> {
+/// The environment the bot runs with against `sim`: signing settings, token, API base, guild registration.
+pub fn base_env(sim: &Simulator) -> HashMap<String, String> {
     [
         ("JWT_APP_ID", "meetbot-test"),
         ("JWT_APP_SECRET", SECRET),
@@ -183,6 +186,30 @@ impl Harness {
 
     /// As [`Harness::start`], with extra environment settings and changes to the server before the bot connects.
     pub async fn start_with(env: &[(&str, &str)], setup: impl FnOnce(&Simulator)) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("meetbot.db").display()
+        );
+        Self::launch(&url, dir, env, setup).await
+    }
+
+    /// As [`Harness::start_with`], on the database at `url` (e.g. a fresh PostgreSQL schema), so several bots can
+    /// share it.
+    pub async fn start_on(
+        url: &str,
+        env: &[(&str, &str)],
+        setup: impl FnOnce(&Simulator),
+    ) -> Harness {
+        Self::launch(url, tempfile::tempdir().unwrap(), env, setup).await
+    }
+
+    async fn launch(
+        url: &str,
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+        setup: impl FnOnce(&Simulator),
+    ) -> Harness {
         capture_logs();
         let sim = Simulator::start(SimOptions {
             bot_token: BOT_TOKEN.into(),
@@ -195,13 +222,7 @@ impl Harness {
         for (k, v) in env {
             map.insert(k.to_string(), v.to_string());
         }
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("meetbot.db").display()
-        ))
-        .await
-        .expect("open the test database");
+        let store = Store::open(url).await.expect("open the test database");
         let clock = ManualClock::new(t0());
         let mut h = Harness {
             sim,
@@ -209,6 +230,7 @@ impl Harness {
             clock,
             store,
             env: map,
+            db_url: url.to_string(),
             _dir: dir,
         };
         h.connect().await;
@@ -217,6 +239,20 @@ impl Harness {
 
     /// Starts the bot against the simulator and waits until it registered its commands.
     pub async fn connect(&mut self) {
+        let bot = self.launch_bot(self.store.clone()).await;
+        self.bot = Some(bot);
+    }
+
+    /// Starts one more bot process on the same simulated Discord, clock and database (its own connection pool),
+    /// as a second instance of a deployment would run; the caller shuts it down.
+    pub async fn start_second_bot(&self) -> BotHandle {
+        let store = Store::open(&self.db_url)
+            .await
+            .expect("open the shared database");
+        self.launch_bot(store).await
+    }
+
+    async fn launch_bot(&self, store: Store) -> BotHandle {
         let before = self
             .sim
             .requests_matching("PUT", "/applications/*/guilds/*/commands")
@@ -226,12 +262,11 @@ impl Harness {
             StartOptions {
                 clock: Arc::new(self.clock.clone()),
                 run_scheduler: false,
-                store: Some(self.store.clone()),
+                store: Some(store),
             },
         )
         .await
         .expect("bot starts");
-        self.bot = Some(bot);
         self.sim
             .wait_for_requests(
                 "PUT",
@@ -241,6 +276,7 @@ impl Harness {
             )
             .await
             .expect("the bot registers its commands");
+        bot
     }
 
     /// Stops the bot (gracefully) and starts it again on the same database: a restart.
@@ -248,12 +284,10 @@ impl Harness {
         if let Some(bot) = self.bot.take() {
             bot.shutdown().await.expect("clean shutdown");
         }
-        // The store was closed by the shutdown; reopen the same file.
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            self._dir.path().join("meetbot.db").display()
-        );
-        self.store = Store::open(&url).await.expect("reopen the test database");
+        // The store was closed by the shutdown; reopen the same database.
+        self.store = Store::open(&self.db_url)
+            .await
+            .expect("reopen the test database");
         self.connect().await;
     }
 
