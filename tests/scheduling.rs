@@ -1057,3 +1057,33 @@ async fn down_through_the_start_the_late_announcement_reminder_and_start_run_in_
     assert_eq!(h.sim.scheduled_event(GUILD, event).unwrap()["status"], 3);
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_roles_members_cannot_be_listed_the_people_invited_by_name_still_get_their_links() {
+    let h = Harness::start().await;
+    let starts = utc(2026, 12, 1, 15, 0);
+    let ends = starts + Span::minutes(60);
+    schedule(
+        &h,
+        ALICE,
+        json!([
+            opt("topic", "Review"),
+            opt("invite", format!("<@{BOB}> <@&{ROLE_TEAM}>")),
+            opt("when", "15:00"),
+            int_opt("remind", 10),
+        ]),
+    )
+    .await;
+    h.tick().await;
+    // From now on Discord refuses to list members (the Server Members intent was switched off).
+    h.sim.fail_next("GET", "/guilds/*/members", 403, 100);
+    h.clock.set(starts - Span::minutes(10));
+    let report = h.tick().await;
+    assert_eq!(report.completed, 1, "the reminder completed: {report:?}");
+    let bob = h.dm_texts(BOB);
+    assert_eq!(bob.len(), 1, "{bob:?}");
+    assert_link_for_window(&bob[0], starts, ends);
+    assert!(h.dm_texts(CAROL).is_empty(), "Team could not be listed");
+    assert!(logs().contains("cannot expand the invited roles"));
+    h.finish().await;
+}

@@ -990,24 +990,52 @@ impl DiscordExecutor {
     /// DMs every invitee and every Interested user their own link (once per occurrence), and posts a note.
     async fn remind_now(&self, m: &Meeting, occ: &Occurrence) -> Result<(), ExecError> {
         let now = self.clock.now();
-        let invites = InviteList {
-            users: m.invitee_user_ids.clone(),
-            roles: m.invitee_role_ids.clone(),
-        };
         let facts = self.guild_facts(m.guild_id).await.map_err(classify)?;
         let server = effective(&self.config, &self.store, m.guild_id).await;
         let policy = server.guild.clone();
-        let (mut invitees, _not_members) = resolve_invitees(
-            &self.rest,
-            m.guild_id,
-            &facts,
-            &policy,
-            &invites,
-            m.host_id,
-            usize::MAX,
-        )
-        .await
-        .map_err(|Refusal(t)| ExecError::Transient(t))?;
+        // A role deleted since scheduling must not hold back everyone else's links: skip it, and say so.
+        let (roles, gone): (Vec<u64>, Vec<u64>) = m
+            .invitee_role_ids
+            .iter()
+            .partition(|r| facts.roles.iter().any(|(info, _)| info.id == **r));
+        if !gone.is_empty() {
+            tracing::warn!(meeting = %m.id, roles = ?gone, "invited roles no longer exist; reminding the rest");
+        }
+        let invites = InviteList {
+            users: m.invitee_user_ids.clone(),
+            roles,
+        };
+        let resolve = |invites: InviteList| {
+            let policy = &policy;
+            let facts = &facts;
+            async move {
+                resolve_invitees(
+                    &self.rest,
+                    m.guild_id,
+                    facts,
+                    policy,
+                    &invites,
+                    m.host_id,
+                    usize::MAX,
+                )
+                .await
+            }
+        };
+        let (mut invitees, _not_members) = match resolve(invites.clone()).await {
+            Ok(found) => found,
+            // Listing a role's members can fail for good (the Server Members intent was turned off): the people
+            // invited by name still get their links rather than nobody after the retries run out.
+            Err(Refusal(why)) if !invites.roles.is_empty() => {
+                tracing::warn!(meeting = %m.id, reason = %why, "cannot expand the invited roles; reminding the people invited by name");
+                resolve(InviteList {
+                    users: invites.users.clone(),
+                    roles: Vec::new(),
+                })
+                .await
+                .map_err(|Refusal(t)| ExecError::Transient(t))?
+            }
+            Err(Refusal(t)) => return Err(ExecError::Transient(t)),
+        };
         // The host gets their link too: they are the first person the meeting needs.
         if let Ok(Some(host)) = self.rest.get_member(m.guild_id, m.host_id).await {
             invitees.push(super::meet::invitee_from_member(
