@@ -92,45 +92,57 @@ pub fn invitation_dm(view: &MeetingView, link: &Link, moderator: bool) -> Value 
 
 /// The public post: topic, host, invitees, time, and a Join button. No token, no link.
 pub fn announcement(view: &MeetingView, join_custom_id: &str) -> Value {
-    let mut invited: Vec<String> = view
-        .invited_users
-        .iter()
-        .map(|u| format!("<@{u}>"))
-        .collect();
-    invited.extend(view.invited_roles.iter().map(|r| format!("<@&{r}>")));
-    let mut content = format!(
-        "📹 **{topic}** — hosted by <@{host}>\nStarted {start}, ends {end}.\n",
+    let headline = format!(
+        "📹 **{topic}** — hosted by <@{host}>\nStarted {start}, ends {end}.",
         topic = escape(&view.topic),
         host = view.host_id,
         start = ts(view.starts_at, 'R'),
         end = ts(view.ends_at, 't'),
     );
+    public_post(
+        &headline,
+        &view.invited_users,
+        &view.invited_roles,
+        "Press **Join** for your own personal link.",
+        Some(join_custom_id),
+    )
+}
+
+/// A public post about a meeting, immediate or scheduled: a headline, the invitees, a state line, and a Join button
+/// while joining makes sense. Only the invitees are pinged: never @everyone, never a role or user a topic mentions.
+pub fn public_post(
+    headline: &str,
+    users: &[u64],
+    roles: &[u64],
+    state: &str,
+    join_custom_id: Option<&str>,
+) -> Value {
+    let mut invited: Vec<String> = users.iter().map(|u| format!("<@{u}>")).collect();
+    invited.extend(roles.iter().map(|r| format!("<@&{r}>")));
+    let mut content = format!("{headline}\n");
     if !invited.is_empty() {
         content.push_str("Invited: ");
-        push_list(&mut content, &invited, MAX_CONTENT - 200);
+        push_list(
+            &mut content,
+            &invited,
+            MAX_CONTENT - 200 - state.len().min(400),
+        );
         content.push('\n');
     }
-    content.push_str("Press **Join** for your own personal link.");
-    // Only the people invited are pinged: never @everyone, never a role or user that a topic mentions.
-    let users: Vec<String> = view
-        .invited_users
-        .iter()
-        .take(100)
-        .map(u64::to_string)
-        .collect();
-    let roles: Vec<String> = view
-        .invited_roles
-        .iter()
-        .take(100)
-        .map(u64::to_string)
-        .collect();
+    content.push_str(state);
+    let users: Vec<String> = users.iter().take(100).map(u64::to_string).collect();
+    let roles: Vec<String> = roles.iter().take(100).map(u64::to_string).collect();
+    let components = match join_custom_id {
+        Some(id) => json!([{
+            "type": 1,
+            "components": [{ "type": 2, "style": 1, "label": "Join", "custom_id": id }]
+        }]),
+        None => json!([]),
+    };
     json!({
         "content": content,
         "allowed_mentions": { "parse": [], "users": users, "roles": roles },
-        "components": [{
-            "type": 1,
-            "components": [{ "type": 2, "style": 1, "label": "Join", "custom_id": join_custom_id }]
-        }]
+        "components": components,
     })
 }
 

@@ -832,14 +832,8 @@ impl DiscordExecutor {
     }
 
     fn announcement_body(&self, m: &Meeting, occ: &Occurrence, state: &str) -> Value {
-        let mut invited: Vec<String> = m
-            .invitee_user_ids
-            .iter()
-            .map(|u| format!("<@{u}>"))
-            .collect();
-        invited.extend(m.invitee_role_ids.iter().map(|r| format!("<@&{r}>")));
-        let mut content = format!(
-            "📅 **{}** — hosted by <@{}>\n<t:{s}:F> (<t:{s}:R>) until <t:{e}:t>{}\n",
+        let headline = format!(
+            "📅 **{}** — hosted by <@{}>\n<t:{s}:F> (<t:{s}:R>) until <t:{e}:t>{}",
             escape(&m.topic),
             m.host_id,
             if m.repeat != "none" {
@@ -850,39 +844,15 @@ impl DiscordExecutor {
             s = occ.starts_at.timestamp(),
             e = occ.ends_at.timestamp(),
         );
-        if !invited.is_empty() {
-            let mut list = invited.join(" ");
-            if list.len() > 1200 {
-                list = format!("{} and more", clip(&list, 1200));
-            }
-            content.push_str(&format!("Invited: {list}\n"));
-        }
-        content.push_str(state);
-        let users: Vec<String> = m
-            .invitee_user_ids
-            .iter()
-            .take(100)
-            .map(u64::to_string)
-            .collect();
-        let roles: Vec<String> = m
-            .invitee_role_ids
-            .iter()
-            .take(100)
-            .map(u64::to_string)
-            .collect();
-        let mut body = json!({
-            "content": content,
-            "allowed_mentions": { "parse": [], "users": users, "roles": roles },
-        });
-        if !state.starts_with("❌") && !state.starts_with("🏁") {
-            body["components"] = json!([{
-                "type": 1,
-                "components": [{ "type": 2, "style": 1, "label": "Join", "custom_id": join_custom_id(&m.id) }]
-            }]);
-        } else {
-            body["components"] = json!([]);
-        }
-        body
+        // Cancelled and ended meetings lose their Join button.
+        let open = !state.starts_with('❌') && !state.starts_with('🏁');
+        super::render::public_post(
+            &headline,
+            &m.invitee_user_ids,
+            &m.invitee_role_ids,
+            state,
+            open.then(|| join_custom_id(&m.id)).as_deref(),
+        )
     }
 
     fn window_text(&self, occ: &Occurrence, join_window: std::time::Duration) -> String {
