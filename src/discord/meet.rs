@@ -358,7 +358,8 @@ async fn start_meeting(
             body: render::invitation_dm(&view, &link, inv.moderator),
         });
     }
-    let total = dms.len();
+    // People mentioned who are not in the server count as invited and not reached, so the host learns of them.
+    let total = dms.len() + not_members.len();
     let outcomes = deliver_all(
         &data.rest,
         dms,
@@ -376,6 +377,7 @@ async fn start_meeting(
             DmOutcome::NotSent(_) => unreached.push((user, Unreached::NotSent)),
         }
     }
+    unreached.extend(not_members.iter().map(|u| (*u, Unreached::NotMember)));
     let done = Delivery::Done {
         delivered,
         total,
