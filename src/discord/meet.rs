@@ -237,7 +237,7 @@ async fn start_meeting(
     };
     if !policy.may_host(&caller, &roles) {
         return Err(Refusal(format!(
-            "You may not start meetings here. Members with these roles may: {}.",
+            "You may not start meetings here. Members with these roles may: {} (and moderators).",
             policy.describe_host_roles(&roles)
         )));
     }

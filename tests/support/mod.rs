@@ -331,10 +331,12 @@ impl Harness {
                 }
             }
             if tokio::time::Instant::now() > deadline {
-                panic!(
-                    "no reply containing {needle:?}; responses: {:#?}",
-                    self.sim.interaction_responses(&i.token)
-                );
+                // Failure output ends up in CI logs: show the replies with their tokens masked.
+                let mut shown = format!("{:#?}", self.sim.interaction_responses(&i.token));
+                for t in tokens_in(&shown) {
+                    shown = shown.replace(&t, "<token>");
+                }
+                panic!("no reply containing {needle:?}; responses: {shown}");
             }
             let _ = self
                 .sim
