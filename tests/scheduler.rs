@@ -15,7 +15,7 @@ use meetbot::store::{
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -24,145 +24,10 @@ use tracing::instrument::WithSubscriber;
 // ---------------------------------------------------------------------------------------------
 // Databases
 
-/// One test's database; a PostgreSQL schema is dropped when this goes away, even on panic.
-struct TestDb {
-    store: Store,
-    url: String,
-    pg_schema: Option<(String, String)>,
-    _dir: Option<tempfile::TempDir>,
-}
+#[path = "support/db.rs"]
+mod db;
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some((base, schema)) = self.pg_schema.take() else {
-            return;
-        };
-        // Drop cannot await: use a runtime of its own on another thread.
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(async {
-                    use sqlx::Connection;
-                    if let Ok(mut c) = sqlx::PgConnection::connect(&base).await {
-                        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                            .execute(&mut c)
-                            .await;
-                    }
-                })
-        })
-        .join();
-    }
-}
-
-async fn sqlite_db() -> TestDb {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("meetbot.db").display());
-    TestDb {
-        store: Store::open(&url).await.expect("open sqlite"),
-        url,
-        pg_schema: None,
-        _dir: Some(dir),
-    }
-}
-
-fn pg_base() -> String {
-    std::env::var("MEETBOT_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
-static PG_NOTICE: AtomicBool = AtomicBool::new(false);
-static PG_SEQ: AtomicU32 = AtomicU32::new(0);
-
-/// A fresh schema on the test PostgreSQL reached through `via` (host:port) or directly; `None`
-/// with a notice on the real stderr when PostgreSQL is absent.
-async fn postgres_db_via(via: Option<SocketAddr>, options: StoreOptions) -> Option<TestDb> {
-    use sqlx::Connection;
-    let base = pg_base();
-    let mut conn = match tokio::time::timeout(
-        Duration::from_secs(5),
-        sqlx::PgConnection::connect(&base),
-    )
-    .await
-    {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => return pg_absent(&e.to_string()),
-        Err(_) => return pg_absent("connection timed out"),
-    };
-    let schema = format!(
-        "meetbot_sched_{}_{}",
-        std::process::id(),
-        PG_SEQ.fetch_add(1, Ordering::Relaxed)
-    );
-    // A schema left by an aborted earlier run with the same pid would be stale.
-    for sql in [
-        format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
-        format!("CREATE SCHEMA {schema}"),
-    ] {
-        sqlx::query(&sql)
-            .execute(&mut conn)
-            .await
-            .expect("create schema");
-    }
-    conn.close().await.ok();
-    let mut url = url::Url::parse(&base).expect("postgres URL");
-    if let Some(addr) = via {
-        url.set_host(Some(&addr.ip().to_string())).expect("host");
-        url.set_port(Some(addr.port())).expect("port");
-    }
-    url.query_pairs_mut()
-        .append_pair("options", &format!("-c search_path={schema}"));
-    let url = url.to_string();
-    let store = Store::open_with(&url, &options)
-        .await
-        .expect("open postgres");
-    Some(TestDb {
-        store,
-        url,
-        pg_schema: Some((base, schema)),
-        _dir: None,
-    })
-}
-
-async fn postgres_db() -> Option<TestDb> {
-    postgres_db_via(None, StoreOptions::default()).await
-}
-
-fn pg_absent(why: &str) -> Option<TestDb> {
-    if !PG_NOTICE.swap(true, Ordering::Relaxed) {
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipping PostgreSQL scheduler tests: cannot reach {} ({why}); set MEETBOT_TEST_POSTGRES_URL",
-            pg_base()
-        );
-    }
-    None
-}
-
-/// Runs each listed behaviour once per backend.
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = super::sqlite_db().await;
-                    super::$name(&db).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = super::postgres_db().await else { return };
-                    super::$name(&db).await;
-                }
-            )+
-        }
-    };
-}
+use db::{postgres_db_via, TestDb};
 
 on_both_backends!(
     jobs_run_only_when_due_and_each_effect_happens_once,
@@ -1161,7 +1026,7 @@ impl Drop for Relay {
 }
 
 async fn relayed_postgres() -> Option<(Relay, TestDb)> {
-    let base = url::Url::parse(&pg_base()).ok()?;
+    let base = url::Url::parse(&db::postgres_base_url()).ok()?;
     let target = format!(
         "{}:{}",
         base.host_str().unwrap_or("127.0.0.1"),

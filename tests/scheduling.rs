@@ -788,69 +788,9 @@ async fn work_due_while_the_bot_was_down_runs_late_when_useful_and_a_reminder_af
     h.finish().await;
 }
 
-/// A fresh schema on the test PostgreSQL (dropped by the returned guard), or `None` when it cannot be reached.
-async fn postgres_schema() -> Option<(String, PgSchema)> {
-    use sqlx::Connection;
-    let base = std::env::var("MEETBOT_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
-    let mut conn = match tokio::time::timeout(
-        Duration::from_secs(5),
-        sqlx::PgConnection::connect(&base),
-    )
-    .await
-    {
-        Ok(Ok(c)) => c,
-        _ => {
-            eprintln!("skipping: PostgreSQL is not reachable (set MEETBOT_TEST_POSTGRES_URL)");
-            return None;
-        }
-    };
-    let schema = format!(
-        "meetbot_sched_{}_{}",
-        std::process::id(),
-        Utc::now().timestamp_subsec_nanos()
-    );
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.ok();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    Some((url, PgSchema { base, schema }))
-}
-
-/// Drops its schema when the test ends, even on panic.
-struct PgSchema {
-    base: String,
-    schema: String,
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        let (base, schema) = (self.base.clone(), self.schema.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                use sqlx::Connection;
-                if let Ok(mut c) = sqlx::PgConnection::connect(&base).await {
-                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                        .execute(&mut c)
-                        .await;
-                }
-            });
-        })
-        .join()
-        .ok();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_bots_sharing_one_postgres_database_never_double_announce_or_double_remind() {
-    let Some((url, _schema)) = postgres_schema().await else {
+    let Some((url, _schema)) = support::db::postgres_schema_via(None).await else {
         return;
     };
     let h = Harness::start_on(&url, &[], |_| {}).await;

@@ -6,145 +6,14 @@ use meetbot::store::{
     NewMeeting, OccurrenceStatus, Store, StoreError, StoreOptions,
 };
 use std::collections::HashSet;
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const GUILD: u64 = 1_100_000_000_000_000_001;
 
-/// A database for one test; a PostgreSQL schema is dropped when this goes away, even on panic.
-struct TestDb {
-    store: Store,
-    url: String,
-    pg_cleanup: Option<(String, String)>,
-    _dir: Option<tempfile::TempDir>,
-}
+#[path = "support/db.rs"]
+mod db;
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some((base, schema)) = self.pg_cleanup.take() {
-            // Drop cannot await, so drop the schema from a runtime of its own.
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                rt.block_on(async {
-                    use sqlx::Connection;
-                    if let Ok(mut c) = sqlx::PgConnection::connect(&base).await {
-                        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                            .execute(&mut c)
-                            .await;
-                    }
-                });
-            })
-            .join()
-            .ok();
-        }
-    }
-}
-
-async fn sqlite_db() -> TestDb {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("data/meetbot.db").display());
-    let store = Store::open(&url).await.expect("open sqlite");
-    TestDb {
-        store,
-        url,
-        pg_cleanup: None,
-        _dir: Some(dir),
-    }
-}
-
-fn postgres_base_url() -> String {
-    std::env::var("MEETBOT_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
-static SKIP_NOTICE: AtomicBool = AtomicBool::new(false);
-static SCHEMA_SEQ: AtomicU32 = AtomicU32::new(0);
-
-/// A fresh schema on the test PostgreSQL, or `None` (with a notice on the real stderr, which the
-/// test harness does not capture) when it cannot be reached.
-async fn postgres_db() -> Option<TestDb> {
-    use sqlx::Connection;
-    let base = postgres_base_url();
-    let connect = tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&base));
-    let mut conn = match connect.await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => return skip(&e.to_string()),
-        Err(_) => return skip("connection timed out"),
-    };
-    let schema = format!(
-        "meetbot_test_{}_{}_{}",
-        std::process::id(),
-        SCHEMA_SEQ.fetch_add(1, Ordering::Relaxed),
-        Utc::now().timestamp_subsec_nanos()
-    );
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut conn)
-        .await
-        .expect("create schema");
-    conn.close().await.ok();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    let cleanup = Some((base, schema));
-    let store = Store::open(&url).await.expect("open postgres");
-    Some(TestDb {
-        store,
-        url,
-        pg_cleanup: cleanup,
-        _dir: None,
-    })
-}
-
-fn skip(why: &str) -> Option<TestDb> {
-    if !SKIP_NOTICE.swap(true, Ordering::Relaxed) {
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipping PostgreSQL store tests: cannot reach {} ({why}); set MEETBOT_TEST_POSTGRES_URL",
-            without_password(&postgres_base_url())
-        );
-    }
-    None
-}
-
-/// The URL as printable text: a password in it is masked.
-fn without_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "(unparsable URL)".to_string(),
-    }
-}
-
-/// Runs each listed behaviour once per backend.
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = super::sqlite_db().await;
-                    super::$name(&db).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = super::postgres_db().await else { return };
-                    super::$name(&db).await;
-                }
-            )+
-        }
-    };
-}
+use db::TestDb;
 
 on_both_backends!(
     migrations_apply_on_a_fresh_database_and_reopen_keeps_data,

@@ -2,6 +2,8 @@
 //! (poise + serenity + our REST client + the scheduler) connected to it, with a manual clock and a SQLite store.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod db;
+
 use chrono::{DateTime, TimeZone, Utc};
 use discord_sim::{Interaction, RoleSpec, SimOptions, Simulator, UserSpec, ADMINISTRATOR};
 use meetbot::clock::ManualClock;
