@@ -70,8 +70,6 @@ pub struct DiscordSettings {
     pub requests_per_second: u32,
     /// DMs in flight at once.
     pub dm_concurrency: usize,
-    /// Whether to request the privileged Server Members intent.
-    pub members_intent: bool,
     /// Roles (besides moderators) whose members may `/invite` guests; a server's settings can replace them.
     pub guest_inviter_roles: Vec<RoleRef>,
     /// How long one person waits between two uses of `/meet` (or of `/invite`); zero turns it off.
@@ -252,7 +250,6 @@ struct RawDiscord {
     invitee_cap: i64,
     requests_per_second: i64,
     dm_concurrency: i64,
-    members_intent: bool,
     guest_inviter_roles: Vec<toml::Value>,
     cooldown_seconds: i64,
     #[serde(default)]
@@ -433,7 +430,6 @@ impl Config {
                 d.requests_per_second, d.dm_concurrency
             ),
         );
-        line("server members intent", d.members_intent.to_string());
         line(
             "meeting length",
             format!(
@@ -1158,7 +1154,6 @@ fn build(
             policy: ModeratorPolicy::new(default_policy, overrides),
             requests_per_second,
             dm_concurrency,
-            members_intent: raw.discord.members_intent,
             guest_inviter_roles,
             cooldown: Duration::from_secs(raw.discord.cooldown_seconds.clamp(0, 86_400) as u64),
         },

@@ -891,3 +891,23 @@ async fn shutdown_during_the_fan_out_reports_unsent_dms_by_user_id_and_does_not_
     assert!(h.sim.unhandled_routes().is_empty());
     assert!(h.sim.violations().is_empty(), "{:#?}", h.sim.violations());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_connects_with_the_guilds_intent_only_and_still_expands_invited_roles() {
+    let h = Harness::start().await;
+    const GUILDS: u64 = 1;
+    let intents: Vec<u64> = h.sim.identifies().iter().map(|i| i.intents).collect();
+    assert!(!intents.is_empty());
+    assert!(
+        intents.iter().all(|i| *i == GUILDS),
+        "intents requested: {intents:?}"
+    );
+    // Role expansion goes through REST, so it works without the privileged gateway intent.
+    let i = h
+        .meet(ALICE, json!([opt("invite", format!("<@&{ROLE_TEAM}>"))]))
+        .await;
+    h.reply_containing(&i, "Delivered personal links to 2 of 3")
+        .await;
+    assert_eq!(h.dm_texts(CAROL).len(), 1);
+    h.finish().await;
+}

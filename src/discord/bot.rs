@@ -25,7 +25,7 @@ pub enum BotError {
     #[error("Discord refused DISCORD_TOKEN (it may have been reset); copy a fresh one from the Developer Portal")]
     BadToken,
     /// The gateway asked for a privileged intent the application does not have.
-    #[error("Discord refused the Server Members intent: enable it in the Developer Portal (Bot → Privileged Gateway Intents) or set discord.members_intent = false")]
+    #[error("Discord refused the gateway intents the bot asked for; check Bot → Privileged Gateway Intents in the Developer Portal")]
     DisallowedIntents,
     /// The signing key cannot be used.
     #[error("the Jitsi signing key cannot be used: {0}")]
@@ -59,14 +59,11 @@ pub fn commands() -> Vec<poise::Command<Data, Error>> {
     ]
 }
 
-/// Intents: only what the features need. Guilds (roles, channels for the cache) always; Server Members (privileged)
-/// only when configured, because inviting a role lists its members.
-pub fn intents(config: &Config) -> serenity::GatewayIntents {
-    let mut i = serenity::GatewayIntents::GUILDS;
-    if config.discord.members_intent {
-        i |= serenity::GatewayIntents::GUILD_MEMBERS;
-    }
-    i
+/// Intents: only what the features need — Guilds (roles and channels for the cache), nothing privileged. Role
+/// members are listed over REST, which needs the Server Members switch in the Developer Portal but not the
+/// gateway intent, so the bot never receives the member events it has no use for.
+pub fn intents(_config: &Config) -> serenity::GatewayIntents {
+    serenity::GatewayIntents::GUILDS
 }
 
 fn build_http(config: &Config, token: &Secret) -> serenity::Http {
