@@ -1005,6 +1005,16 @@ fn build(
         24 * 60,
         &mut problems,
     );
+    if (1..crate::meeting::request::MIN_MINUTES).contains(&default_minutes) {
+        problem(
+            &mut problems,
+            "meetings.default_duration_minutes",
+            format!(
+                "{default_minutes} is shorter than the {} minutes /meet accepts; use at least that",
+                crate::meeting::request::MIN_MINUTES
+            ),
+        );
+    }
     let max_minutes = positive(
         "meetings.max_duration_minutes",
         raw.meetings.max_duration_minutes,
@@ -1615,6 +1625,15 @@ mod tests {
         ));
         assert_eq!(p[0].setting, "DISCORD_TOKEN");
         assert!(!p[0].message.contains("not a token"));
+    }
+
+    #[test]
+    fn a_default_duration_shorter_than_meet_accepts_is_refused() {
+        let p = problems(load_with(
+            &with(base(), "MEETBOT_MEETINGS_DEFAULT_DURATION_MINUTES", "3"),
+            None,
+        ));
+        assert_eq!(p[0].setting, "meetings.default_duration_minutes");
     }
 
     #[test]

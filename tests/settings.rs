@@ -148,7 +148,16 @@ async fn invalid_values_are_refused_with_a_clear_message_and_change_nothing() {
         json!([int_opt("minutes", 10_000)]),
     )
     .await;
-    assert!(answer.contains("must be from 1 to 480 minutes"), "{answer}");
+    assert!(answer.contains("must be from 5 to 480 minutes"), "{answer}");
+    // Shorter than /meet itself accepts would make every /meet without `duration` fail.
+    let answer = set(
+        &h,
+        OWNER,
+        "default-duration",
+        json!([int_opt("minutes", 4)]),
+    )
+    .await;
+    assert!(answer.contains("must be from 5 to 480 minutes"), "{answer}");
     let answer = set(
         &h,
         OWNER,

@@ -525,7 +525,9 @@ pub async fn default_duration(
 ) -> Result<(), Error> {
     let max = (ctx.data().config.meetings.max_duration.as_secs() / 60) as i64;
     answer(ctx, async {
-        let v = ranged("default duration", minutes, (1, max), "minutes")?;
+        // The same bounds /meet applies to its own `duration` option.
+        let min = crate::meeting::request::MIN_MINUTES;
+        let v = ranged("default duration", minutes, (min, max), "minutes")?;
         change(ctx, keys::DEFAULT_DURATION, Some(v)).await
     })
     .await

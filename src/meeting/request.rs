@@ -54,7 +54,7 @@ pub enum RequestError {
 }
 
 /// The shortest meeting worth a link.
-const MIN_MINUTES: i64 = 5;
+pub const MIN_MINUTES: i64 = 5;
 
 /// Checks the options against the limits.
 pub fn validate(
