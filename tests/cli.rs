@@ -935,7 +935,8 @@ fn register_with_discord_unreachable_fails_cleanly_without_echoing_the_token() {
         .run(&["register"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
-        run.stderr.contains("cannot reach Discord"),
+        run.stderr
+            .contains("cannot reach Discord at http://127.0.0.1:9"),
         "{}",
         run.stderr
     );

@@ -384,7 +384,10 @@ pub async fn register(config: &Config, guild: Option<u64>) -> anyhow::Result<usi
             {
                 anyhow::Error::from(BotError::BadToken)
             }
-            other => anyhow::anyhow!("cannot reach Discord: {other}"),
+            other => anyhow::anyhow!(
+                "cannot reach Discord at {}: {other}",
+                config.discord.api_base_str()
+            ),
         })?;
     http.set_application_id(app.id);
     let cmds = commands();
