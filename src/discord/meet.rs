@@ -109,7 +109,10 @@ impl<E: std::fmt::Display> From<E> for Refusal {
 /// Edits the deferred ephemeral reply; a failure here can only be logged.
 pub(crate) async fn reply(ctx: Context<'_>, content: &str) {
     if let Context::Application(app) = ctx {
-        let edit = serenity::EditInteractionResponse::new().content(content);
+        // Replies echo what people typed (topics, mentions); they must never ping anyone.
+        let edit = serenity::EditInteractionResponse::new()
+            .content(content)
+            .allowed_mentions(serenity::CreateAllowedMentions::new());
         if let Err(e) = app.interaction.edit_response(ctx.http(), edit).await {
             tracing::warn!(error = %e, "could not edit the interaction reply");
         }
@@ -650,7 +653,8 @@ pub async fn on_join_click(
         serenity::CreateInteractionResponse::Message(
             serenity::CreateInteractionResponseMessage::new()
                 .content(content)
-                .ephemeral(true),
+                .ephemeral(true)
+                .allowed_mentions(serenity::CreateAllowedMentions::new()),
         )
     };
     let Some(target) = data.join_signer.parse(&click.data.custom_id) else {

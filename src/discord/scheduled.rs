@@ -592,7 +592,9 @@ pub async fn on_join_click(
             serenity::CreateInteractionResponse::Message(
                 serenity::CreateInteractionResponseMessage::new()
                     .content(content)
-                    .ephemeral(true),
+                    .ephemeral(true)
+                    // The reply names the meeting's topic, which may hold mentions: ping nobody.
+                    .allowed_mentions(serenity::CreateAllowedMentions::new()),
             ),
         )
         .await?;

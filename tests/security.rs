@@ -1,0 +1,109 @@
+//! Security review scenarios: nothing the bot says to a person pings anyone, whatever they typed.
+
+mod support;
+
+use discord_sim::Interaction;
+use serde_json::{json, Value};
+use std::time::Duration;
+use support::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The `allowed_mentions` of every response the bot gave to an interaction that carries text (callback messages
+/// and edits of the original reply); deferrals carry no text and are skipped.
+fn allowed_mentions_of_texts(h: &Harness, i: &Interaction) -> Vec<Value> {
+    h.sim
+        .interaction_responses(&i.token)
+        .iter()
+        .filter_map(|r| {
+            if r.body["content"].is_string() {
+                Some(r.body["allowed_mentions"].clone())
+            } else if r.body["data"]["content"].is_string() {
+                Some(r.body["data"]["allowed_mentions"].clone())
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Whether an `allowed_mentions` object lets nobody be pinged: present, parsing nothing, listing nobody.
+fn pings_nobody(am: &Value) -> bool {
+    let empty = |k: &str| am[k].as_array().is_none_or(|a| a.is_empty());
+    am.is_object()
+        && am["parse"].as_array().is_some_and(|a| a.is_empty())
+        && empty("users")
+        && empty("roles")
+}
+
+fn assert_all_ping_nobody(h: &Harness, i: &Interaction) {
+    let ams = allowed_mentions_of_texts(h, i);
+    assert!(!ams.is_empty(), "the bot answered with text");
+    for am in &ams {
+        assert!(
+            pings_nobody(am),
+            "a reply may ping: allowed_mentions = {am}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_reply_echoing_a_topic_with_everyone_and_mentions_pings_nobody() {
+    let h = Harness::start().await;
+    let i = h
+        .meet(
+            BOB,
+            json!([
+                opt(
+                    "topic",
+                    format!("@everyone <@&{ROLE_TEAM}> <@{CAROL}> party")
+                ),
+                bool_opt("private", true)
+            ]),
+        )
+        .await;
+    let text = h.reply_containing(&i, "party").await;
+    assert!(text.contains("@everyone"), "the topic is echoed back");
+    assert_all_ping_nobody(&h, &i);
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusal_echoing_an_unknown_role_mention_pings_nobody() {
+    let h = Harness::start().await;
+    let i = h
+        .meet(BOB, json!([opt("invite", "<@&999999999999999999>")]))
+        .await;
+    h.reply_containing(&i, "is not a role of this server").await;
+    assert_all_ping_nobody(&h, &i);
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_click_reply_pings_nobody() {
+    let h = Harness::start().await;
+    let i = h.meet(BOB, json!([opt("topic", "@everyone come")])).await;
+    h.reply_containing(&i, "come").await;
+    h.sim
+        .wait_for_requests("POST", &format!("/channels/{CHANNEL}/messages"), 1, WAIT)
+        .await
+        .expect("the announcement is posted");
+    let post = h
+        .channel_texts(CHANNEL)
+        .into_iter()
+        .find(|m| m["flags"].as_u64().unwrap_or(0) & 64 == 0)
+        .expect("announcement");
+    let custom_id = post["components"][0]["components"][0]["custom_id"]
+        .as_str()
+        .expect("a Join button")
+        .to_string();
+    let message_id: u64 = post["id"].as_str().unwrap().parse().unwrap();
+    let c = h
+        .sim
+        .click_button(message_id, CHANNEL, DAVE, &custom_id)
+        .await
+        .expect("dispatch the click");
+    h.reply_containing(&c, "jwt=").await;
+    assert_all_ping_nobody(&h, &c);
+    h.finish().await;
+}
