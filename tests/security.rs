@@ -2,7 +2,8 @@
 
 mod support;
 
-use discord_sim::Interaction;
+use chrono::Duration as Span;
+use discord_sim::{Interaction, RoleSpec, UserSpec};
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::*;
@@ -105,5 +106,60 @@ async fn join_click_reply_pings_nobody() {
         .expect("dispatch the click");
     h.reply_containing(&c, "jwt=").await;
     assert_all_ping_nobody(&h, &c);
+    h.finish().await;
+}
+
+/// A role with one member when the meeting is scheduled.
+const ROLE_SMALL: u64 = 200_000_000_000_000_050;
+/// People who join the role after the meeting was scheduled.
+const LATECOMERS: [u64; 5] = [
+    300_000_000_000_000_051,
+    300_000_000_000_000_052,
+    300_000_000_000_000_053,
+    300_000_000_000_000_054,
+    300_000_000_000_000_055,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminder_dms_stay_within_the_invitee_cap_when_an_invited_role_grew_after_scheduling() {
+    let h = Harness::start_with(&[("MEETBOT_DISCORD_INVITEE_CAP", "2")], |sim| {
+        sim.add_role(GUILD, RoleSpec::new(ROLE_SMALL, "Small", 0, 1));
+        sim.set_member_roles(GUILD, BOB, &[ROLE_SMALL])
+            .expect("Bob is a member");
+    })
+    .await;
+    let i = h
+        .meet(
+            ALICE,
+            json!([
+                opt("topic", "Daily"),
+                opt("invite", format!("<@&{ROLE_SMALL}>")),
+                opt("when", "15:00"),
+                int_opt("repeat", 1), // poise sends a choice as its index: daily
+                int_opt("remind", 10),
+            ]),
+        )
+        .await;
+    h.reply_containing(&i, "Meeting id: `").await;
+    h.tick().await;
+    // Within the cap when scheduled; the role then grows far beyond it.
+    for (n, user) in LATECOMERS.iter().enumerate() {
+        h.sim.add_member(
+            GUILD,
+            UserSpec::new(*user, &format!("late{n}")),
+            &[ROLE_SMALL],
+        );
+    }
+    let starts = t0().date_naive().and_hms_opt(15, 0, 0).unwrap().and_utc();
+    h.clock.set(starts - Span::minutes(10));
+    let report = h.tick().await;
+    assert_eq!(report.completed, 1, "{report:?}");
+    let invitees_reached = std::iter::once(BOB)
+        .chain(LATECOMERS)
+        .filter(|u| !h.dm_texts(*u).is_empty())
+        .count();
+    assert_eq!(invitees_reached, 2, "the cap is 2");
+    assert_eq!(h.dm_texts(ALICE).len(), 1, "the host still gets a link");
+    assert!(logs().contains("more invitees than the cap"));
     h.finish().await;
 }

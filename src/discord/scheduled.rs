@@ -1008,6 +1008,13 @@ impl DiscordExecutor {
             }
             Err(Refusal(t)) => return Err(ExecError::Transient(t)),
         };
+        // The cap was checked when the meeting was scheduled, but an invited role can grow since, and a repeating
+        // meeting re-reads it for every occurrence: without this, the cap would not bound what the bot DMs.
+        let cap = policy.invitee_cap;
+        if invitees.len() > cap {
+            tracing::warn!(meeting = %m.id, invited = invitees.len(), cap, "more invitees than the cap; reminding only the first ones, the rest can use the Join button");
+            invitees.truncate(cap);
+        }
         // The host gets their link too: they are the first person the meeting needs.
         if let Ok(Some(host)) = self.rest.get_member(m.guild_id, m.host_id).await {
             invitees.push(super::meet::invitee_from_member(
