@@ -163,3 +163,60 @@ async fn reminder_dms_stay_within_the_invitee_cap_when_an_invited_role_grew_afte
     assert!(logs().contains("more invitees than the cap"));
     h.finish().await;
 }
+
+/// The `@everyone` role of the test server without Send Messages: members may use commands but not write.
+fn read_only_server(sim: &discord_sim::Simulator) {
+    const VIEW_CHANNEL: u64 = 1 << 10;
+    const READ_HISTORY: u64 = 1 << 16;
+    const USE_COMMANDS: u64 = 1 << 31;
+    sim.add_role(
+        GUILD,
+        RoleSpec::new(
+            GUILD,
+            "@everyone",
+            VIEW_CHANNEL | READ_HISTORY | USE_COMMANDS,
+            0,
+        ),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduling_into_a_channel_the_host_cannot_write_in_is_refused_and_posts_nothing() {
+    let h = Harness::start_with(&[], read_only_server).await;
+    let i = h
+        .meet(
+            BOB,
+            json!([
+                opt("topic", "Takeover"),
+                opt("when", "15:00"),
+                json!({ "name": "channel", "type": 7, "value": EVENTS_CHANNEL.to_string() }),
+            ]),
+        )
+        .await;
+    let text = h.reply_containing(&i, "cannot post in").await;
+    assert!(text.contains(&format!("<#{EVENTS_CHANNEL}>")), "{text}");
+    h.tick().await;
+    assert!(h.channel_texts(EVENTS_CHANNEL).is_empty());
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduling_into_a_channel_the_host_can_write_in_still_announces_there() {
+    let h = Harness::start().await;
+    let i = h
+        .meet(
+            BOB,
+            json!([
+                opt("topic", "Planned"),
+                opt("when", "15:00"),
+                json!({ "name": "channel", "type": 7, "value": EVENTS_CHANNEL.to_string() }),
+            ]),
+        )
+        .await;
+    h.reply_containing(&i, "Meeting id: `").await;
+    h.tick().await;
+    let posts = h.channel_texts(EVENTS_CHANNEL);
+    assert_eq!(posts.len(), 1, "one announcement in #events");
+    assert!(posts[0]["content"].as_str().unwrap().contains("Planned"));
+    h.finish().await;
+}

@@ -196,6 +196,31 @@ fn clip(s: &str, max: usize) -> String {
     }
 }
 
+/// Refuses a `channel:` the caller cannot see or write in: the bot would otherwise post there (with pings and a
+/// Join button) on their behalf, e.g. into a read-only announcements channel or a moderators-only one. Discord
+/// sends the caller's own permissions in that channel with the option.
+fn may_post_in(ctx: Context<'_>, channel: serenity::ChannelId) -> Result<(), Refusal> {
+    let Context::Application(app) = ctx else {
+        return Ok(());
+    };
+    let needed = serenity::Permissions::VIEW_CHANNEL | serenity::Permissions::SEND_MESSAGES;
+    let allowed = app
+        .interaction
+        .data
+        .resolved
+        .channels
+        .get(&channel)
+        .and_then(|c| c.permissions)
+        .is_some_and(|p| p.contains(needed));
+    if allowed {
+        Ok(())
+    } else {
+        Err(Refusal(format!(
+            "You cannot post in <#{channel}>, so I will not announce a meeting there for you. Pick a channel you can write in, or leave `channel` out."
+        )))
+    }
+}
+
 /// `/meet when:…`: stores the meeting with its due work; the scheduler announces it at once.
 pub(crate) async fn schedule_meeting(
     ctx: Context<'_>,
@@ -220,6 +245,9 @@ pub(crate) async fn schedule_meeting(
             )))
         }
     };
+    if let Some(c) = opts.channel {
+        may_post_in(ctx, c)?;
+    }
     let channel_id = opts
         .channel
         .map(|c| c.get())
