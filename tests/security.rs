@@ -220,3 +220,106 @@ async fn scheduling_into_a_channel_the_host_can_write_in_still_announces_there()
     assert!(posts[0]["content"].as_str().unwrap().contains("Planned"));
     h.finish().await;
 }
+
+fn sub(name: &str, options: Value) -> Value {
+    json!([{ "name": name, "type": 1, "options": options }])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_database_down_every_command_answers_with_a_clear_ephemeral_message() {
+    let h = Harness::start().await;
+    // The bot shares this pool: closing it is a database outage for the bot.
+    h.store.close().await;
+    let unavailable = "database is unavailable";
+    let cases: Vec<(u64, &str, Value, &str)> = vec![
+        (
+            ALICE,
+            "meet",
+            json!([opt("topic", "Later"), opt("when", "15:00")]),
+            unavailable,
+        ),
+        (ALICE, "meetings", sub("list", json!([])), unavailable),
+        (
+            ALICE,
+            "meetings",
+            sub("cancel", json!([opt("meeting", "abc")])),
+            unavailable,
+        ),
+        (
+            ALICE,
+            "meetings",
+            sub("link", json!([opt("meeting", "abc")])),
+            unavailable,
+        ),
+        (
+            ALICE,
+            "invite",
+            sub(
+                "guest",
+                json!([opt("name", "Guest"), opt("meeting", "abc")]),
+            ),
+            unavailable,
+        ),
+        (
+            ALICE,
+            "invite",
+            sub(
+                "member",
+                json!([
+                    json!({ "name": "user", "type": 6, "value": BOB.to_string() }),
+                    opt("meeting", "abc")
+                ]),
+            ),
+            unavailable,
+        ),
+        (OWNER, "meetbot", sub("audit", json!([])), unavailable),
+    ];
+    for (user, name, options, needle) in cases {
+        let i = h.command(user, name, options).await;
+        let text = h.reply_containing(&i, needle).await;
+        assert!(
+            !text.contains("Something went wrong"),
+            "/{name}: a generic error instead of the reason: {text}"
+        );
+        let first = &h.sim.interaction_responses(&i.token)[0];
+        assert_eq!(
+            first.body["data"]["flags"].as_u64().unwrap_or(0) & 64,
+            64,
+            "/{name} answered publicly"
+        );
+    }
+    // Autocomplete of a meeting says so too, with a choice Discord accepts (a value of 1 to 100 characters).
+    let a = h
+        .sim
+        .autocomplete(
+            GUILD,
+            CHANNEL,
+            ALICE,
+            "meetings",
+            json!([{ "name": "cancel", "type": 1, "options": [
+                { "name": "meeting", "type": 3, "value": "ab", "focused": true }
+            ] }]),
+        )
+        .await
+        .expect("autocomplete");
+    h.sim
+        .wait_for_request(
+            |r| r.path.contains(&a.token) && r.path.ends_with("/callback"),
+            WAIT,
+        )
+        .await
+        .expect("an autocomplete answer");
+    let choices = h.sim.interaction_responses(&a.token)[0].body["data"]["choices"].clone();
+    let first = &choices[0];
+    assert!(
+        first["name"].as_str().unwrap().contains(unavailable),
+        "{choices}"
+    );
+    let value = first["value"].as_str().unwrap();
+    assert!(
+        (1..=100).contains(&value.chars().count()),
+        "Discord rejects a choice value of {} characters",
+        value.chars().count()
+    );
+    h.finish().await;
+}

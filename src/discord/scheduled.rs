@@ -170,9 +170,11 @@ pub async fn autocomplete_meeting(
         Err(e) => {
             tracing::warn!(error = %e, "meeting autocomplete: database unavailable");
             return serenity::CreateAutocompleteResponse::new().set_choices(vec![
+                // Discord rejects a choice whose value is empty (1 to 100 characters), which hid this message;
+                // "-" is no meeting id, so picking it is answered as an unknown meeting.
                 serenity::AutocompleteChoice::new(
                     "The database is unavailable; try again in a moment",
-                    "",
+                    "-",
                 ),
             ]);
         }
