@@ -323,3 +323,32 @@ async fn with_the_database_down_every_command_answers_with_a_clear_ephemeral_mes
     );
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_announcement_cannot_be_posted_the_host_is_told_and_not_sent_to_a_missing_join_button(
+) {
+    let h = Harness::start().await;
+    // The bot may not write in #general: Discord answers 403 Missing Permissions.
+    h.sim
+        .fail_next("POST", &format!("/channels/{CHANNEL}/messages"), 403, 1);
+    let i = h
+        .meet(
+            ALICE,
+            json!([opt("topic", "Quiet"), opt("invite", format!("<@{DAVE}>"))]),
+        )
+        .await;
+    let text = h.reply_containing(&i, "Delivered personal links").await;
+    assert!(
+        text.contains("could not post the announcement"),
+        "{}",
+        text.replace(&tokens_in(&text)[0], "<token>")
+    );
+    assert!(!text.contains("use the **Join** button"), "there is none");
+    // Without invitees the host hears of it too.
+    h.sim
+        .fail_next("POST", &format!("/channels/{CHANNEL}/messages"), 403, 1);
+    let i = h.meet(ALICE, json!([opt("topic", "Alone")])).await;
+    h.reply_containing(&i, "could not post the announcement")
+        .await;
+    h.finish().await;
+}

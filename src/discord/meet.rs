@@ -338,18 +338,29 @@ async fn start_meeting(
         "meeting started"
     );
 
+    // Whether the Join button exists: the host is pointed at it only when the announcement was posted.
+    let mut announced = false;
+    let mut note = note;
     if !valid.private {
         let custom_id = data.join_signer.custom_id(&JoinTarget {
             room: room.as_str().to_string(),
             ends_at,
         });
         let body = render::announcement(&view, &custom_id);
-        if let Err(e) = data.rest.send_message(ctx.channel_id().get(), &body).await {
-            tracing::warn!(error = %e, channel = ctx.channel_id().get(), "could not post the announcement");
+        match data.rest.send_message(ctx.channel_id().get(), &body).await {
+            Ok(_) => announced = true,
+            Err(e) => {
+                tracing::warn!(error = %e, channel = ctx.channel_id().get(), "could not post the announcement");
+                note.push_str("\n⚠ I could not post the announcement in this channel (the bot may lack permission to send messages here), so there is no Join button.");
+            }
         }
     }
 
     if invitees.is_empty() && not_members.is_empty() {
+        if !announced && !valid.private {
+            let text = render::host_reply(&view, &host_link, host_moderator, &first);
+            reply(ctx, &with_note(text, &note)).await;
+        }
         return Ok(());
     }
     let mut dms = Vec::with_capacity(invitees.len());
@@ -385,7 +396,11 @@ async fn start_meeting(
         delivered,
         total,
         unreached,
-        join_button: !valid.private,
+        join_button: match (valid.private, announced) {
+            (true, _) => render::JoinButton::Private,
+            (false, true) => render::JoinButton::Posted,
+            (false, false) => render::JoinButton::NotPosted,
+        },
     };
     reply(
         ctx,
