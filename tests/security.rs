@@ -352,3 +352,32 @@ async fn when_the_announcement_cannot_be_posted_the_host_is_told_and_not_sent_to
         .await;
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inviting_a_member_with_closed_dms_keeps_the_cooldown_so_it_cannot_be_looped() {
+    let h = Harness::start_with(&[("MEETBOT_DISCORD_COOLDOWN_SECONDS", "60")], |_| {}).await;
+    let i = h.meet(ALICE, json!([opt("topic", "Sync")])).await;
+    let reply = h.reply_containing(&i, "Meeting id: `").await;
+    let start = reply.find("Meeting id: `").unwrap() + "Meeting id: `".len();
+    let id = reply[start..].split('`').next().unwrap().to_string();
+    let invite = |meeting: String| {
+        sub(
+            "member",
+            json!([
+                json!({ "name": "user", "type": 6, "value": DAVE.to_string() }),
+                opt("meeting", meeting)
+            ]),
+        )
+    };
+    let first = h.command(ALICE, "invite", invite(id.clone())).await;
+    h.reply_containing(&first, "does not accept DMs").await;
+    let attempts = h.sim.requests_matching("POST", "/users/@me/channels").len();
+    let second = h.command(ALICE, "invite", invite(id)).await;
+    h.reply_containing(&second, "you can invite again").await;
+    assert_eq!(
+        h.sim.requests_matching("POST", "/users/@me/channels").len(),
+        attempts,
+        "no second DM attempt"
+    );
+    h.finish().await;
+}
