@@ -381,3 +381,22 @@ async fn inviting_a_member_with_closed_dms_keeps_the_cooldown_so_it_cannot_be_lo
     );
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interaction_tokens_never_reach_the_log_even_at_debug_level() {
+    let h = Harness::start().await;
+    let i = h
+        .meet(
+            ALICE,
+            json!([opt("topic", "Logged"), opt("invite", format!("<@{BOB}>"))]),
+        )
+        .await;
+    h.reply_containing(&i, "Delivered").await;
+    let logs = logs();
+    assert!(logs.contains("meeting started"), "log capture works");
+    assert!(
+        !logs.contains(&i.token),
+        "the interaction token (which can answer as the bot for 15 minutes) was logged"
+    );
+    h.finish().await;
+}
