@@ -287,6 +287,8 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
                 })
             },
             initialize_owners: false,
+            // poise lets user mentions ping by default; error replies echo the user's input, so ping nobody.
+            allowed_mentions: Some(serenity::CreateAllowedMentions::new()),
             ..Default::default()
         })
         .initialize_owners(false)

@@ -383,12 +383,14 @@ async fn invite_member(ctx: Context<'_>, user: u64, meeting_id: &str) -> Result<
                 opens_note(&r, opens)
             ))
         }
-        Some(DmOutcome::DmsClosed) => Err(give_back(Refusal(format!(
+        // The DM was attempted, so the use is kept: a 403 counts towards Discord's invalid-request limit (10,000
+        // per 10 minutes bans the bot's IP), and a loop of /invite at a closed inbox must not be free.
+        Some(DmOutcome::DmsClosed) => Err(Refusal(format!(
             "<@{user}> does not accept DMs from me, so the guest link was **not** delivered. Ask them to allow DMs from this server, or give them a link with `/invite guest`."
-        )))),
-        Some(DmOutcome::Failed(why)) => Err(give_back(Refusal(format!(
+        ))),
+        Some(DmOutcome::Failed(why)) => Err(Refusal(format!(
             "I could not DM <@{user}> ({why}); the guest link was not delivered. Please try again."
-        )))),
+        ))),
         Some(DmOutcome::NotSent(_)) | None => Err(give_back(Refusal(
             "The bot is shutting down; the guest link was not sent.".into(),
         ))),

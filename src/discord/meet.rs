@@ -109,7 +109,10 @@ impl<E: std::fmt::Display> From<E> for Refusal {
 /// Edits the deferred ephemeral reply; a failure here can only be logged.
 pub(crate) async fn reply(ctx: Context<'_>, content: &str) {
     if let Context::Application(app) = ctx {
-        let edit = serenity::EditInteractionResponse::new().content(content);
+        // Replies echo what people typed (topics, mentions); they must never ping anyone.
+        let edit = serenity::EditInteractionResponse::new()
+            .content(content)
+            .allowed_mentions(serenity::CreateAllowedMentions::new());
         if let Err(e) = app.interaction.edit_response(ctx.http(), edit).await {
             tracing::warn!(error = %e, "could not edit the interaction reply");
         }
@@ -335,18 +338,29 @@ async fn start_meeting(
         "meeting started"
     );
 
+    // Whether the Join button exists: the host is pointed at it only when the announcement was posted.
+    let mut announced = false;
+    let mut note = note;
     if !valid.private {
         let custom_id = data.join_signer.custom_id(&JoinTarget {
             room: room.as_str().to_string(),
             ends_at,
         });
         let body = render::announcement(&view, &custom_id);
-        if let Err(e) = data.rest.send_message(ctx.channel_id().get(), &body).await {
-            tracing::warn!(error = %e, channel = ctx.channel_id().get(), "could not post the announcement");
+        match data.rest.send_message(ctx.channel_id().get(), &body).await {
+            Ok(_) => announced = true,
+            Err(e) => {
+                tracing::warn!(error = %e, channel = ctx.channel_id().get(), "could not post the announcement");
+                note.push_str("\n⚠ I could not post the announcement in this channel (the bot may lack permission to send messages here), so there is no Join button.");
+            }
         }
     }
 
     if invitees.is_empty() && not_members.is_empty() {
+        if !announced && !valid.private {
+            let text = render::host_reply(&view, &host_link, host_moderator, &first);
+            reply(ctx, &with_note(text, &note)).await;
+        }
         return Ok(());
     }
     let mut dms = Vec::with_capacity(invitees.len());
@@ -382,7 +396,11 @@ async fn start_meeting(
         delivered,
         total,
         unreached,
-        join_button: !valid.private,
+        join_button: match (valid.private, announced) {
+            (true, _) => render::JoinButton::Private,
+            (false, true) => render::JoinButton::Posted,
+            (false, false) => render::JoinButton::NotPosted,
+        },
     };
     reply(
         ctx,
@@ -650,7 +668,8 @@ pub async fn on_join_click(
         serenity::CreateInteractionResponse::Message(
             serenity::CreateInteractionResponseMessage::new()
                 .content(content)
-                .ephemeral(true),
+                .ephemeral(true)
+                .allowed_mentions(serenity::CreateAllowedMentions::new()),
         )
     };
     let Some(target) = data.join_signer.parse(&click.data.custom_id) else {

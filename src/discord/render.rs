@@ -173,9 +173,20 @@ pub enum Delivery {
         total: usize,
         /// Who did not, and why.
         unreached: Vec<(u64, Unreached)>,
-        /// Whether a Join button exists for them.
-        join_button: bool,
+        /// Whether a Join button exists for them, and if not, why.
+        join_button: JoinButton,
     },
+}
+
+/// Whether an immediate meeting has a Join button the unreached can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinButton {
+    /// The announcement with the button is in the channel.
+    Posted,
+    /// A private meeting has no announcement.
+    Private,
+    /// The announcement could not be posted (e.g. no permission to send messages there).
+    NotPosted,
 }
 
 /// The host's ephemeral reply: their own link, their role, and how the invitations went.
@@ -210,10 +221,10 @@ pub fn host_reply(view: &MeetingView, link: &Link, moderator: bool, delivery: &D
                     .collect();
                 push_list(&mut s, &items, MAX_CONTENT - 120);
                 s.push('\n');
-                s.push_str(if *join_button {
-                    "They can still use the **Join** button on the announcement."
-                } else {
-                    "This meeting is private, so there is no Join button: ask them to open their DMs, or invite them again."
+                s.push_str(match join_button {
+                    JoinButton::Posted => "They can still use the **Join** button on the announcement.",
+                    JoinButton::Private => "This meeting is private, so there is no Join button: ask them to open their DMs, or invite them again.",
+                    JoinButton::NotPosted => "The announcement could not be posted, so there is no Join button: ask them to open their DMs, or invite them again.",
                 });
             }
         }
@@ -318,7 +329,7 @@ mod tests {
             delivered: 1,
             total: 3,
             unreached: vec![(5, Unreached::DmsClosed), (6, Unreached::NotMember)],
-            join_button: true,
+            join_button: JoinButton::Posted,
         };
         let s = host_reply(&view(), &link(), false, &d);
         assert!(s.contains("Delivered personal links to 1 of 3."));

@@ -170,9 +170,11 @@ pub async fn autocomplete_meeting(
         Err(e) => {
             tracing::warn!(error = %e, "meeting autocomplete: database unavailable");
             return serenity::CreateAutocompleteResponse::new().set_choices(vec![
+                // Discord rejects a choice whose value is empty (1 to 100 characters), which hid this message;
+                // "-" is no meeting id, so picking it is answered as an unknown meeting.
                 serenity::AutocompleteChoice::new(
                     "The database is unavailable; try again in a moment",
-                    "",
+                    "-",
                 ),
             ]);
         }
@@ -193,6 +195,31 @@ fn clip(s: &str, max: usize) -> String {
         s.to_string()
     } else {
         format!("{}…", s.chars().take(max - 1).collect::<String>())
+    }
+}
+
+/// Refuses a `channel:` the caller cannot see or write in: the bot would otherwise post there (with pings and a
+/// Join button) on their behalf, e.g. into a read-only announcements channel or a moderators-only one. Discord
+/// sends the caller's own permissions in that channel with the option.
+fn may_post_in(ctx: Context<'_>, channel: serenity::ChannelId) -> Result<(), Refusal> {
+    let Context::Application(app) = ctx else {
+        return Ok(());
+    };
+    let needed = serenity::Permissions::VIEW_CHANNEL | serenity::Permissions::SEND_MESSAGES;
+    let allowed = app
+        .interaction
+        .data
+        .resolved
+        .channels
+        .get(&channel)
+        .and_then(|c| c.permissions)
+        .is_some_and(|p| p.contains(needed));
+    if allowed {
+        Ok(())
+    } else {
+        Err(Refusal(format!(
+            "You cannot post in <#{channel}>, so I will not announce a meeting there for you. Pick a channel you can write in, or leave `channel` out."
+        )))
     }
 }
 
@@ -220,6 +247,9 @@ pub(crate) async fn schedule_meeting(
             )))
         }
     };
+    if let Some(c) = opts.channel {
+        may_post_in(ctx, c)?;
+    }
     let channel_id = opts
         .channel
         .map(|c| c.get())
@@ -592,7 +622,9 @@ pub async fn on_join_click(
             serenity::CreateInteractionResponse::Message(
                 serenity::CreateInteractionResponseMessage::new()
                     .content(content)
-                    .ephemeral(true),
+                    .ephemeral(true)
+                    // The reply names the meeting's topic, which may hold mentions: ping nobody.
+                    .allowed_mentions(serenity::CreateAllowedMentions::new()),
             ),
         )
         .await?;
@@ -1006,6 +1038,13 @@ impl DiscordExecutor {
             }
             Err(Refusal(t)) => return Err(ExecError::Transient(t)),
         };
+        // The cap was checked when the meeting was scheduled, but an invited role can grow since, and a repeating
+        // meeting re-reads it for every occurrence: without this, the cap would not bound what the bot DMs.
+        let cap = policy.invitee_cap;
+        if invitees.len() > cap {
+            tracing::warn!(meeting = %m.id, invited = invitees.len(), cap, "more invitees than the cap; reminding only the first ones, the rest can use the Join button");
+            invitees.truncate(cap);
+        }
         // The host gets their link too: they are the first person the meeting needs.
         if let Ok(Some(host)) = self.rest.get_member(m.guild_id, m.host_id).await {
             invitees.push(super::meet::invitee_from_member(

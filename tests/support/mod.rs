@@ -85,13 +85,17 @@ impl Write for LogWriter {
     }
 }
 
-/// Captures every log line of this test binary, at the most verbose level for meetbot, into memory.
+/// Captures every log line of this test binary, at the most verbose level for meetbot, into memory. The filter goes
+/// through the bot's own `logging::filter`, as `RUST_LOG` would, so what the tests see is what an operator's log gets.
 fn capture_logs() {
     LOGS.get_or_init(|| {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let w = LogWriter(buf.clone());
         let _ = tracing_subscriber::fmt()
-            .with_env_filter("meetbot=trace,serenity=debug,poise=debug,info")
+            .with_env_filter(meetbot::logging::filter(
+                Some("meetbot=trace,serenity=debug,poise=debug,debug"),
+                "info",
+            ))
             .with_ansi(false)
             .with_writer(move || w.clone())
             .try_init();

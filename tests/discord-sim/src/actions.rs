@@ -111,6 +111,7 @@ impl Simulator {
         &self,
         w: &World,
         guild: u64,
+        user: u64,
         name: &str,
         options: Value,
     ) -> Result<Value, SimError> {
@@ -122,7 +123,7 @@ impl Simulator {
             .find(|c| c["name"] == name)
             .ok_or_else(|| SimError::UnknownCommand(name.into()))?;
         let mut resolved = json!({});
-        resolve_options(w, g, &options, &cmd["options"], &mut resolved);
+        resolve_options(w, g, user, &options, &cmd["options"], &mut resolved);
         let mut data = json!({
             "id": cmd["id"],
             "name": name,
@@ -147,7 +148,7 @@ impl Simulator {
         options: Value,
     ) -> Result<Interaction, SimError> {
         let mut w = self.inner.world.lock();
-        let data = self.command_data(&w, guild, name, options)?;
+        let data = self.command_data(&w, guild, user, name, options)?;
         let (handle, payload) = self.new_interaction(
             &mut w,
             2,
@@ -173,7 +174,7 @@ impl Simulator {
         options: Value,
     ) -> Result<Interaction, SimError> {
         let mut w = self.inner.world.lock();
-        let data = self.command_data(&w, guild, name, options)?;
+        let data = self.command_data(&w, guild, user, name, options)?;
         let (handle, payload) = self.new_interaction(
             &mut w,
             4,
@@ -279,7 +280,14 @@ impl Simulator {
 
 /// Fills `data.resolved` for user, role, channel and mentionable option values, walking
 /// subcommand groups and subcommands.
-fn resolve_options(w: &World, g: &GuildRec, options: &Value, schema: &Value, resolved: &mut Value) {
+fn resolve_options(
+    w: &World,
+    g: &GuildRec,
+    invoker: u64,
+    options: &Value,
+    schema: &Value,
+    resolved: &mut Value,
+) {
     let Some(opts) = options.as_array() else {
         return;
     };
@@ -295,7 +303,7 @@ fn resolve_options(w: &World, g: &GuildRec, options: &Value, schema: &Value, res
             let sub = declared
                 .map(|d| d["options"].clone())
                 .unwrap_or(Value::Null);
-            resolve_options(w, g, &o["options"], &sub, resolved);
+            resolve_options(w, g, invoker, &o["options"], &sub, resolved);
             continue;
         }
         let Some(id) = o["value"].as_str().and_then(|s| s.parse::<u64>().ok()) else {
@@ -319,7 +327,9 @@ fn resolve_options(w: &World, g: &GuildRec, options: &Value, schema: &Value, res
             }
         } else if kind == Some(7) {
             if let Some(c) = w.channels.get(&id) {
-                resolved["channels"][id.to_string()] = json!({"id": id.to_string(), "name": c.name, "type": 0, "permissions": ALL_PERMISSIONS.to_string()});
+                // Discord sends the invoking member's permissions in that channel (no overwrites modelled).
+                let perms = w.member_permissions(g, invoker);
+                resolved["channels"][id.to_string()] = json!({"id": id.to_string(), "name": c.name, "type": 0, "permissions": perms.to_string()});
             }
         }
     }
