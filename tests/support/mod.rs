@@ -1,5 +1,7 @@
 //! The scenario-test harness: a simulated Discord (the `discord-sim` crate), a small server in it, and the real bot
 //! (poise + serenity + our REST client + the scheduler) connected to it, with a manual clock and a SQLite store.
+//! Scenario tests must run on a multi-threaded runtime (`#[tokio::test(flavor = "multi_thread", worker_threads = 2)]`):
+//! the bot's gateway and handlers run as tasks beside the test, which blocks while it waits for their requests.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod db;
