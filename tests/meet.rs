@@ -911,3 +911,53 @@ async fn the_bot_connects_with_the_guilds_intent_only_and_still_expands_invited_
     assert_eq!(h.dm_texts(CAROL).len(), 1);
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_channel_the_caller_cannot_write_in_meet_refuses_to_announce_unless_private() {
+    // A read-only server: @everyone may read but not send; only administrators may.
+    let h = Harness::start_with(&[], |sim| {
+        sim.add_role(
+            GUILD,
+            discord_sim::RoleSpec::new(GUILD, "@everyone", 1 << 10, 0),
+        );
+    })
+    .await;
+    let i = h
+        .meet(
+            BOB,
+            json!([
+                opt("topic", "Town hall"),
+                opt("invite", format!("<@{CAROL}>"))
+            ]),
+        )
+        .await;
+    h.reply_containing(&i, "You cannot post in this channel")
+        .await;
+    assert!(h
+        .channel_texts(CHANNEL)
+        .iter()
+        .all(|m| m["flags"].as_u64().unwrap_or(0) & 64 != 0));
+    assert!(
+        h.dm_texts(CAROL).is_empty(),
+        "nothing is sent when the meeting is refused"
+    );
+
+    let i = h
+        .meet(
+            BOB,
+            json!([
+                opt("invite", format!("<@{CAROL}>")),
+                bool_opt("private", true)
+            ]),
+        )
+        .await;
+    h.reply_containing(&i, "Delivered personal links to 1 of 1")
+        .await;
+    let i = h.meet(ERIN, json!([opt("topic", "Admin sync")])).await;
+    h.reply_containing(&i, "Your meeting").await;
+    assert!(h
+        .channel_texts(CHANNEL)
+        .iter()
+        .any(|m| m["content"].as_str().unwrap_or("").contains("Admin sync")));
+    h.finish().await;
+}

@@ -249,6 +249,18 @@ async fn start_meeting(
         effective.default_duration,
         data.config.meetings.max_duration,
     )?;
+    // The public post goes out in the caller's name: not into a channel where they may not write themselves
+    // (a read-only announcements channel). The interaction carries their permissions in this channel.
+    if !valid.private
+        && schedule.is_none()
+        && !member
+            .permissions
+            .is_some_and(|p| p.contains(serenity::Permissions::SEND_MESSAGES))
+    {
+        return Err(Refusal(
+            "You cannot post in this channel, so I will not announce a meeting here for you. Use `private: true` (the people you invite still get their links) or start it in a channel you can write in.".into(),
+        ));
+    }
     let caller_id = ctx.author().id.get();
     let (invitees, not_members) = resolve_invitees(
         &data.rest,
