@@ -147,21 +147,7 @@ impl Simulator {
         name: &str,
         options: Value,
     ) -> Result<Interaction, SimError> {
-        let mut w = self.inner.world.lock();
-        let data = self.command_data(&w, guild, user, name, options)?;
-        let (handle, payload) = self.new_interaction(
-            &mut w,
-            2,
-            Origin {
-                guild: Some(guild),
-                channel,
-                user,
-            },
-            data,
-            None,
-        )?;
-        self.send_interaction(&mut w, Some(guild), payload)?;
-        Ok(handle)
+        self.dispatch_command(2, guild, channel, user, name, options)
     }
 
     /// Dispatches an autocomplete request (type 4); mark the typed option `"focused": true`.
@@ -173,11 +159,24 @@ impl Simulator {
         name: &str,
         options: Value,
     ) -> Result<Interaction, SimError> {
+        self.dispatch_command(4, guild, channel, user, name, options)
+    }
+
+    /// Commands and autocomplete requests differ only in their interaction type.
+    fn dispatch_command(
+        &self,
+        kind: u8,
+        guild: u64,
+        channel: u64,
+        user: u64,
+        name: &str,
+        options: Value,
+    ) -> Result<Interaction, SimError> {
         let mut w = self.inner.world.lock();
         let data = self.command_data(&w, guild, user, name, options)?;
         let (handle, payload) = self.new_interaction(
             &mut w,
-            4,
+            kind,
             Origin {
                 guild: Some(guild),
                 channel,
