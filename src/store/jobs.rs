@@ -172,20 +172,7 @@ impl Store {
         at: DateTime<Utc>,
         error: &str,
     ) -> Result<bool, StoreError> {
-        let n = with_pool!(self, |pool| {
-            sqlx::query(
-            "UPDATE jobs SET due_at = $3, last_error = $4, lease_owner = NULL, lease_until = NULL \
-             WHERE id = $1 AND lease_owner = $2 AND done_at IS NULL"
-        )
-        .bind(job_id)
-        .bind(owner)
-        .bind(to_secs(at))
-        .bind(error)
-        .execute(pool)
-        .await?
-        .rows_affected()
-        });
-        Ok(n == 1)
+        self.settle_failed(job_id, owner, "due_at", at, error).await
     }
 
     /// Ends a job that will never succeed: done, with the error kept. Only the lease owner can.
@@ -196,18 +183,33 @@ impl Store {
         now: DateTime<Utc>,
         error: &str,
     ) -> Result<bool, StoreError> {
-        let n = with_pool!(self, |pool| {
-            sqlx::query(
-            "UPDATE jobs SET done_at = $3, last_error = $4, lease_owner = NULL, lease_until = NULL \
+        self.settle_failed(job_id, owner, "done_at", now, error)
+            .await
+    }
+
+    /// Releases a failed job's lease, keeping the error and setting `column` (`due_at` to retry, `done_at` to
+    /// give up) to `at`. `column` is one of those two constants, never user input.
+    async fn settle_failed(
+        &self,
+        job_id: i64,
+        owner: &str,
+        column: &'static str,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE jobs SET {column} = $3, last_error = $4, lease_owner = NULL, lease_until = NULL \
              WHERE id = $1 AND lease_owner = $2 AND done_at IS NULL"
-        )
-        .bind(job_id)
-        .bind(owner)
-        .bind(to_secs(now))
-        .bind(error)
-        .execute(pool)
-        .await?
-        .rows_affected()
+        );
+        let n = with_pool!(self, |pool| {
+            sqlx::query(&sql)
+                .bind(job_id)
+                .bind(owner)
+                .bind(to_secs(at))
+                .bind(error)
+                .execute(pool)
+                .await?
+                .rows_affected()
         });
         Ok(n == 1)
     }
