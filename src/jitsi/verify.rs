@@ -103,6 +103,14 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// What the moderator mechanism named `module` (as listed in [`Verdict::moderator`]) decides.
+    pub fn moderator_by(&self, module: &str) -> Option<&str> {
+        self.moderator
+            .iter()
+            .find(|(m, _)| m == module)
+            .map(|(_, d)| d.as_str())
+    }
+
     /// Whether Prosody would let this token in.
     pub fn accepted(&self) -> bool {
         !self.checks.is_empty() && self.checks.iter().all(|c| c.passed)
@@ -465,6 +473,17 @@ fn role_decisions(payload: &Json) -> (Vec<(String, String)>, String) {
         _ => "waits in the lobby when one is on".to_owned(),
     };
 
+    // mod_muc_wait_for_host sets owner on muc-occupant-joined for every occupant with a token (outside
+    // moderated rooms), which runs after token_affiliation's muc-occupant-pre-join decision.
+    let wait_for_host = if affiliation_owner {
+        "owner (it makes every token user owner as they join)".to_owned()
+    } else {
+        "owner: it makes every token user owner as they join, after token_affiliation said member, \
+         unless wait_for_host_disable_auto_owners = true is set on the conference MUC \
+         (docker-jitsi-meet: WAIT_FOR_HOST_DISABLE_AUTO_OWNERS=1); with that line: member"
+            .to_owned()
+    };
+
     (
         vec![
             (
@@ -472,6 +491,7 @@ fn role_decisions(payload: &Json) -> (Vec<(String, String)>, String) {
                 "owner (every token user, whatever the claims)".into(),
             ),
             ("mod_token_affiliation".into(), token_affiliation.into()),
+            ("mod_muc_wait_for_host".into(), wait_for_host),
             ("token_moderation plugin".into(), plugin),
             ("JaaS".into(), jaas),
         ],
@@ -511,9 +531,13 @@ mod tests {
         }))
         .unwrap();
         let (decisions, lobby) = role_decisions(&payload);
-        assert_eq!(decisions[1].1, "owner");
-        assert!(decisions[2].1.starts_with("not moderator"));
-        assert_eq!(decisions[3].1, "moderator");
+        let by = |d: &[(String, String)], module: &str| {
+            d.iter().find(|(m, _)| m == module).unwrap().1.clone()
+        };
+        assert_eq!(by(&decisions, "mod_token_affiliation"), "owner");
+        assert!(by(&decisions, "mod_muc_wait_for_host").starts_with("owner ("));
+        assert!(by(&decisions, "token_moderation plugin").starts_with("not moderator"));
+        assert_eq!(by(&decisions, "JaaS"), "moderator");
         assert!(lobby.starts_with("waits"));
 
         let payload: Json = serde_json::from_value(serde_json::json!({
@@ -522,9 +546,16 @@ mod tests {
         }))
         .unwrap();
         let (decisions, lobby) = role_decisions(&payload);
-        assert_eq!(decisions[1].1, "member");
-        assert_eq!(decisions[2].1, "moderator");
-        assert_eq!(decisions[3].1, "not moderator");
+        assert_eq!(by(&decisions, "mod_token_affiliation"), "member");
+        let wait = by(&decisions, "mod_muc_wait_for_host");
+        assert!(wait.starts_with("owner: "), "{wait}");
+        assert!(
+            wait.contains("wait_for_host_disable_auto_owners = true"),
+            "{wait}"
+        );
+        assert!(wait.ends_with("with that line: member"), "{wait}");
+        assert_eq!(by(&decisions, "token_moderation plugin"), "moderator");
+        assert_eq!(by(&decisions, "JaaS"), "not moderator");
         assert!(lobby.starts_with("bypassed"));
     }
 }
