@@ -307,14 +307,19 @@ mod tests {
         assert!(!text.contains("token_lobby_bypass"));
     }
 
+    /// The lines after `heading`, up to the next blank line.
+    fn block_after<'a>(text: &'a str, heading: &str) -> &'a str {
+        let rest = text
+            .split_once(heading)
+            .unwrap_or_else(|| panic!("no {heading:?} in:\n{text}"))
+            .1;
+        rest.split("\n\n").next().unwrap_or(rest)
+    }
+
     #[test]
     fn wait_for_host_auto_owners_are_turned_off_in_prosody_and_docker_forms() {
         let text = render(&JitsiSettings::for_tests("k"));
-        let component = text
-            .split("Component \"conference.meet.jitsi\" \"muc\"\n")
-            .nth(1)
-            .and_then(|rest| rest.split("\n\n").next())
-            .expect("a conference component block");
+        let component = block_after(&text, "Component \"conference.meet.jitsi\" \"muc\"\n");
         assert!(
             component
                 .lines()
@@ -333,11 +338,7 @@ mod tests {
     #[test]
     fn docker_env_lines_carry_no_inline_comments() {
         let text = render(&JitsiSettings::for_tests("k"));
-        let env = text
-            .split("## docker-jitsi-meet: .env\n")
-            .nth(1)
-            .and_then(|rest| rest.split("\n\n").next())
-            .unwrap();
+        let env = block_after(&text, "## docker-jitsi-meet: .env\n");
         for line in env.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.split_once('=').expect(line);
             assert!(
