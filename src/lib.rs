@@ -9,3 +9,4 @@ pub mod meeting;
 pub mod schedule;
 pub mod secret;
 pub mod store;
+pub mod text;

@@ -257,7 +257,7 @@ fn verify(
         }
         Some(t) => t.to_string(),
     };
-    let token = extract_token(&text).ok_or_else(|| {
+    let token = jitsi::verify::extract_token(&text).ok_or_else(|| {
         anyhow::anyhow!(
             "no token found in the input; give the token itself (three base64url parts separated by dots) \
              or a meeting link carrying it after ?jwt= or #jwt="
@@ -283,34 +283,6 @@ fn emit(text: &str) -> anyhow::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("cannot write to standard output"),
     }
-}
-
-/// Finds the token in what an operator pasted: a bare token, a link with `?jwt=` or `#jwt=`, or either
-/// quoted in a longer message.
-fn extract_token(text: &str) -> Option<String> {
-    let text = text.trim();
-    if let Some(i) = text.find("jwt=") {
-        let value = text[i + "jwt=".len()..]
-            .split(|c: char| c == '&' || c == '#' || c.is_whitespace())
-            .next()
-            .unwrap_or_default();
-        return looks_like_jwt(value).then(|| value.to_string());
-    }
-    if looks_like_jwt(text) {
-        return Some(text.to_string());
-    }
-    // Inside prose only a word that starts like a JSON header ("ey" is base64url for `{`) counts, so a
-    // version number such as 1.2.3 is not taken for a token.
-    text.split_whitespace()
-        .map(|w| w.trim_matches(|c: char| matches!(c, '"' | '\'' | '`' | '<' | '>' | '(' | ')')))
-        .find(|w| w.starts_with("ey") && looks_like_jwt(w))
-        .map(str::to_string)
-}
-
-fn looks_like_jwt(s: &str) -> bool {
-    s.split('.').count() == 3
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Reads `.env` (a convenience for secrets): a missing file is normal, a broken one is worth saying.

@@ -596,6 +596,73 @@ fn jitsi_config_sets_token_auth_with_the_app_id_and_never_prints_the_secret() {
 }
 
 #[test]
+fn jitsi_config_turns_off_wait_for_host_auto_owners_in_prosody_and_docker() {
+    let run = cli().run(&["jitsi-config"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let out = &run.stdout;
+    // Prosody: inside the conference MUC component, where mod_muc_wait_for_host reads it.
+    let component = out
+        .split("Component \"conference.meet.jitsi\" \"muc\"\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap_or_else(|| panic!("no conference component in:\n{out}"));
+    assert!(
+        component
+            .lines()
+            .any(|l| l.trim() == "wait_for_host_disable_auto_owners = true"),
+        "{component}"
+    );
+    // docker-jitsi-meet's .env, beside the other role-based-moderator switches.
+    let env = out
+        .split("## docker-jitsi-meet: .env\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no .env section in:\n{out}"));
+    let env_lines: Vec<&str> = env.lines().take_while(|l| !l.is_empty()).collect();
+    for wanted in [
+        "WAIT_FOR_HOST_DISABLE_AUTO_OWNERS=1",
+        "XMPP_MUC_MODULES=token_affiliation",
+        "ENABLE_AUTO_OWNER=0",
+        "JICOFO_ENABLE_AUTH=0",
+    ] {
+        assert!(
+            env_lines.contains(&wanted),
+            "{wanted} missing in {env_lines:?}"
+        );
+    }
+    assert!(!out.contains("(check)"), "{out}");
+}
+
+#[test]
+fn verify_says_wait_for_host_makes_a_member_owner_unless_auto_owners_are_off() {
+    let member = hs256(&good_claims(), SECRET);
+    let run = cli().run(&["verify", "--room", "weekly-sync", &member]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("mod_muc_wait_for_host:"))
+        .unwrap_or_else(|| panic!("no wait_for_host verdict in:\n{}", run.stdout));
+    assert!(line.contains("mod_muc_wait_for_host: owner: "), "{line}");
+    assert!(
+        line.contains("wait_for_host_disable_auto_owners = true"),
+        "{line}"
+    );
+    assert!(line.ends_with("with that line: member"), "{line}");
+    assert!(run.stdout.contains("mod_token_affiliation: member"));
+
+    let owner = with_claim(
+        "context",
+        json!({"user": {"id": "1", "name": "Ana", "affiliation": "owner"}}),
+    );
+    let run = cli().run(&["verify", "--room", "weekly-sync", &hs256(&owner, SECRET)]);
+    assert!(
+        run.stdout.contains("mod_muc_wait_for_host: owner ("),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn jitsi_config_for_rs256_never_prints_the_private_key() {
     let pem = rsa_key().to_pkcs8_pem(LineEnding::LF).unwrap();
     let base = cli().unset("JWT_APP_SECRET");

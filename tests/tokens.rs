@@ -195,7 +195,7 @@ fn minted_jaas_rs256_token_passes_strict_verification() {
 
     let verdict = verify(token, &strict(&settings, "standup"), now());
     assert!(verdict.accepted(), "{}", verdict.render());
-    assert_eq!(verdict.moderator[3], ("JaaS".into(), "moderator".into()));
+    assert_eq!(verdict.moderator_by("JaaS"), Some("moderator"));
 }
 
 #[test]
@@ -493,6 +493,32 @@ fn render_lists_each_check_and_never_the_token() {
     assert!(!text.contains(signature));
     assert!(!text.contains(&token[..token.find('.').unwrap()]));
     assert!(!text.contains(SECRET));
+}
+
+#[test]
+fn member_token_is_owner_under_wait_for_host_unless_auto_owners_are_disabled() {
+    let settings = JitsiSettings::for_tests(SECRET);
+    let expect = strict(&settings, "weekly-sync");
+    let member = verify(&mint(&settings, "weekly-sync", false), &expect, now());
+    assert_eq!(member.moderator_by("mod_token_affiliation"), Some("member"));
+    let wait = member.moderator_by("mod_muc_wait_for_host").unwrap();
+    assert!(wait.starts_with("owner: "), "{wait}");
+    assert!(
+        wait.contains("wait_for_host_disable_auto_owners = true"),
+        "{wait}"
+    );
+    assert!(
+        wait.contains("WAIT_FOR_HOST_DISABLE_AUTO_OWNERS=1"),
+        "{wait}"
+    );
+    assert!(wait.ends_with("with that line: member"), "{wait}");
+    assert!(member.render().contains("  mod_muc_wait_for_host: owner: "));
+
+    let host = verify(&mint(&settings, "weekly-sync", true), &expect, now());
+    assert!(host
+        .moderator_by("mod_muc_wait_for_host")
+        .unwrap()
+        .starts_with("owner ("));
 }
 
 #[test]

@@ -11,4 +11,4 @@ pub mod verify;
 pub use room::{normalize_room_name, Room, RoomError};
 pub use settings::*;
 pub use token::{Claims, Grant, Identity, Link, MintedToken, Minter, TokenError};
-pub use verify::{verify, Check, Expectations, Verdict, VerifyKey};
+pub use verify::{extract_token, verify, Check, Expectations, Verdict, VerifyKey};

@@ -58,14 +58,6 @@ fn render_self_hosted(s: &JitsiSettings) -> String {
     let mut o = String::new();
     let w = &mut o;
     let _ = writeln!(w, "# Jitsi server settings for meetbot's tokens");
-    let _ = writeln!(
-        w,
-        "# Lines marked (check) use option names that differ between Jitsi versions or are not"
-    );
-    let _ = writeln!(
-        w,
-        "# confirmed against current sources: compare with your installation."
-    );
     let _ = writeln!(w);
 
     let _ = writeln!(w, "## Prosody: /etc/prosody/conf.avail/<host>.cfg.lua");
@@ -99,17 +91,36 @@ fn render_self_hosted(s: &JitsiSettings) -> String {
         "    enable_domain_verification = true  -- tokens carry sub = \"{sub}\""
     );
     let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "-- the conference MUC (docker-jitsi-meet: XMPP_MUC_DOMAIN, muc.meet.jitsi by default)"
+    );
     let _ = writeln!(w, "Component \"conference.{domain}\" \"muc\"");
     let _ = writeln!(w, "    modules_enabled = {{");
     for m in &muc_modules {
         let comment = match *m {
             "token_verification" => "checks the room claim on join",
             "token_affiliation" => "moderator from context.user.affiliation / moderator",
-            _ => "contrib module: lobby_bypass = true skips the lobby (check)",
+            // jitsi-contrib/prosody-plugins token_lobby_bypass/mod_token_lobby_bypass.lua reads
+            // session.jitsi_meet_context_user['lobby_bypass'] == true.
+            _ => "contrib module: context.user.lobby_bypass = true (boolean) skips the lobby",
         };
         let _ = writeln!(w, "        \"{m}\"; -- {comment}");
     }
     let _ = writeln!(w, "    }}");
+    // jitsi-meet resources/prosody-plugins/mod_muc_wait_for_host.lua reads this with
+    // get_option_boolean('wait_for_host_disable_auto_owners', false) and, without it, sets every
+    // token user's affiliation to owner on muc-occupant-joined, after token_affiliation's pre-join
+    // decision. Harmless where the module is not loaded.
+    let _ = writeln!(
+        w,
+        "    -- if muc_wait_for_host is loaded (Jitsi's handbook setup for token auth with guests), it"
+    );
+    let _ = writeln!(
+        w,
+        "    -- makes every token user owner as they join, over token_affiliation's member, unless:"
+    );
+    let _ = writeln!(w, "    wait_for_host_disable_auto_owners = true");
     let _ = writeln!(w);
 
     let _ = writeln!(w, "## jicofo: /etc/jitsi/jicofo/jicofo.conf (pick one)");
@@ -153,12 +164,26 @@ fn render_self_hosted(s: &JitsiSettings) -> String {
     let _ = writeln!(w, "JWT_ALLOW_EMPTY=0");
     let _ = writeln!(w, "JWT_ENABLE_DOMAIN_VERIFICATION=1");
     let _ = writeln!(w, "XMPP_DOMAIN={domain}");
+    // Names below are read by docker-jitsi-meet's templates: prosody/rootfs/defaults/conf.d/
+    // jitsi-meet.cfg.lua (XMPP_MUC_MODULES joined into the conference MUC's modules_enabled, after
+    // which it adds token_verification itself; WAIT_FOR_HOST_DISABLE_AUTO_OWNERS, toBool, prints
+    // wait_for_host_disable_auto_owners = true) and jicofo/rootfs/defaults/jicofo.conf
+    // (JICOFO_ENABLE_AUTH defaults to ENABLE_AUTH and guards the authentication block;
+    // ENABLE_AUTO_OWNER sets conference.enable-auto-owner). token_affiliation has no switch of its own.
+    // Comments go on lines of their own: not every .env reader strips a `# ...` after a value.
+    let _ = writeln!(w, "# the image adds token_verification itself");
     let _ = writeln!(w, "XMPP_MUC_MODULES={}", muc_modules[1..].join(","));
+    let _ = writeln!(
+        w,
+        "# else muc_wait_for_host, when listed above, makes every token user owner"
+    );
+    let _ = writeln!(w, "WAIT_FOR_HOST_DISABLE_AUTO_OWNERS=1");
     let _ = writeln!(w, "ENABLE_AUTO_OWNER=0");
     let _ = writeln!(
         w,
-        "JICOFO_ENABLE_AUTH=0  # (check) turns off jicofo's JWT auth"
+        "# jicofo without JWT auth (unset, it follows ENABLE_AUTH)"
     );
+    let _ = writeln!(w, "JICOFO_ENABLE_AUTH=0");
     if s.lobby_bypass_for_moderators {
         let _ = writeln!(w, "ENABLE_LOBBY=1");
     }
@@ -184,6 +209,18 @@ fn render_self_hosted(s: &JitsiSettings) -> String {
     let _ = writeln!(
         w,
         "  (jicofo {{ conference {{ enable-auto-owner = false }} }}), as above."
+    );
+    let _ = writeln!(
+        w,
+        "- With muc_wait_for_host on the conference MUC every token user becomes owner as they join,"
+    );
+    let _ = writeln!(
+        w,
+        "  after token_affiliation said member, unless wait_for_host_disable_auto_owners = true is set"
+    );
+    let _ = writeln!(
+        w,
+        "  on that component (docker-jitsi-meet: WAIT_FOR_HOST_DISABLE_AUTO_OWNERS=1), as above."
     );
     if s.lobby_bypass_for_moderators {
         let _ = writeln!(
@@ -268,6 +305,48 @@ mod tests {
         assert!(text.contains("ENABLE_AUTO_OWNER=0"));
         assert!(text.contains("every token user becomes owner"));
         assert!(!text.contains("token_lobby_bypass"));
+    }
+
+    /// The lines after `heading`, up to the next blank line.
+    fn block_after<'a>(text: &'a str, heading: &str) -> &'a str {
+        let rest = text
+            .split_once(heading)
+            .unwrap_or_else(|| panic!("no {heading:?} in:\n{text}"))
+            .1;
+        rest.split("\n\n").next().unwrap_or(rest)
+    }
+
+    #[test]
+    fn wait_for_host_auto_owners_are_turned_off_in_prosody_and_docker_forms() {
+        let text = render(&JitsiSettings::for_tests("k"));
+        let component = block_after(&text, "Component \"conference.meet.jitsi\" \"muc\"\n");
+        assert!(
+            component
+                .lines()
+                .any(|l| l == "    wait_for_host_disable_auto_owners = true"),
+            "{component}"
+        );
+        assert!(
+            text.contains("\nWAIT_FOR_HOST_DISABLE_AUTO_OWNERS=1\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nJICOFO_ENABLE_AUTH=0\n"), "{text}");
+        assert!(text.contains("muc_wait_for_host"), "{text}");
+        assert!(!text.contains("(check)"), "{text}");
+    }
+
+    #[test]
+    fn docker_env_lines_carry_no_inline_comments() {
+        let text = render(&JitsiSettings::for_tests("k"));
+        let env = block_after(&text, "## docker-jitsi-meet: .env\n");
+        for line in env.lines().filter(|l| !l.starts_with('#')) {
+            let (name, value) = line.split_once('=').expect(line);
+            assert!(
+                name.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+                "{line}"
+            );
+            assert!(!value.contains('#'), "{line}");
+        }
     }
 
     #[test]

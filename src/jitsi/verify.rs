@@ -5,6 +5,7 @@ use super::room::normalize_room_name;
 use super::settings::{Algorithm, JitsiSettings, SigningKey};
 use super::token::{algorithm_name, issuer, subject, TokenError};
 use crate::secret::Secret;
+use crate::text::clip;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -103,6 +104,14 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// What the moderator mechanism named `module` (as listed in [`Verdict::moderator`]) decides.
+    pub fn moderator_by(&self, module: &str) -> Option<&str> {
+        self.moderator
+            .iter()
+            .find(|(m, _)| m == module)
+            .map(|(_, d)| d.as_str())
+    }
+
     /// Whether Prosody would let this token in.
     pub fn accepted(&self) -> bool {
         !self.checks.is_empty() && self.checks.iter().all(|c| c.passed)
@@ -132,11 +141,33 @@ impl Verdict {
     }
 }
 
+/// How much of a claim's value a detail quotes: a token's claims are whatever its author wrote.
+const QUOTE_CHARS: usize = 60;
+
+/// The longest detail line; the quoted values are clipped first, this only backs them up.
+const DETAIL_CHARS: usize = 300;
+
+/// A claim value as a detail quotes it (JSON, clipped).
+fn show(value: &Value) -> String {
+    clip(&value.to_string(), QUOTE_CHARS)
+}
+
+/// A string claim (or expectation) as a detail quotes it.
+fn show_str(s: &str) -> String {
+    clip(s, QUOTE_CHARS)
+}
+
 fn ok(name: &'static str, detail: impl Into<String>) -> Check {
+    let detail = detail.into();
     Check {
         name,
         passed: true,
-        detail: detail.into(),
+        // An empty claim can pass (an empty room against an empty --room): say so rather than nothing.
+        detail: if detail.is_empty() {
+            "\"\" (empty)".to_owned()
+        } else {
+            clip(&detail, DETAIL_CHARS)
+        },
     }
 }
 
@@ -144,7 +175,7 @@ fn fail(name: &'static str, detail: impl Into<String>) -> Check {
     Check {
         name,
         passed: false,
-        detail: detail.into(),
+        detail: clip(&detail.into(), DETAIL_CHARS),
     }
 }
 
@@ -158,6 +189,34 @@ fn decode_part(part: &str) -> Result<serde_json::Map<String, Value>, &'static st
         Ok(_) => Err("not a JSON object"),
         Err(_) => Err("not JSON"),
     }
+}
+
+/// Finds the token in what an operator pasted: a bare token, a link with `?jwt=` or `#jwt=`, or either
+/// quoted in a longer message.
+pub fn extract_token(text: &str) -> Option<String> {
+    let text = text.trim();
+    if let Some(i) = text.find("jwt=") {
+        let value = text[i + "jwt=".len()..]
+            .split(|c: char| c == '&' || c == '#' || c.is_whitespace())
+            .next()
+            .unwrap_or_default();
+        return looks_like_jwt(value).then(|| value.to_string());
+    }
+    if looks_like_jwt(text) {
+        return Some(text.to_string());
+    }
+    // Inside prose only a word that starts like a JSON header ("ey" is base64url for `{`) counts, so a
+    // version number such as 1.2.3 is not taken for a token.
+    text.split_whitespace()
+        .map(|w| w.trim_matches(|c: char| matches!(c, '"' | '\'' | '`' | '<' | '>' | '(' | ')')))
+        .find(|w| w.starts_with("ey") && looks_like_jwt(w))
+        .map(str::to_string)
+}
+
+fn looks_like_jwt(s: &str) -> bool {
+    s.split('.').count() == 3
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Judges `token` as a server configured per `expect` would at `now`.
@@ -215,7 +274,7 @@ fn check_typ(header: &Json) -> Check {
         Some(Value::String(t)) if t == "JWT" => ok("typ", "JWT"),
         Some(other) => fail(
             "typ",
-            format!("{other} is not \"JWT\" (Prosody: Invalid typ)"),
+            format!("{} is not \"JWT\" (Prosody: Invalid typ)", show(other)),
         ),
         None => fail("typ", "missing (Prosody: Invalid typ)"),
     }
@@ -227,7 +286,10 @@ fn check_alg(header: &Json, expect: &Expectations) -> Check {
         Some(Value::String(a)) if a == wanted => ok("alg", wanted),
         Some(other) => fail(
             "alg",
-            format!("{other} but the server uses {wanted} (Invalid or incorrect alg)"),
+            format!(
+                "{} but the server uses {wanted} (Invalid or incorrect alg)",
+                show(other)
+            ),
         ),
         None => fail("alg", "missing"),
     }
@@ -284,18 +346,32 @@ fn check_aud(payload: &Json, expect: &Expectations) -> Check {
             "aud",
             "missing (Jitsi requires aud even when any value is accepted)",
         ),
-        (Some(Value::String(a)), Some(want)) if a == want => ok("aud", a.clone()),
-        (Some(Value::String(a)), Some(want)) => {
-            fail("aud", format!("\"{a}\" is not the accepted \"{want}\""))
+        (Some(Value::String(a)), Some(want)) if a == want => ok("aud", show_str(a)),
+        (Some(Value::String(a)), Some(want)) => fail(
+            "aud",
+            format!(
+                "\"{}\" is not the accepted \"{}\"",
+                show_str(a),
+                show_str(want)
+            ),
+        ),
+        (Some(Value::String(a)), None) => {
+            ok("aud", format!("{} (any audience accepted)", show_str(a)))
         }
-        (Some(Value::String(a)), None) => ok("aud", format!("{a} (any audience accepted)")),
         (Some(other), Some(want)) => fail(
             "aud",
-            format!("{other} is not a plain string; the server accepts \"{want}\""),
+            format!(
+                "{} is not a plain string; the server accepts \"{}\"",
+                show(other),
+                show_str(want)
+            ),
         ),
         (Some(other), None) => ok(
             "aud",
-            format!("{other} (not a plain string: fails once audiences are restricted)"),
+            format!(
+                "{} (not a plain string: fails once audiences are restricted)",
+                show(other)
+            ),
         ),
     }
 }
@@ -304,13 +380,14 @@ fn check_iss(payload: &Json, expect: &Expectations) -> Check {
     match payload.get("iss") {
         None => fail("iss", "missing"),
         Some(Value::String(i)) if expect.issuers.is_empty() || expect.issuers.contains(i) => {
-            ok("iss", i.clone())
+            ok("iss", show_str(i))
         }
         Some(other) => fail(
             "iss",
             format!(
-                "{other} is not an accepted issuer ({})",
-                expect.issuers.join(", ")
+                "{} is not an accepted issuer ({})",
+                show(other),
+                show_str(&expect.issuers.join(", "))
             ),
         ),
     }
@@ -320,15 +397,22 @@ fn check_sub(payload: &Json, expect: &Expectations) -> Check {
     let sub = match payload.get("sub") {
         None => return fail("sub", "missing (sub claim is missing)"),
         Some(Value::String(s)) => s,
-        Some(other) => return fail("sub", format!("{other} is not a string")),
+        Some(other) => return fail("sub", format!("{} is not a string", show(other))),
     };
     match &expect.sub {
-        None => ok("sub", format!("{sub} (domain verification off)")),
+        None => ok(
+            "sub",
+            format!("{} (domain verification off)", show_str(sub)),
+        ),
         Some(_) if sub == "*" => ok("sub", "* (any domain)"),
-        Some(want) if sub.eq_ignore_ascii_case(want) => ok("sub", sub.clone()),
+        Some(want) if sub.eq_ignore_ascii_case(want) => ok("sub", show_str(sub)),
         Some(want) => fail(
             "sub",
-            format!("\"{sub}\" but the server expects \"{want}\" (XMPP domain, or the tenant)"),
+            format!(
+                "\"{}\" but the server expects \"{}\" (XMPP domain, or the tenant)",
+                show_str(sub),
+                show_str(want)
+            ),
         ),
     }
 }
@@ -337,7 +421,7 @@ fn check_room(payload: &Json, expect: &Expectations) -> Check {
     let claim = match payload.get("room") {
         None => return fail("room", "missing (required by default)"),
         Some(Value::String(r)) => r,
-        Some(other) => return fail("room", format!("{other} is not a string")),
+        Some(other) => return fail("room", format!("{} is not a string", show(other))),
     };
     let pattern = payload
         .get("context")
@@ -358,11 +442,14 @@ fn check_room(payload: &Json, expect: &Expectations) -> Check {
         };
     }
     let Some(want) = &expect.room else {
-        return ok("room", format!("{claim} (no room to compare with){note}"));
+        return ok(
+            "room",
+            format!("{} (no room to compare with){note}", show_str(claim)),
+        );
     };
     let want = normalize_room_name(want);
     if claim.to_lowercase() == want {
-        ok("room", format!("{claim}{note}"))
+        ok("room", format!("{}{note}", show_str(claim)))
     } else {
         let hint = if normalize_room_name(claim) == want {
             " — the claim is not normalised as Jitsi does"
@@ -371,7 +458,11 @@ fn check_room(payload: &Json, expect: &Expectations) -> Check {
         };
         fail(
             "room",
-            format!("\"{claim}\" but the backend room is \"{want}\"{hint}{note}"),
+            format!(
+                "\"{}\" but the backend room is \"{}\"{hint}{note}",
+                show_str(claim),
+                show_str(&want)
+            ),
         )
     }
 }
@@ -381,7 +472,7 @@ fn numeric(payload: &Json, name: &str) -> Result<Option<f64>, String> {
     match payload.get(name) {
         None => Ok(None),
         Some(Value::Number(n)) => Ok(n.as_f64()),
-        Some(other) => Err(format!("{other} is not a number")),
+        Some(other) => Err(format!("{} is not a number", show(other))),
     }
 }
 
@@ -446,7 +537,7 @@ fn role_decisions(payload: &Json) -> (Vec<(String, String)>, String) {
     let plugin = match payload.get("moderator") {
         Some(Value::Bool(true)) => "moderator".to_owned(),
         Some(Value::Bool(false)) | None => "not moderator".to_owned(),
-        Some(other) => format!("not moderator ({other} is not a boolean)"),
+        Some(other) => format!("not moderator ({} is not a boolean)", show(other)),
     };
 
     let jaas = match user_moderator {
@@ -465,6 +556,17 @@ fn role_decisions(payload: &Json) -> (Vec<(String, String)>, String) {
         _ => "waits in the lobby when one is on".to_owned(),
     };
 
+    // mod_muc_wait_for_host sets owner on muc-occupant-joined for every occupant with a token (outside
+    // moderated rooms), which runs after token_affiliation's muc-occupant-pre-join decision.
+    let wait_for_host = if affiliation_owner {
+        "owner (it makes every token user owner as they join)".to_owned()
+    } else {
+        "owner: it makes every token user owner as they join, after token_affiliation said member, \
+         unless wait_for_host_disable_auto_owners = true is set on the conference MUC \
+         (docker-jitsi-meet: WAIT_FOR_HOST_DISABLE_AUTO_OWNERS=1); with that line: member"
+            .to_owned()
+    };
+
     (
         vec![
             (
@@ -472,6 +574,7 @@ fn role_decisions(payload: &Json) -> (Vec<(String, String)>, String) {
                 "owner (every token user, whatever the claims)".into(),
             ),
             ("mod_token_affiliation".into(), token_affiliation.into()),
+            ("mod_muc_wait_for_host".into(), wait_for_host),
             ("token_moderation plugin".into(), plugin),
             ("JaaS".into(), jaas),
         ],
@@ -511,9 +614,13 @@ mod tests {
         }))
         .unwrap();
         let (decisions, lobby) = role_decisions(&payload);
-        assert_eq!(decisions[1].1, "owner");
-        assert!(decisions[2].1.starts_with("not moderator"));
-        assert_eq!(decisions[3].1, "moderator");
+        let by = |d: &[(String, String)], module: &str| {
+            d.iter().find(|(m, _)| m == module).unwrap().1.clone()
+        };
+        assert_eq!(by(&decisions, "mod_token_affiliation"), "owner");
+        assert!(by(&decisions, "mod_muc_wait_for_host").starts_with("owner ("));
+        assert!(by(&decisions, "token_moderation plugin").starts_with("not moderator"));
+        assert_eq!(by(&decisions, "JaaS"), "moderator");
         assert!(lobby.starts_with("waits"));
 
         let payload: Json = serde_json::from_value(serde_json::json!({
@@ -522,9 +629,16 @@ mod tests {
         }))
         .unwrap();
         let (decisions, lobby) = role_decisions(&payload);
-        assert_eq!(decisions[1].1, "member");
-        assert_eq!(decisions[2].1, "moderator");
-        assert_eq!(decisions[3].1, "not moderator");
+        assert_eq!(by(&decisions, "mod_token_affiliation"), "member");
+        let wait = by(&decisions, "mod_muc_wait_for_host");
+        assert!(wait.starts_with("owner: "), "{wait}");
+        assert!(
+            wait.contains("wait_for_host_disable_auto_owners = true"),
+            "{wait}"
+        );
+        assert!(wait.ends_with("with that line: member"), "{wait}");
+        assert_eq!(by(&decisions, "token_moderation plugin"), "moderator");
+        assert_eq!(by(&decisions, "JaaS"), "not moderator");
         assert!(lobby.starts_with("bypassed"));
     }
 }

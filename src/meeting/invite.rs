@@ -46,12 +46,7 @@ fn quote_list(items: &[String]) -> String {
 
 fn clip(s: &str, max: usize) -> String {
     // Backticks inside would break the code span the message puts around it.
-    let cleaned: String = s.chars().filter(|c| *c != '`').collect();
-    if cleaned.chars().count() <= max {
-        cleaned
-    } else {
-        format!("{}…", cleaned.chars().take(max).collect::<String>())
-    }
+    crate::text::clip(&s.replace('`', ""), max)
 }
 
 /// Reads `<@123>`, `<@!123>` (users) and `<@&456>` (roles), separated by spaces or commas.

@@ -12,6 +12,7 @@
 //! A date without a time (`2026-12-01`, `tomorrow`) is an error asking for a time: meetings have
 //! no sensible default hour.
 
+use crate::text::clip;
 use chrono::{
     DateTime, Datelike, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime,
     Offset, TimeZone, Utc, Weekday,
@@ -22,6 +23,14 @@ use chrono_tz::Tz;
 pub const DEFAULT_MAX_AHEAD_DAYS: i64 = 366;
 
 const EXAMPLES: &str = "`2026-12-01 15:00`, `tomorrow 9:30`, `friday 18:00` or `in 2h`";
+
+/// How much of the input a refusal quotes: enough to recognise it, never enough to swamp the reply.
+const ECHO_CHARS: usize = 50;
+
+/// The input as a refusal quotes it.
+fn echo(input: &str) -> String {
+    clip(input.trim(), ECHO_CHARS)
+}
 
 /// Why a typed time was not accepted. Each message says why and shows a form that works.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,6 +75,10 @@ pub enum WhenError {
     /// Not a known IANA time zone.
     #[error("unknown time zone \"{0}\"; use an IANA name such as `Europe/Berlin`, `America/New_York` or `UTC`")]
     UnknownTimeZone(String),
+    /// A date so far from today that the calendar arithmetic itself runs out (chrono's dates end with
+    /// the year 262142), which no limit on scheduling would accept anyway.
+    #[error("\"{0}\" is too far away to schedule; try {EXAMPLES}")]
+    OutOfRange(String),
     /// Further ahead than allowed.
     #[error(
         "that is more than {max_days} days ahead; pick a date before {limit}, e.g. `in 7 days`"
@@ -100,12 +113,11 @@ pub fn parse_when_within(
         ));
     }
     if at - now > max_ahead {
+        // `at` exists, so `now + max_ahead` (which lies before it) does too.
+        let limit = now.checked_add_signed(max_ahead).unwrap_or(at);
         return Err(WhenError::TooFarAhead {
             max_days: max_ahead.num_days(),
-            limit: (now + max_ahead)
-                .with_timezone(&tz)
-                .format("%Y-%m-%d")
-                .to_string(),
+            limit: limit.with_timezone(&tz).format("%Y-%m-%d").to_string(),
         });
     }
     Ok(at)
@@ -130,13 +142,14 @@ fn parse_any(input: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc>, W
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase();
-    let not_a_time = || WhenError::NotATime(trimmed.to_string());
+    let not_a_time = || WhenError::NotATime(echo(trimmed));
+    let out_of_range = || WhenError::OutOfRange(echo(trimmed));
     if text.is_empty() {
         return Err(not_a_time());
     }
     if let Some(rest) = text.strip_prefix("in ") {
         let span = parse_span(rest).ok_or_else(not_a_time)?;
-        return now.checked_add_signed(span).ok_or_else(not_a_time);
+        return now.checked_add_signed(span).ok_or_else(out_of_range);
     }
 
     // `2026-12-01t15:00` reads like `2026-12-01 15:00`.
@@ -174,23 +187,27 @@ fn parse_any(input: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc>, W
     }
     if clock.is_empty() {
         return Err(match day {
-            Some(_) => WhenError::MissingTime(trimmed.to_string()),
+            Some(_) => WhenError::MissingTime(echo(trimmed)),
             None => not_a_time(),
         });
     }
     let time = parse_clock(&clock).ok_or_else(not_a_time)?;
-    let local_now = now.with_timezone(&tz).naive_local();
+    // Near the end of chrono's range the local time may not exist as a value even though `now` does.
+    let local_now = now
+        .naive_utc()
+        .checked_add_offset(now.with_timezone(&tz).offset().fix())
+        .ok_or_else(out_of_range)?;
     let today = local_now.date();
     let date = match day {
         None => {
             if today.and_time(time) > local_now {
                 today
             } else {
-                today.succ_opt().ok_or_else(not_a_time)?
+                today.succ_opt().ok_or_else(out_of_range)?
             }
         }
         Some(Day::Today) => today,
-        Some(Day::Tomorrow) => today.succ_opt().ok_or_else(not_a_time)?,
+        Some(Day::Tomorrow) => today.succ_opt().ok_or_else(out_of_range)?,
         Some(Day::Date(d)) => d,
         Some(Day::Weekday { day, skip_today }) => {
             let ahead =
@@ -200,7 +217,9 @@ fn parse_any(input: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc>, W
             } else {
                 ahead
             };
-            today + Duration::days(i64::from(ahead))
+            today
+                .checked_add_days(chrono::Days::new(u64::from(ahead)))
+                .ok_or_else(out_of_range)?
         }
     };
     resolve_local(date.and_time(time), tz)
@@ -209,6 +228,13 @@ fn parse_any(input: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc>, W
 /// The instant a local wall-clock time names in `tz`, refusing gaps and folds.
 fn resolve_local(local: NaiveDateTime, tz: Tz) -> Result<DateTime<Utc>, WhenError> {
     let shown = local.format("%Y-%m-%d %H:%M").to_string();
+    // Within a day of chrono's first or last representable instant the UTC conversion (offsets are
+    // under a day) would fall off the range, and chrono would call the time nonexistent rather
+    // than unrepresentable. The suggestion below also needs the hour after.
+    let day = Duration::days(1);
+    if local.checked_sub_signed(day).is_none() || local.checked_add_signed(day).is_none() {
+        return Err(WhenError::OutOfRange(shown));
+    }
     match tz.from_local_datetime(&local) {
         LocalResult::Single(at) => Ok(at.with_timezone(&Utc)),
         LocalResult::Ambiguous(a, b) => {
@@ -228,7 +254,9 @@ fn resolve_local(local: NaiveDateTime, tz: Tz) -> Result<DateTime<Utc>, WhenErro
         LocalResult::None => Err(WhenError::NonexistentLocalTime {
             local: shown,
             zone: tz.name().to_string(),
-            suggestion: (local + Duration::hours(1))
+            suggestion: local
+                .checked_add_signed(Duration::hours(1))
+                .unwrap_or(local)
                 .format("%Y-%m-%d %H:%M")
                 .to_string(),
         }),
@@ -355,7 +383,7 @@ fn parse_span(s: &str) -> Option<Duration> {
             "w" | "wk" | "week" | "weeks" => 7 * 24 * 60,
             _ => return None,
         };
-        total += Duration::minutes(n.checked_mul(minutes)?);
+        total = total.checked_add(&Duration::try_minutes(n.checked_mul(minutes)?)?)?;
     }
     Some(total)
 }
@@ -403,7 +431,7 @@ pub fn parse_timezone(name: &str) -> Result<Tz, WhenError> {
         .iter()
         .copied()
         .find(|tz| tz.name().eq_ignore_ascii_case(&wanted))
-        .ok_or_else(|| WhenError::UnknownTimeZone(name.trim().to_string()))
+        .ok_or_else(|| WhenError::UnknownTimeZone(echo(name)))
 }
 
 /// Zones offered when nothing has been typed yet.

@@ -88,19 +88,23 @@ impl Write for LogWriter {
 }
 
 /// Captures every log line of this test binary, at the most verbose level for meetbot, into memory. The filter goes
-/// through the bot's own `logging::filter`, as `RUST_LOG` would, so what the tests see is what an operator's log gets.
+/// through the bot's own `logging::filter`, as `RUST_LOG` would, so what the tests see is what an operator's log gets
+/// (serenity asked for at trace, so the scenarios also show its caps hold).
 fn capture_logs() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
     LOGS.get_or_init(|| {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let w = LogWriter(buf.clone());
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(meetbot::logging::filter(
-                Some("meetbot=trace,serenity=debug,poise=debug,debug"),
-                "info",
-            ))
+        let layer = tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(move || w.clone())
-            .try_init();
+            .with_filter(meetbot::logging::filter(
+                Some("meetbot=trace,serenity=trace,poise=debug,debug"),
+                "info",
+            ));
+        let _ = tracing_subscriber::registry().with(layer).try_init();
         buf
     });
 }
