@@ -1,7 +1,7 @@
 //! Connecting to Discord: the poise framework, the gateway client, registration, and graceful shutdown.
 
+use super::http::{RestClient, RestError};
 use super::join::JoinSigner;
-use super::rest::{RestClient, RestError};
 use super::scheduled::DiscordExecutor;
 use super::{guests, meet, scheduled, settings, Data, Error};
 use crate::clock::{SharedClock, SystemClock};

@@ -1,10 +1,10 @@
 //! `/meet` and its Join button: parse → decide (meeting core) → mint (jitsi) → deliver → render.
 
 use super::delivery::{deliver_all, Dm, DmOutcome};
+use super::http::{Member, RestClient, RestError};
 use super::join::JoinTarget;
 use super::policy::EffectivePolicy;
 use super::render::{self, Delivery, MeetingView};
-use super::rest::{Member, RestClient, RestError};
 use super::{Context, Data, Error};
 use crate::jitsi::{Grant, Identity, Link, Minter, Room};
 use crate::meeting::cooldown::Action;

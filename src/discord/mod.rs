@@ -4,12 +4,11 @@
 pub mod bot;
 pub mod delivery;
 pub mod guests;
+pub mod http;
 pub mod join;
 pub mod meet;
-pub mod pacer;
 pub mod policy;
 pub mod render;
-pub mod rest;
 pub mod scheduled;
 pub mod settings;
 
@@ -27,7 +26,7 @@ pub struct Data {
     /// Mints personal tokens.
     pub minter: Arc<Minter>,
     /// Our paced Discord REST client.
-    pub rest: Arc<rest::RestClient>,
+    pub rest: Arc<http::RestClient>,
     /// The time, passed in.
     pub clock: SharedClock,
     /// Turns true when the bot is shutting down: deliveries stop starting new DMs.

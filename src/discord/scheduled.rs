@@ -2,10 +2,10 @@
 //! carries out the scheduler's due work (announce, remind, start, end) with Discord messages, Scheduled Events and DMs.
 
 use super::delivery::{deliver_all_with, Dm, DmOutcome};
+use super::http::{RestClient, RestError};
 use super::meet::{grace, reply, resolve_invitees, GuildFacts, Invitee, Refusal};
 use super::policy::{effective, EffectivePolicy};
 use super::render::{escape, MAX_CONTENT};
-use super::rest::{RestClient, RestError};
 use super::settings::{actions, entry as audit_entry, record_audit};
 use super::{Context, Data, Error};
 use crate::config::Config;

@@ -1,10 +1,10 @@
 //! `/meetbot settings …` (each server sets its own policy without editing the bot's files) and the audit trail:
 //! `/meetbot audit`, and the writer every command uses to record and post what it did.
 
+use super::http::RestClient;
 use super::meet::{guild_facts, reply, Refusal};
 use super::policy::{self, effective, keys, limits, EffectivePolicy};
 use super::render::{escape, MAX_CONTENT};
-use super::rest::RestClient;
 use super::{Context, Data, Error};
 use crate::meeting::policy::{MemberFacts, RoleInfo, RoleRef};
 use crate::store::{NewAuditEntry, Store};
