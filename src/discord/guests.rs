@@ -4,13 +4,14 @@
 
 use super::delivery::{deliver_all, Dm, DmOutcome};
 use super::meet::{grace, guild_facts, reply, Refusal};
-use super::policy::{effective, EffectivePolicy};
+use super::policy::effective;
 use super::render::escape;
 use super::settings::{actions, entry, record_audit};
 use super::{Context, Data, Error};
 use crate::jitsi::{Grant, Identity, Link, Room};
 use crate::meeting::cooldown::Action;
 use crate::meeting::policy::MemberFacts;
+use crate::meeting::settings::EffectivePolicy;
 use crate::store::{Meeting, MeetingStatus, Occurrence, OccurrenceStatus};
 use chrono::{DateTime, Duration, Utc};
 use poise::serenity_prelude as serenity;
@@ -275,7 +276,7 @@ fn guest_link(
         tracing::error!(error = %e, meeting = %r.meeting.id, "stored room name is invalid");
         Refusal("This meeting's room is invalid; schedule it again.".into())
     })?;
-    let minter = r.policy.minter(&data.minter);
+    let minter = super::policy::minter(&r.policy, &data.minter);
     // `Grant::new` back-dates nbf from the opening (Jitsi allows no clock skew).
     let mut grant = Grant::new(room.clone(), identity, false, opens, minter.settings());
     grant.expires_at = expires;

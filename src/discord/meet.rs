@@ -3,7 +3,6 @@
 use super::delivery::{deliver_all, Dm, DmOutcome};
 use super::http::{Member, RestClient, RestError};
 use super::join::JoinTarget;
-use super::policy::EffectivePolicy;
 use super::render::{self, Delivery, MeetingView};
 use super::{Context, Data, Error};
 use crate::jitsi::{Grant, Identity, Link, Minter, Room};
@@ -11,6 +10,7 @@ use crate::meeting::cooldown::Action;
 use crate::meeting::invite::Unreached;
 use crate::meeting::policy::{GuildPolicy, MemberFacts, RoleInfo};
 use crate::meeting::request::{validate, MeetingRequest};
+use crate::meeting::settings::EffectivePolicy;
 use chrono::{DateTime, Utc};
 use poise::serenity_prelude as serenity;
 use std::collections::HashSet;
@@ -306,7 +306,7 @@ async fn start_meeting(
         avatar: Some(ctx.author().face()),
         moderator: host_moderator,
     };
-    let minter = effective.minter(&data.minter);
+    let minter = super::policy::minter(effective, &data.minter);
     let host_link = personal_link(data, &minter, &room, &host, now, ends_at)?;
     let stored = store_meeting(ctx, &valid, &room, now, ends_at, effective).await;
     let meeting_id = stored.as_ref().ok().cloned();
@@ -720,7 +720,7 @@ pub async fn on_join_click(
         avatar: Some(click.user.face()),
         moderator,
     };
-    let minter = effective.minter(&data.minter);
+    let minter = super::policy::minter(&effective, &data.minter);
     let content = match personal_link(data, &minter, &room, &who, now, target.ends_at) {
         Ok(link) => {
             audit_moderator_link(

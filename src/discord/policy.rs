@@ -1,236 +1,54 @@
-//! The effective per-server policy: the configuration file's defaults with the server's own stored settings
-//! (`/meetbot settings`) laid over them. Read from the database on every use, so a change takes effect at once, on
-//! every instance, and survives restarts.
+//! The effective per-server policy, read: the configuration file's defaults with the server's own stored settings
+//! ([`EffectivePolicy`], merged in the core) laid over them. Read from the database on every use, so a change takes
+//! effect at once, on every instance, and survives restarts.
 
 use crate::config::Config;
 use crate::jitsi::Minter;
-use crate::meeting::policy::{GuildPolicy, MemberFacts, RoleInfo, RoleRef};
+use crate::meeting::settings::EffectivePolicy;
 use crate::store::{Setting, Store};
-use chrono_tz::Tz;
-use serde_json::{json, Value};
 use std::borrow::Cow;
 use std::time::Duration;
 
-/// The keys of the settings table, one per setting a server can change.
-pub mod keys {
-    /// Role ids whose members are moderators.
-    pub const MODERATOR_ROLES: &str = "moderator_roles";
-    /// Role ids whose members may host.
-    pub const HOST_ROLES: &str = "host_roles";
-    /// Role ids whose members may `/invite`.
-    pub const GUEST_INVITER_ROLES: &str = "guest_inviter_roles";
-    /// Administrators are moderators (bool).
-    pub const ADMINS_ARE_MODERATORS: &str = "administrators_are_moderators";
-    /// Default meeting length, minutes.
-    pub const DEFAULT_DURATION: &str = "default_duration_minutes";
-    /// IANA zone name.
-    pub const DEFAULT_TIMEZONE: &str = "default_timezone";
-    /// Channel id for scheduled meetings' announcements.
-    pub const ANNOUNCEMENT_CHANNEL: &str = "announcement_channel";
-    /// Channel id for the audit trail.
-    pub const AUDIT_CHANNEL: &str = "audit_channel";
-    /// Join window, minutes.
-    pub const JOIN_WINDOW: &str = "join_window_minutes";
-    /// Reminder lead, minutes.
-    pub const REMIND: &str = "remind_minutes";
-    /// Lobby bypass for moderators (bool).
-    pub const LOBBY_BYPASS: &str = "lobby_bypass_for_moderators";
-    /// Invitee cap (count).
-    pub const INVITEE_CAP: &str = "invitee_cap";
-    /// Per-user cooldown, seconds.
-    pub const COOLDOWN: &str = "cooldown_seconds";
-}
-
-/// Ranges the setters accept; the same bounds the file's loader applies.
-pub mod limits {
-    /// Join window, minutes.
-    pub const JOIN_WINDOW_MINUTES: (i64, i64) = (1, 24 * 60);
-    /// Reminder lead, minutes.
-    pub const REMIND_MINUTES: (i64, i64) = (0, 7 * 24 * 60);
-    /// Invitee cap.
-    pub const INVITEE_CAP: (i64, i64) = (1, 1000);
-    /// Cooldown, seconds.
-    pub const COOLDOWN_SECONDS: (i64, i64) = (0, 86_400);
-}
-
-/// Everything that a server may set for itself, resolved.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EffectivePolicy {
-    /// Moderator and host roles, administrators-are-moderators, invitee cap.
-    pub guild: GuildPolicy,
-    /// Roles (besides moderators) whose members may `/invite`.
-    pub guest_inviter_roles: Vec<RoleRef>,
-    /// Length of a meeting when `/meet` does not say.
-    pub default_duration: Duration,
-    /// Time zone for `when` when the command does not say.
-    pub default_timezone: Tz,
-    /// Where scheduled meetings are announced when the command does not say (`None`: where `/meet` was used).
-    pub announcement_channel: Option<u64>,
-    /// Where audit entries are posted (`None`: recorded only).
-    pub audit_channel: Option<u64>,
-    /// How long before the start links open.
-    pub join_window: Duration,
-    /// How long before the start personal links are DMed.
-    pub remind: Duration,
-    /// Put `lobby_bypass` in moderators' tokens.
-    pub lobby_bypass_for_moderators: bool,
-    /// Wait between two uses of `/meet` (or of `/invite`) by one person.
-    pub cooldown: Duration,
-    /// Stored settings that could not be read (hand-edited rows): their keys, for the log and `show`.
-    pub ignored: Vec<String>,
-}
-
-impl EffectivePolicy {
-    /// What the configuration file says for `guild_id` (its `[discord.guilds.<id>]` table included).
-    pub fn from_config(config: &Config, guild_id: u64) -> EffectivePolicy {
-        EffectivePolicy {
-            guild: config.discord.policy.for_guild(guild_id).clone(),
-            guest_inviter_roles: config.discord.guest_inviter_roles.clone(),
-            default_duration: config.meetings.default_duration,
-            default_timezone: config.meetings.default_timezone,
-            announcement_channel: None,
-            audit_channel: None,
-            join_window: config.meetings.join_window,
-            remind: config.meetings.remind,
-            lobby_bypass_for_moderators: config.jitsi.lobby_bypass_for_moderators,
-            cooldown: config.discord.cooldown,
-            ignored: Vec::new(),
-        }
-    }
-
-    /// Lays stored settings over these values. A value that does not read (or is out of range against
-    /// `max_duration`) is skipped and its key listed in `ignored`; unknown keys are skipped silently (a newer
-    /// version may have written them).
-    pub fn merge<'a>(
-        mut self,
-        stored: impl IntoIterator<Item = (&'a str, &'a Value)>,
-        max_duration: Duration,
-    ) -> EffectivePolicy {
-        for (key, value) in stored {
-            if self.apply(key, value, max_duration).is_none() {
-                self.ignored.push(key.to_string());
-            }
-        }
-        self
-    }
-
-    /// Applies one stored setting; `None` when its value does not read.
-    fn apply(&mut self, key: &str, value: &Value, max_duration: Duration) -> Option<()> {
-        match key {
-            keys::MODERATOR_ROLES => self.guild.moderator_roles = roles_from(value)?,
-            keys::HOST_ROLES => self.guild.host_roles = roles_from(value)?,
-            keys::GUEST_INVITER_ROLES => self.guest_inviter_roles = roles_from(value)?,
-            keys::ADMINS_ARE_MODERATORS => {
-                self.guild.administrators_are_moderators = value.as_bool()?
-            }
-            keys::LOBBY_BYPASS => self.lobby_bypass_for_moderators = value.as_bool()?,
-            keys::DEFAULT_DURATION => {
-                let m = in_range(value, (1, (max_duration.as_secs() / 60) as i64))?;
-                self.default_duration = minutes(m);
-            }
-            keys::DEFAULT_TIMEZONE => {
-                self.default_timezone = value.as_str()?.parse::<Tz>().ok()?;
-            }
-            keys::ANNOUNCEMENT_CHANNEL => self.announcement_channel = Some(id_from(value)?),
-            keys::AUDIT_CHANNEL => self.audit_channel = Some(id_from(value)?),
-            keys::JOIN_WINDOW => {
-                self.join_window = minutes(in_range(value, limits::JOIN_WINDOW_MINUTES)?)
-            }
-            keys::REMIND => self.remind = minutes(in_range(value, limits::REMIND_MINUTES)?),
-            keys::INVITEE_CAP => {
-                self.guild.invitee_cap = in_range(value, limits::INVITEE_CAP)? as usize
-            }
-            keys::COOLDOWN => {
-                self.cooldown =
-                    Duration::from_secs(in_range(value, limits::COOLDOWN_SECONDS)? as u64)
-            }
-            _ => {}
-        }
-        Some(())
-    }
-
-    /// Whether `member` may `/invite` people: moderators always, and members of the guest-inviter roles.
-    pub fn may_invite(&self, member: &MemberFacts, roles: &[RoleInfo]) -> bool {
-        self.guild.is_moderator(member, roles) || self.inviters().is_moderator(member, roles)
-    }
-
-    /// Who may `/invite`, as a person who was refused reads it.
-    pub fn describe_inviters(&self, roles: &[RoleInfo]) -> String {
-        let mods = self.guild.describe_moderator_roles(roles);
-        if self.guest_inviter_roles.is_empty() {
-            return format!("moderators ({mods})");
-        }
-        format!(
-            "moderators ({mods}) and members of {}",
-            self.inviters().describe_moderator_roles(roles)
-        )
-    }
-
-    /// The guest-inviter roles as a policy whose "moderators" are exactly those roles (reuses the role matching).
-    fn inviters(&self) -> GuildPolicy {
-        GuildPolicy {
-            moderator_roles: self.guest_inviter_roles.clone(),
-            host_roles: Vec::new(),
-            administrators_are_moderators: false,
-            invitee_cap: self.guild.invitee_cap,
-        }
-    }
-
-    /// A minter that follows this server's lobby-bypass setting: the shared one when it already does, else a copy
-    /// with the flag changed (built per use: cheap next to the Discord round trips around it).
-    pub fn minter<'m>(&self, base: &'m Minter) -> Cow<'m, Minter> {
-        if base.settings().lobby_bypass_for_moderators == self.lobby_bypass_for_moderators {
-            return Cow::Borrowed(base);
-        }
-        let mut settings = base.settings().clone();
-        settings.lobby_bypass_for_moderators = self.lobby_bypass_for_moderators;
-        match Minter::new(settings) {
-            Ok(m) => Cow::Owned(m),
-            Err(e) => {
-                // The same key and settings built `base`, so this cannot fail in practice; the shared minter is the
-                // safe answer if it ever does.
-                tracing::error!(error = %e, "cannot build a minter for the server's lobby setting");
-                Cow::Borrowed(base)
-            }
-        }
+/// What the configuration file says for `guild_id` (its `[discord.guilds.<id>]` table included).
+pub fn from_config(config: &Config, guild_id: u64) -> EffectivePolicy {
+    EffectivePolicy {
+        guild: config.discord.policy.for_guild(guild_id).clone(),
+        guest_inviter_roles: config.discord.guest_inviter_roles.clone(),
+        default_duration: config.meetings.default_duration,
+        default_timezone: config.meetings.default_timezone,
+        announcement_channel: None,
+        audit_channel: None,
+        join_window: config.meetings.join_window,
+        remind: config.meetings.remind,
+        lobby_bypass_for_moderators: config.jitsi.lobby_bypass_for_moderators,
+        cooldown: config.discord.cooldown,
+        ignored: Vec::new(),
     }
 }
 
-fn minutes(m: i64) -> Duration {
-    Duration::from_secs(m as u64 * 60)
-}
-
-fn in_range(value: &Value, (lo, hi): (i64, i64)) -> Option<i64> {
-    value.as_i64().filter(|v| (lo..=hi).contains(v))
-}
-
-/// Ids are stored as strings: JSON readers that use doubles would round 64-bit snowflakes.
-fn id_from(value: &Value) -> Option<u64> {
-    value.as_str()?.parse().ok()
-}
-
-fn roles_from(value: &Value) -> Option<Vec<RoleRef>> {
-    value
-        .as_array()?
-        .iter()
-        .map(|v| id_from(v).map(RoleRef::Id))
-        .collect()
-}
-
-/// The stored form of a list of role ids.
-pub fn roles_value(ids: &[u64]) -> Value {
-    Value::Array(ids.iter().map(|id| json!(id.to_string())).collect())
-}
-
-/// The stored form of a channel id.
-pub fn channel_value(id: u64) -> Value {
-    json!(id.to_string())
+/// A minter that follows this server's lobby-bypass setting: the shared one when it already does, else a copy
+/// with the flag changed (built per use: cheap next to the Discord round trips around it).
+pub fn minter<'m>(policy: &EffectivePolicy, base: &'m Minter) -> Cow<'m, Minter> {
+    if base.settings().lobby_bypass_for_moderators == policy.lobby_bypass_for_moderators {
+        return Cow::Borrowed(base);
+    }
+    let mut settings = base.settings().clone();
+    settings.lobby_bypass_for_moderators = policy.lobby_bypass_for_moderators;
+    match Minter::new(settings) {
+        Ok(m) => Cow::Owned(m),
+        Err(e) => {
+            // The same key and settings built `base`, so this cannot fail in practice; the shared minter is the
+            // safe answer if it ever does.
+            tracing::error!(error = %e, "cannot build a minter for the server's lobby setting");
+            Cow::Borrowed(base)
+        }
+    }
 }
 
 /// The effective policy of `guild_id` now. When the database cannot be read, the file's defaults apply (and the
 /// log says so): commands keep working rather than refuse everyone.
 pub async fn effective(config: &Config, store: &Store, guild_id: u64) -> EffectivePolicy {
-    let base = EffectivePolicy::from_config(config, guild_id);
+    let base = from_config(config, guild_id);
     match store.settings(guild_id).await {
         Ok(stored) => merge_settings(base, &stored, config.meetings.max_duration),
         Err(e) => {
@@ -254,137 +72,4 @@ pub fn merge_settings(
         tracing::warn!(key = %key, "a stored server setting does not read; the file's default applies");
     }
     merged
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn base() -> EffectivePolicy {
-        EffectivePolicy {
-            guild: GuildPolicy {
-                moderator_roles: vec![RoleRef::Name("Moderators".into())],
-                host_roles: vec![],
-                administrators_are_moderators: true,
-                invitee_cap: 50,
-            },
-            guest_inviter_roles: vec![],
-            default_duration: minutes(60),
-            default_timezone: chrono_tz::UTC,
-            announcement_channel: None,
-            audit_channel: None,
-            join_window: minutes(10),
-            remind: minutes(10),
-            lobby_bypass_for_moderators: false,
-            cooldown: Duration::from_secs(10),
-            ignored: vec![],
-        }
-    }
-
-    const MAX: Duration = Duration::from_secs(480 * 60);
-
-    #[test]
-    fn with_nothing_stored_the_files_defaults_apply() {
-        assert_eq!(base().merge([], MAX), base());
-    }
-
-    #[test]
-    fn stored_settings_win_over_the_files_defaults() {
-        let mods = roles_value(&[200_000_000_000_000_001]);
-        let inviters = roles_value(&[200_000_000_000_000_002]);
-        let stored = [
-            (keys::MODERATOR_ROLES, mods),
-            (keys::GUEST_INVITER_ROLES, inviters),
-            (keys::ADMINS_ARE_MODERATORS, json!(false)),
-            (keys::DEFAULT_DURATION, json!(45)),
-            (keys::DEFAULT_TIMEZONE, json!("Europe/Berlin")),
-            (keys::AUDIT_CHANNEL, channel_value(42)),
-            (keys::ANNOUNCEMENT_CHANNEL, channel_value(43)),
-            (keys::JOIN_WINDOW, json!(30)),
-            (keys::REMIND, json!(0)),
-            (keys::LOBBY_BYPASS, json!(true)),
-            (keys::INVITEE_CAP, json!(5)),
-            (keys::COOLDOWN, json!(120)),
-        ];
-        let p = base().merge(stored.iter().map(|(k, v)| (*k, v)), MAX);
-        assert_eq!(
-            p.guild.moderator_roles,
-            vec![RoleRef::Id(200_000_000_000_000_001)]
-        );
-        assert_eq!(
-            p.guest_inviter_roles,
-            vec![RoleRef::Id(200_000_000_000_000_002)]
-        );
-        assert!(!p.guild.administrators_are_moderators);
-        assert_eq!(p.default_duration, minutes(45));
-        assert_eq!(p.default_timezone, chrono_tz::Europe::Berlin);
-        assert_eq!(p.audit_channel, Some(42));
-        assert_eq!(p.announcement_channel, Some(43));
-        assert_eq!(p.join_window, minutes(30));
-        assert_eq!(p.remind, Duration::ZERO);
-        assert!(p.lobby_bypass_for_moderators);
-        assert_eq!(p.guild.invitee_cap, 5);
-        assert_eq!(p.cooldown, Duration::from_secs(120));
-        assert!(p.ignored.is_empty());
-    }
-
-    #[test]
-    fn a_cleared_role_list_overrides_the_file_with_no_roles() {
-        let empty = roles_value(&[]);
-        let p = base().merge([(keys::MODERATOR_ROLES, &empty)], MAX);
-        assert!(p.guild.moderator_roles.is_empty());
-    }
-
-    #[test]
-    fn unreadable_or_out_of_range_values_are_ignored_and_named() {
-        let stored = [
-            (keys::DEFAULT_DURATION, json!(10_000)),
-            (keys::DEFAULT_TIMEZONE, json!("Mars/Olympus")),
-            (keys::INVITEE_CAP, json!("many")),
-            (keys::MODERATOR_ROLES, json!([12])),
-            ("some_future_key", json!(1)),
-        ];
-        let p = base().merge(stored.iter().map(|(k, v)| (*k, v)), MAX);
-        let mut expected = base();
-        expected.ignored = vec![
-            keys::DEFAULT_DURATION.to_string(),
-            keys::DEFAULT_TIMEZONE.to_string(),
-            keys::INVITEE_CAP.to_string(),
-            keys::MODERATOR_ROLES.to_string(),
-        ];
-        assert_eq!(p, expected);
-    }
-
-    #[test]
-    fn guest_inviters_may_invite_but_are_not_moderators() {
-        let roles = vec![
-            RoleInfo {
-                id: 1_000_000_000_000_001,
-                name: "Moderators".into(),
-            },
-            RoleInfo {
-                id: 1_000_000_000_000_002,
-                name: "Speakers".into(),
-            },
-        ];
-        let mut p = base();
-        p.guest_inviter_roles = vec![RoleRef::Id(1_000_000_000_000_002)];
-        let speaker = MemberFacts {
-            role_ids: vec![1_000_000_000_000_002],
-            is_administrator: false,
-        };
-        let plain = MemberFacts::default();
-        let moderator = MemberFacts {
-            role_ids: vec![1_000_000_000_000_001],
-            is_administrator: false,
-        };
-        assert!(p.may_invite(&speaker, &roles));
-        assert!(!p.guild.is_moderator(&speaker, &roles));
-        assert!(p.may_invite(&moderator, &roles));
-        assert!(!p.may_invite(&plain, &roles));
-        assert_eq!(
-            p.describe_inviters(&roles),
-            "moderators (<@&1000000000000001>, and administrators) and members of <@&1000000000000002>"
-        );
-    }
 }

@@ -4,7 +4,7 @@
 use super::delivery::{deliver_all_with, Dm, DmOutcome};
 use super::http::{RestClient, RestError};
 use super::meet::{grace, reply, resolve_invitees, GuildFacts, Invitee, Refusal};
-use super::policy::{effective, EffectivePolicy};
+use super::policy::effective;
 use super::render::{escape, MAX_CONTENT};
 use super::settings::{actions, entry as audit_entry, record_audit};
 use super::{Context, Data, Error};
@@ -13,6 +13,7 @@ use crate::jitsi::{Grant, Identity, Link, Minter, Room};
 use crate::meeting::invite::InviteList;
 use crate::meeting::policy::MemberFacts;
 use crate::meeting::request::ValidRequest;
+use crate::meeting::settings::EffectivePolicy;
 use crate::schedule::runner::{ExecError, Lateness};
 use crate::schedule::{describe, parse_timezone, parse_when_within, timezone_suggestions, Repeat};
 use crate::store::{
@@ -846,7 +847,7 @@ impl DiscordExecutor {
         // Never earlier than the window, even in a reminder sent before it opens: the DM says when the link
         // starts working, and the join window is the meeting's promise to everyone else.
         let opens = occ.starts_at - window;
-        let minter = server.minter(&self.minter);
+        let minter = super::policy::minter(server, &self.minter);
         let mut grant = Grant::new(
             room.clone(),
             identity,

@@ -3,10 +3,11 @@
 
 use super::http::RestClient;
 use super::meet::{guild_facts, reply, Refusal};
-use super::policy::{self, effective, keys, limits, EffectivePolicy};
+use super::policy::{self, effective};
 use super::render::{escape, MAX_CONTENT};
 use super::{Context, Data, Error};
 use crate::meeting::policy::{MemberFacts, RoleInfo, RoleRef};
+use crate::meeting::settings::{self as server_settings, keys, limits, EffectivePolicy};
 use crate::store::{NewAuditEntry, Store};
 use chrono::{DateTime, Utc};
 use poise::serenity_prelude as serenity;
@@ -359,7 +360,7 @@ pub async fn show(ctx: Context<'_>) -> Result<(), Error> {
         let roles = roles_of(ctx, guild).await?;
         let stored = data.store.settings(guild).await.map_err(db_refusal)?;
         let p = policy::merge_settings(
-            EffectivePolicy::from_config(&data.config, guild),
+            policy::from_config(&data.config, guild),
             &stored,
             data.config.meetings.max_duration,
         );
@@ -451,7 +452,7 @@ async fn set_roles(
             list
         }
     };
-    change(ctx, key, Some(policy::roles_value(&new))).await
+    change(ctx, key, Some(server_settings::roles_value(&new))).await
 }
 
 /// Roles whose members are moderators in meetings.
@@ -574,7 +575,7 @@ async fn set_channel(
     match channel {
         Some(c) => {
             check_channel(ctx, guild, c.get())?;
-            change(ctx, key, Some(policy::channel_value(c.get()))).await
+            change(ctx, key, Some(server_settings::channel_value(c.get()))).await
         }
         None => change(ctx, key, None).await,
     }

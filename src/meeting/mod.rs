@@ -5,3 +5,4 @@ pub mod cooldown;
 pub mod invite;
 pub mod policy;
 pub mod request;
+pub mod settings;
