@@ -3,9 +3,10 @@
 //! moderator rights or a lobby bypass, and never outlive the meeting (plus grace) or the configured maximum.
 
 use super::delivery::{deliver_all, Dm, DmOutcome};
-use super::meet::{grace, guild_facts, reply, Refusal};
+use super::meet::{grace, guild_facts};
 use super::policy::effective;
 use super::render::escape;
+use super::reply::{reply, Refusal};
 use super::settings::{actions, entry, record_audit};
 use super::{Context, Data, Error};
 use crate::jitsi::{Grant, Identity, Link, Room};

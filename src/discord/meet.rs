@@ -4,6 +4,7 @@ use super::delivery::{deliver_all, Dm, DmOutcome};
 use super::http::{Member, RestClient, RestError};
 use super::join::JoinTarget;
 use super::render::{self, Delivery, MeetingView};
+use super::reply::{reply, Refusal};
 use super::{Context, Data, Error};
 use crate::jitsi::{Grant, Identity, Link, Minter, Room};
 use crate::meeting::cooldown::Action;
@@ -93,28 +94,6 @@ pub async fn meet(
             data.cooldowns.give_back(guild, user, Action::Meet, now);
             reply(ctx, &msg).await;
             Ok(())
-        }
-    }
-}
-
-/// A sentence for the person who asked; the meeting was not created.
-pub(crate) struct Refusal(pub(crate) String);
-
-impl<E: std::fmt::Display> From<E> for Refusal {
-    fn from(e: E) -> Self {
-        Refusal(e.to_string())
-    }
-}
-
-/// Edits the deferred ephemeral reply; a failure here can only be logged.
-pub(crate) async fn reply(ctx: Context<'_>, content: &str) {
-    if let Context::Application(app) = ctx {
-        // Replies echo what people typed (topics, mentions); they must never ping anyone.
-        let edit = serenity::EditInteractionResponse::new()
-            .content(content)
-            .allowed_mentions(serenity::CreateAllowedMentions::new());
-        if let Err(e) = app.interaction.edit_response(ctx.http(), edit).await {
-            tracing::warn!(error = %e, "could not edit the interaction reply");
         }
     }
 }
@@ -676,14 +655,7 @@ pub async fn on_join_click(
     click: &serenity::ComponentInteraction,
 ) -> Result<(), Error> {
     let now = data.clock.now();
-    let answer = |content: String| {
-        serenity::CreateInteractionResponse::Message(
-            serenity::CreateInteractionResponseMessage::new()
-                .content(content)
-                .ephemeral(true)
-                .allowed_mentions(serenity::CreateAllowedMentions::new()),
-        )
-    };
+    let answer = super::reply::ephemeral;
     let Some(target) = data.join_signer.parse(&click.data.custom_id) else {
         click
             .create_response(sctx, answer("This button is not valid any more.".into()))

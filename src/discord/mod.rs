@@ -9,6 +9,7 @@ pub mod join;
 pub mod meet;
 pub mod policy;
 pub mod render;
+pub mod reply;
 pub mod scheduled;
 pub mod settings;
 

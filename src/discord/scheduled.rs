@@ -3,9 +3,10 @@
 
 use super::delivery::{deliver_all_with, Dm, DmOutcome};
 use super::http::{RestClient, RestError};
-use super::meet::{grace, reply, resolve_invitees, GuildFacts, Invitee, Refusal};
+use super::meet::{grace, resolve_invitees, GuildFacts, Invitee};
 use super::policy::effective;
 use super::render::{escape, MAX_CONTENT};
+use super::reply::{reply, Refusal};
 use super::settings::{actions, entry as audit_entry, record_audit};
 use super::{Context, Data, Error};
 use crate::config::Config;
@@ -618,16 +619,7 @@ pub async fn on_join_click(
         (Ok(m), Some(member)) => personal_reply(sctx, data, &m, &click.user, member).await,
     };
     click
-        .create_response(
-            sctx,
-            serenity::CreateInteractionResponse::Message(
-                serenity::CreateInteractionResponseMessage::new()
-                    .content(content)
-                    .ephemeral(true)
-                    // The reply names the meeting's topic, which may hold mentions: ping nobody.
-                    .allowed_mentions(serenity::CreateAllowedMentions::new()),
-            ),
-        )
+        .create_response(sctx, super::reply::ephemeral(content))
         .await?;
     Ok(())
 }

@@ -2,9 +2,10 @@
 //! `/meetbot audit`, and the writer every command uses to record and post what it did.
 
 use super::http::RestClient;
-use super::meet::{guild_facts, reply, Refusal};
+use super::meet::guild_facts;
 use super::policy::{self, effective};
 use super::render::{escape, MAX_CONTENT};
+use super::reply::{answer, Refusal};
 use super::{Context, Data, Error};
 use crate::meeting::policy::{MemberFacts, RoleInfo, RoleRef};
 use crate::meeting::settings::{self as server_settings, keys, limits, EffectivePolicy};
@@ -162,19 +163,6 @@ fn require_manage_server(ctx: Context<'_>) -> Result<(), Refusal> {
             "Changing meetbot's settings needs the **Manage Server** permission.".into(),
         ))
     }
-}
-
-/// Answers a settings subcommand: defer, run, reply with the sentence either way.
-async fn answer(
-    ctx: Context<'_>,
-    work: impl std::future::Future<Output = Result<String, Refusal>>,
-) -> Result<(), Error> {
-    ctx.defer_ephemeral().await?;
-    let text = match work.await {
-        Ok(t) | Err(Refusal(t)) => t,
-    };
-    reply(ctx, &text).await;
-    Ok(())
 }
 
 fn label(key: &str) -> &'static str {
