@@ -3,7 +3,8 @@
 //! moderator rights or a lobby bypass, and never outlive the meeting (plus grace) or the configured maximum.
 
 use super::delivery::{deliver_all, Dm, DmOutcome};
-use super::meet::{grace, guild_facts};
+use super::guild::{facts_for_command, member_facts};
+use super::meet::grace;
 use super::policy::effective;
 use super::render::escape;
 use super::reply::{reply, Refusal};
@@ -11,7 +12,6 @@ use super::settings::{actions, entry, record_audit};
 use super::{Context, Data, Error};
 use crate::jitsi::{Grant, Identity, Link, Room};
 use crate::meeting::cooldown::Action;
-use crate::meeting::policy::MemberFacts;
 use crate::meeting::settings::EffectivePolicy;
 use crate::store::{Meeting, MeetingStatus, Occurrence, OccurrenceStatus};
 use chrono::{DateTime, Duration, Utc};
@@ -112,18 +112,8 @@ async fn prepare(ctx: Context<'_>, meeting_id: &str) -> Result<Ready, Refusal> {
         .member
         .as_ref()
         .ok_or_else(|| Refusal("Use /invite in a server.".into()))?;
-    let caller_facts = MemberFacts {
-        role_ids: member.roles.iter().map(|r| r.get()).collect(),
-        is_administrator: member.permissions.is_some_and(|p| p.administrator()),
-    };
-    let facts = guild_facts(ctx.serenity_context(), data, guild_id)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, guild, "cannot read the server's roles");
-            Refusal(
-                "I cannot read this server's roles right now; please try again in a moment.".into(),
-            )
-        })?;
+    let caller_facts = member_facts(member);
+    let facts = facts_for_command(ctx, guild_id).await?;
     let roles = facts.role_infos();
     let policy = effective(&data.config, &data.store, guild).await;
     if !policy.may_invite(&caller_facts, &roles) {

@@ -1,7 +1,7 @@
 //! `/meet` and its Join button: parse → decide (meeting core) → mint (jitsi) → deliver → render.
 
 use super::delivery::{deliver_all, Dm, DmOutcome};
-use super::http::{Member, RestClient, RestError};
+use super::guild::{facts_for_command, guild_facts, invitee_of, member_facts, resolve_invitees};
 use super::join::JoinTarget;
 use super::render::{self, Delivery, MeetingView};
 use super::reply::{reply, Refusal};
@@ -9,15 +9,11 @@ use super::{Context, Data, Error};
 use crate::jitsi::{Grant, Identity, Link, Minter, Room};
 use crate::meeting::cooldown::Action;
 use crate::meeting::invite::Unreached;
-use crate::meeting::policy::{GuildPolicy, MemberFacts, RoleInfo};
+use crate::meeting::recipients::Invitee;
 use crate::meeting::request::{validate, MeetingRequest};
 use crate::meeting::settings::EffectivePolicy;
 use chrono::{DateTime, Utc};
 use poise::serenity_prelude as serenity;
-use std::collections::HashSet;
-
-/// The Administrator permission bit.
-const ADMINISTRATOR: u64 = 1 << 3;
 
 /// Start a video meeting now and send everyone invited their own link.
 #[allow(clippy::too_many_arguments)] // one per slash-command option: poise maps parameters to options
@@ -98,91 +94,6 @@ pub async fn meet(
     }
 }
 
-/// What the policy needs about the guild: its roles (with permissions) and owner.
-pub(crate) struct GuildFacts {
-    pub name: String,
-    pub owner_id: u64,
-    pub roles: Vec<(RoleInfo, u64)>,
-}
-
-impl GuildFacts {
-    pub(crate) fn role_infos(&self) -> Vec<RoleInfo> {
-        self.roles.iter().map(|(r, _)| r.clone()).collect()
-    }
-
-    /// Administrator by role permissions (the @everyone role has the guild's id) or ownership.
-    pub(crate) fn is_administrator(&self, guild_id: u64, user_id: u64, role_ids: &[u64]) -> bool {
-        user_id == self.owner_id
-            || self.roles.iter().any(|(r, perms)| {
-                (r.id == guild_id || role_ids.contains(&r.id)) && perms & ADMINISTRATOR != 0
-            })
-    }
-}
-
-pub(crate) async fn guild_facts(
-    sctx: &serenity::Context,
-    data: &Data,
-    guild_id: serenity::GuildId,
-) -> Result<GuildFacts, RestError> {
-    if let Some(g) = sctx.cache.guild(guild_id) {
-        return Ok(GuildFacts {
-            name: g.name.clone(),
-            owner_id: g.owner_id.get(),
-            roles: g
-                .roles
-                .values()
-                .map(|r| {
-                    (
-                        RoleInfo {
-                            id: r.id.get(),
-                            name: r.name.clone(),
-                        },
-                        r.permissions.bits(),
-                    )
-                })
-                .collect(),
-        });
-    }
-    // Not cached (e.g. right after a restart): ask Discord.
-    guild_facts_rest(&data.rest, guild_id.get()).await
-}
-
-/// The guild's name, owner and roles from the REST API (the scheduler has no gateway cache at hand).
-pub(crate) async fn guild_facts_rest(rest: &RestClient, g: u64) -> Result<GuildFacts, RestError> {
-    let guild = rest
-        .request(reqwest::Method::GET, &format!("/guilds/{g}"), None)
-        .await?;
-    let roles = rest.get_roles(g).await?;
-    Ok(GuildFacts {
-        name: guild["name"].as_str().unwrap_or("this server").to_string(),
-        owner_id: guild["owner_id"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
-        roles: roles
-            .into_iter()
-            .map(|r| {
-                (
-                    RoleInfo {
-                        id: r.id,
-                        name: r.name,
-                    },
-                    r.permissions,
-                )
-            })
-            .collect(),
-    })
-}
-
-/// One person who will get a link.
-#[derive(Debug, Clone)]
-pub(crate) struct Invitee {
-    pub user_id: u64,
-    pub name: String,
-    pub avatar: Option<String>,
-    pub moderator: bool,
-}
-
 async fn start_meeting(
     ctx: Context<'_>,
     req: MeetingRequest,
@@ -202,21 +113,10 @@ async fn start_meeting(
         .member
         .as_ref()
         .ok_or_else(|| Refusal("Use /meet in a server channel.".into()))?;
-    let facts = guild_facts(ctx.serenity_context(), data, guild_id)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, guild = guild_id.get(), "cannot read the server's roles");
-            Refusal(
-                "I cannot read this server's roles right now; please try again in a moment.".into(),
-            )
-        })?;
+    let facts = facts_for_command(ctx, guild_id).await?;
     let roles = facts.role_infos();
     let policy = effective.guild.clone();
-    let caller = MemberFacts {
-        role_ids: member.roles.iter().map(|r| r.get()).collect(),
-        // The interaction's own computed permissions: no extra request, and the owner has them all.
-        is_administrator: member.permissions.is_some_and(|p| p.administrator()),
-    };
+    let caller = member_facts(member);
     if !policy.may_host(&caller, &roles) {
         return Err(Refusal(format!(
             "You may not start meetings here. Members with these roles may: {} (and moderators).",
@@ -279,12 +179,7 @@ async fn start_meeting(
         invited_roles: valid.invites.roles.clone(),
     };
     let host_moderator = policy.is_moderator(&caller, &roles);
-    let host = Invitee {
-        user_id: caller_id,
-        name: display_name(ctx.author(), member.nick.as_deref()),
-        avatar: Some(ctx.author().face()),
-        moderator: host_moderator,
-    };
+    let host = invitee_of(ctx.author(), member, host_moderator);
     let minter = super::policy::minter(effective, &data.minter);
     let host_link = personal_link(data, &minter, &room, &host, now, ends_at)?;
     let stored = store_meeting(ctx, &valid, &room, now, ends_at, effective).await;
@@ -546,108 +441,6 @@ fn personal_link(
     Ok(minter.link(room, &minted.token, name))
 }
 
-fn display_name(user: &serenity::User, nick: Option<&str>) -> String {
-    nick.map(str::to_string)
-        .or_else(|| user.global_name.clone())
-        .unwrap_or_else(|| user.name.clone())
-}
-
-pub(crate) fn invitee_from_member(
-    m: &Member,
-    guild_id: u64,
-    facts: &GuildFacts,
-    policy: &GuildPolicy,
-    roles: &[RoleInfo],
-) -> Invitee {
-    let mf = MemberFacts {
-        role_ids: m.roles.clone(),
-        is_administrator: facts.is_administrator(guild_id, m.user_id, &m.roles),
-    };
-    Invitee {
-        user_id: m.user_id,
-        name: m.display_name().to_string(),
-        avatar: m.avatar_url.clone(),
-        moderator: policy.is_moderator(&mf, roles),
-    }
-}
-
-/// Expands mentions to people: roles to their members; without bots, the caller and duplicates; at most `cap`.
-/// Mentioned users who are not members come back separately, to be reported, not invited.
-pub(crate) async fn resolve_invitees(
-    rest: &RestClient,
-    guild_id: u64,
-    facts: &GuildFacts,
-    policy: &GuildPolicy,
-    invites: &crate::meeting::invite::InviteList,
-    caller_id: u64,
-    cap: usize,
-) -> Result<(Vec<Invitee>, Vec<u64>), Refusal> {
-    let roles = facts.role_infos();
-    for r in &invites.roles {
-        if *r == guild_id {
-            return Err(Refusal(
-                "`@everyone` cannot be invited: it would DM the whole server. Mention a role or people instead.".into(),
-            ));
-        }
-        if !roles.iter().any(|info| info.id == *r) {
-            return Err(Refusal(format!("<@&{r}> is not a role of this server.")));
-        }
-    }
-    let mut seen = HashSet::new();
-    seen.insert(caller_id);
-    let mut out = Vec::new();
-    let mut not_members = Vec::new();
-    let over_cap = |n: usize| {
-        Refusal(format!(
-            "That would invite {n} people or more; the limit here is {cap}. Invite fewer people or a smaller role."
-        ))
-    };
-    for u in &invites.users {
-        if !seen.insert(*u) {
-            continue;
-        }
-        match rest.get_member(guild_id, *u).await {
-            Ok(Some(m)) if m.bot => {}
-            Ok(Some(m)) => out.push(invitee_from_member(&m, guild_id, facts, policy, &roles)),
-            Ok(None) => not_members.push(*u),
-            Err(e) => {
-                tracing::warn!(error = %e, guild = guild_id, "member lookup failed");
-                return Err(Refusal(
-                    "I could not look up the people you invited; please try again in a moment."
-                        .into(),
-                ));
-            }
-        }
-        if out.len() > cap {
-            return Err(over_cap(out.len()));
-        }
-    }
-    if !invites.roles.is_empty() {
-        let members = rest.list_members(guild_id).await.map_err(|e| {
-            tracing::warn!(error = %e, guild = guild_id, "listing members failed");
-            match e {
-                RestError::Forbidden { .. } => Refusal(
-                    "I cannot list the members of a role: the bot needs the Server Members intent (Developer Portal → Bot → Privileged Gateway Intents). Mention people directly meanwhile.".into(),
-                ),
-                _ => Refusal("I could not list the role's members; please try again in a moment.".into()),
-            }
-        })?;
-        for m in members {
-            if m.bot
-                || !m.roles.iter().any(|r| invites.roles.contains(r))
-                || !seen.insert(m.user_id)
-            {
-                continue;
-            }
-            out.push(invitee_from_member(&m, guild_id, facts, policy, &roles));
-            if out.len() > cap {
-                return Err(over_cap(out.len()));
-            }
-        }
-    }
-    Ok((out, not_members))
-}
-
 /// A click on a Join button: the clicker's own link, moderator by their own roles, in an ephemeral reply.
 pub async fn on_join_click(
     sctx: &serenity::Context,
@@ -681,17 +474,8 @@ pub async fn on_join_click(
     let roles = facts.as_ref().map(|f| f.role_infos()).unwrap_or_default();
     let effective = super::policy::effective(&data.config, &data.store, guild_id.get()).await;
     let policy = &effective.guild;
-    let mf = MemberFacts {
-        role_ids: member.roles.iter().map(|r| r.get()).collect(),
-        is_administrator: member.permissions.is_some_and(|p| p.administrator()),
-    };
-    let moderator = policy.is_moderator(&mf, &roles);
-    let who = Invitee {
-        user_id: click.user.id.get(),
-        name: display_name(&click.user, member.nick.as_deref()),
-        avatar: Some(click.user.face()),
-        moderator,
-    };
+    let moderator = policy.is_moderator(&member_facts(member), &roles);
+    let who = invitee_of(&click.user, member, moderator);
     let minter = super::policy::minter(&effective, &data.minter);
     let content = match personal_link(data, &minter, &room, &who, now, target.ends_at) {
         Ok(link) => {

@@ -4,6 +4,7 @@
 pub mod bot;
 pub mod delivery;
 pub mod guests;
+pub mod guild;
 pub mod http;
 pub mod join;
 pub mod meet;

@@ -2,8 +2,12 @@
 //! carries out the scheduler's due work (announce, remind, start, end) with Discord messages, Scheduled Events and DMs.
 
 use super::delivery::{deliver_all_with, Dm, DmOutcome};
+use super::guild::{
+    caller_facts, guild_facts, guild_facts_rest, invitee_from_member, invitee_of, member_facts,
+    resolve_invitees, GuildFacts,
+};
 use super::http::{RestClient, RestError};
-use super::meet::{grace, resolve_invitees, GuildFacts, Invitee};
+use super::meet::grace;
 use super::policy::effective;
 use super::render::{escape, MAX_CONTENT};
 use super::reply::{reply, Refusal};
@@ -12,7 +16,7 @@ use super::{Context, Data, Error};
 use crate::config::Config;
 use crate::jitsi::{Grant, Identity, Link, Minter, Room};
 use crate::meeting::invite::InviteList;
-use crate::meeting::policy::MemberFacts;
+use crate::meeting::recipients::Invitee;
 use crate::meeting::request::ValidRequest;
 use crate::meeting::settings::EffectivePolicy;
 use crate::schedule::runner::{ExecError, Lateness};
@@ -464,28 +468,13 @@ async fn find_meeting(data: &Data, guild: u64, id: &str) -> Result<Meeting, Refu
     }
 }
 
-fn caller_facts(ctx: Context<'_>) -> MemberFacts {
-    match ctx {
-        Context::Application(app) => app
-            .interaction
-            .member
-            .as_ref()
-            .map(|m| MemberFacts {
-                role_ids: m.roles.iter().map(|r| r.get()).collect(),
-                is_administrator: m.permissions.is_some_and(|p| p.administrator()),
-            })
-            .unwrap_or_default(),
-        _ => MemberFacts::default(),
-    }
-}
-
 async fn cancel_inner(ctx: Context<'_>, id: &str, only_next: bool) -> Result<String, Refusal> {
     let data = ctx.data();
     let guild_id = ctx
         .guild_id()
         .ok_or_else(|| Refusal("Use this in a server.".into()))?;
     let meeting = find_meeting(data, guild_id.get(), id).await?;
-    let facts = super::meet::guild_facts(ctx.serenity_context(), data, guild_id)
+    let facts = guild_facts(ctx.serenity_context(), data, guild_id)
         .await
         .map_err(|_| {
             Refusal("I cannot read this server's roles right now; please try again.".into())
@@ -673,13 +662,10 @@ async fn personal_reply(
         );
     }
     let guild_id = serenity::GuildId::new(m.guild_id);
-    let facts = super::meet::guild_facts(sctx, data, guild_id).await.ok();
+    let facts = guild_facts(sctx, data, guild_id).await.ok();
     let roles = facts.as_ref().map(|f| f.role_infos()).unwrap_or_default();
     let policy = &server.guild;
-    let mf = MemberFacts {
-        role_ids: member.roles.iter().map(|r| r.get()).collect(),
-        is_administrator: member.permissions.is_some_and(|p| p.administrator()),
-    };
+    let mf = member_facts(member);
     let moderator = policy.is_moderator(&mf, &roles);
     if m.private
         && user.id.get() != m.host_id
@@ -689,16 +675,7 @@ async fn personal_reply(
     {
         return "This meeting is private: only the people invited can join.".into();
     }
-    let who = Invitee {
-        user_id: user.id.get(),
-        name: member
-            .nick
-            .clone()
-            .or_else(|| user.global_name.clone())
-            .unwrap_or_else(|| user.name.clone()),
-        avatar: Some(user.face()),
-        moderator,
-    };
+    let who = invitee_of(user, member, moderator);
     let exec = DiscordExecutor::from_data(data);
     match exec.link_for(m, &occ, &who, &server) {
         Ok(link) => {
@@ -1040,7 +1017,7 @@ impl DiscordExecutor {
         }
         // The host gets their link too: they are the first person the meeting needs.
         if let Ok(Some(host)) = self.rest.get_member(m.guild_id, m.host_id).await {
-            invitees.push(super::meet::invitee_from_member(
+            invitees.push(invitee_from_member(
                 &host,
                 m.guild_id,
                 &facts,
@@ -1059,7 +1036,7 @@ impl DiscordExecutor {
                 }
                 if let Ok(Some(member)) = self.rest.get_member(m.guild_id, user).await {
                     if !member.bot {
-                        invitees.push(super::meet::invitee_from_member(
+                        invitees.push(invitee_from_member(
                             &member,
                             m.guild_id,
                             &facts,
@@ -1144,7 +1121,7 @@ impl DiscordExecutor {
     }
 
     async fn guild_facts(&self, guild_id: u64) -> Result<GuildFacts, RestError> {
-        super::meet::guild_facts_rest(&self.rest, guild_id).await
+        guild_facts_rest(&self.rest, guild_id).await
     }
 
     async fn interested_users(&self, guild: u64, event: u64) -> Result<Vec<u64>, RestError> {

@@ -1,13 +1,13 @@
 //! `/meetbot settings …` (each server sets its own policy without editing the bot's files) and the audit trail:
 //! `/meetbot audit`, and the writer every command uses to record and post what it did.
 
+use super::guild::{caller, caller_facts, facts_for_command};
 use super::http::RestClient;
-use super::meet::guild_facts;
 use super::policy::{self, effective};
 use super::render::{escape, MAX_CONTENT};
 use super::reply::{answer, Refusal};
 use super::{Context, Data, Error};
-use crate::meeting::policy::{MemberFacts, RoleInfo, RoleRef};
+use crate::meeting::policy::{RoleInfo, RoleRef};
 use crate::meeting::settings::{self as server_settings, keys, limits, EffectivePolicy};
 use crate::store::{NewAuditEntry, Store};
 use chrono::{DateTime, Utc};
@@ -134,26 +134,10 @@ pub enum RoleAction {
     Reset,
 }
 
-fn member_of(ctx: Context<'_>) -> Option<&serenity::Member> {
-    match ctx {
-        Context::Application(app) => app.interaction.member.as_deref(),
-        _ => None,
-    }
-}
-
-fn caller_facts(ctx: Context<'_>) -> MemberFacts {
-    member_of(ctx)
-        .map(|m| MemberFacts {
-            role_ids: m.roles.iter().map(|r| r.get()).collect(),
-            is_administrator: m.permissions.is_some_and(|p| p.administrator()),
-        })
-        .unwrap_or_default()
-}
-
 /// Discord hides the command from members without Manage Server, but a server can change that in its integration
 /// settings: the permission the interaction carries is checked again here.
 fn require_manage_server(ctx: Context<'_>) -> Result<(), Refusal> {
-    let allowed = member_of(ctx)
+    let allowed = caller(ctx)
         .and_then(|m| m.permissions)
         .is_some_and(|p| p.manage_guild() || p.administrator());
     if allowed {
@@ -261,17 +245,9 @@ fn guild_of(ctx: Context<'_>) -> Result<u64, Refusal> {
 }
 
 async fn roles_of(ctx: Context<'_>, guild: u64) -> Result<Vec<RoleInfo>, Refusal> {
-    guild_facts(
-        ctx.serenity_context(),
-        ctx.data(),
-        serenity::GuildId::new(guild),
-    )
-    .await
-    .map(|f| f.role_infos())
-    .map_err(|e| {
-        tracing::warn!(error = %e, guild, "cannot read the server's roles");
-        Refusal("I cannot read this server's roles right now; please try again in a moment.".into())
-    })
+    facts_for_command(ctx, serenity::GuildId::new(guild))
+        .await
+        .map(|f| f.role_infos())
 }
 
 fn db_refusal(e: crate::store::StoreError) -> Refusal {
@@ -669,7 +645,7 @@ async fn audit_text(ctx: Context<'_>, meeting: Option<String>) -> Result<String,
     let guild = guild_of(ctx)?;
     let p = effective(&data.config, &data.store, guild).await;
     let roles = roles_of(ctx, guild).await?;
-    let manages = member_of(ctx)
+    let manages = caller(ctx)
         .and_then(|m| m.permissions)
         .is_some_and(|p| p.manage_guild());
     if !manages && !p.guild.is_moderator(&caller_facts(ctx), &roles) {

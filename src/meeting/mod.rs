@@ -4,5 +4,6 @@
 pub mod cooldown;
 pub mod invite;
 pub mod policy;
+pub mod recipients;
 pub mod request;
 pub mod settings;
