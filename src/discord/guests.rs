@@ -2,13 +2,13 @@
 //! another team by DM, or someone outside Discord through a link the moderator forwards. Guest links never carry
 //! moderator rights or a lobby bypass, and never outlive the meeting (plus grace) or the configured maximum.
 
+use super::audit::{actions, entry, record_audit};
 use super::delivery::{deliver_all, Dm, DmOutcome};
 use super::guild::{facts_for_command, member_facts};
 use super::meet::grace;
 use super::policy::effective;
 use super::render::escape;
 use super::reply::{reply, Refusal};
-use super::settings::{actions, entry, record_audit};
 use super::{Context, Data, Error};
 use crate::jitsi::{Grant, Identity, Link, Room};
 use crate::meeting::cooldown::Action;

@@ -1,5 +1,6 @@
 //! `/meet` and its Join button: parse → decide (meeting core) → mint (jitsi) → deliver → render.
 
+use super::audit::{self, LinkIssued};
 use super::delivery::{deliver_all, Dm, DmOutcome};
 use super::guild::{facts_for_command, guild_facts, invitee_of, member_facts, resolve_invitees};
 use super::join::JoinTarget;
@@ -188,20 +189,24 @@ async fn start_meeting(
         Ok(id) => format!("\nMeeting id: `{id}` (moderators can bring in guests with `/invite`)."),
         Err(()) => "\n⚠ The database is unavailable, so this meeting is not saved: `/invite` cannot find it, and `/meetings` does not list it. Everything else works.".into(),
     };
-    let audit = |user: u64, moderator: bool| {
-        audit_moderator_link(
-            data,
-            effective,
-            guild_id.get(),
-            caller_id,
-            user,
-            moderator,
-            meeting_id.as_deref(),
-            "/meet",
-            ends_at + grace(data),
+    let audit = |to: &Invitee| {
+        audit::link_issued(
+            &data.rest,
+            &data.store,
+            effective.audit_channel,
+            LinkIssued {
+                guild: guild_id.get(),
+                at: data.clock.now(),
+                actor: caller_id,
+                user: to.user_id,
+                moderator: to.moderator,
+                meeting: meeting_id.as_deref(),
+                via: "/meet",
+                until: ends_at + grace(data),
+            },
         )
     };
-    audit(caller_id, host_moderator).await;
+    audit(&host).await;
     let first = if invitees.is_empty() && not_members.is_empty() {
         Delivery::NoInvitees
     } else {
@@ -252,7 +257,7 @@ async fn start_meeting(
     let mut dms = Vec::with_capacity(invitees.len());
     for inv in &invitees {
         let link = personal_link(data, &minter, &room, inv, now, ends_at)?;
-        audit(inv.user_id, inv.moderator).await;
+        audit(inv).await;
         dms.push(Dm {
             user_id: inv.user_id,
             body: render::invitation_dm(&view, &link, inv.moderator),
@@ -370,43 +375,6 @@ async fn store_meeting(
     }
 }
 
-/// Records a moderator link in the audit trail (and the audit channel). Member links are not recorded: only links
-/// that grant moderator rights are worth a trail.
-#[allow(clippy::too_many_arguments)] // each is one fact of the entry
-pub(crate) async fn audit_moderator_link(
-    data: &Data,
-    effective: &EffectivePolicy,
-    guild: u64,
-    actor: u64,
-    user: u64,
-    moderator: bool,
-    meeting: Option<&str>,
-    via: &str,
-    until: DateTime<Utc>,
-) {
-    if !moderator {
-        return;
-    }
-    super::settings::record_audit(
-        &data.rest,
-        &data.store,
-        effective.audit_channel,
-        super::settings::entry(
-            guild,
-            data.clock.now(),
-            actor,
-            super::settings::actions::MODERATOR_LINK,
-            meeting,
-            user.to_string(),
-            format!(
-                "issued a moderator link to <@{user}> via {via}, valid until <t:{}:f>",
-                until.timestamp()
-            ),
-        ),
-    )
-    .await;
-}
-
 /// Mints a link for one person, for one room, until the meeting's end plus grace.
 fn personal_link(
     data: &Data,
@@ -479,16 +447,20 @@ pub async fn on_join_click(
     let minter = super::policy::minter(&effective, &data.minter);
     let content = match personal_link(data, &minter, &room, &who, now, target.ends_at) {
         Ok(link) => {
-            audit_moderator_link(
-                data,
-                &effective,
-                guild_id.get(),
-                who.user_id,
-                who.user_id,
-                moderator,
-                None,
-                "the Join button",
-                target.ends_at + grace(data),
+            audit::link_issued(
+                &data.rest,
+                &data.store,
+                effective.audit_channel,
+                LinkIssued {
+                    guild: guild_id.get(),
+                    at: data.clock.now(),
+                    actor: who.user_id,
+                    user: who.user_id,
+                    moderator: who.moderator,
+                    meeting: None,
+                    via: "the Join button",
+                    until: target.ends_at + grace(data),
+                },
             )
             .await;
             render::join_reply(None, &link, moderator, target.ends_at)

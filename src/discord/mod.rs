@@ -1,6 +1,7 @@
 //! The Discord adapter: poise commands as thin adapters over the meeting core, our own paced REST client,
 //! the DM fan-out, and the bot's lifecycle.
 
+pub mod audit;
 pub mod bot;
 pub mod delivery;
 pub mod guests;

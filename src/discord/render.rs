@@ -256,6 +256,15 @@ pub fn join_reply(
     )
 }
 
+/// How one entry reads, in the audit channel and in `/meetbot audit`.
+pub fn audit_line(at: DateTime<Utc>, actor: u64, detail: &str, meeting: Option<&str>) -> String {
+    let mut s = format!("<t:{}:f> <@{actor}> {detail}", at.timestamp());
+    if let Some(m) = meeting {
+        s.push_str(&format!(" · meeting `{m}`"));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

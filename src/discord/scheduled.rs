@@ -1,6 +1,7 @@
 //! Scheduled meetings on Discord: `/meet when:…`, `/meetings`, the scheduled Join button, and the executor that
 //! carries out the scheduler's due work (announce, remind, start, end) with Discord messages, Scheduled Events and DMs.
 
+use super::audit::{self, LinkIssued};
 use super::delivery::{deliver_all_with, Dm, DmOutcome};
 use super::guild::{
     caller_facts, guild_facts, guild_facts_rest, invitee_from_member, invitee_of, member_facts,
@@ -11,7 +12,6 @@ use super::meet::grace;
 use super::policy::effective;
 use super::render::{escape, MAX_CONTENT};
 use super::reply::{reply, Refusal};
-use super::settings::{actions, entry as audit_entry, record_audit};
 use super::{Context, Data, Error};
 use crate::config::Config;
 use crate::jitsi::{Grant, Identity, Link, Minter, Room};
@@ -679,13 +679,20 @@ async fn personal_reply(
     let exec = DiscordExecutor::from_data(data);
     match exec.link_for(m, &occ, &who, &server) {
         Ok(link) => {
-            exec.audit_link(
-                m,
-                &who,
-                &server,
-                who.user_id,
-                "/meetings link or the Join button",
-                occ.ends_at + grace(data),
+            audit::link_issued(
+                &data.rest,
+                &data.store,
+                server.audit_channel,
+                LinkIssued {
+                    guild: m.guild_id,
+                    at: data.clock.now(),
+                    actor: who.user_id,
+                    user: who.user_id,
+                    moderator: who.moderator,
+                    meeting: Some(&m.id),
+                    via: "/meetings link or the Join button",
+                    until: occ.ends_at + grace(data),
+                },
             )
             .await;
             format!(
@@ -760,40 +767,6 @@ impl DiscordExecutor {
 
     fn grace(&self) -> Duration {
         Duration::from_std(self.config.meetings.grace).unwrap_or(Duration::minutes(15))
-    }
-
-    /// Records a moderator link in the audit trail (member links are not recorded).
-    async fn audit_link(
-        &self,
-        m: &Meeting,
-        who: &Invitee,
-        server: &EffectivePolicy,
-        actor: u64,
-        via: &str,
-        until: DateTime<Utc>,
-    ) {
-        if !who.moderator {
-            return;
-        }
-        let user = who.user_id;
-        record_audit(
-            &self.rest,
-            &self.store,
-            server.audit_channel,
-            audit_entry(
-                m.guild_id,
-                self.clock.now(),
-                actor,
-                actions::MODERATOR_LINK,
-                Some(&m.id),
-                user.to_string(),
-                format!(
-                    "issued a moderator link to <@{user}> via {via}, valid until <t:{}:f>",
-                    until.timestamp()
-                ),
-            ),
-        )
-        .await;
     }
 
     /// A personal link for one occurrence: usable from the join window's opening to the end plus grace.
@@ -1059,13 +1032,20 @@ impl DiscordExecutor {
             let link = self
                 .link_for(m, occ, inv, &server)
                 .map_err(|e| ExecError::Permanent(e.to_string()))?;
-            self.audit_link(
-                m,
-                inv,
-                &server,
-                m.host_id,
-                "a reminder DM",
-                occ.ends_at + self.grace(),
+            audit::link_issued(
+                &self.rest,
+                &self.store,
+                server.audit_channel,
+                LinkIssued {
+                    guild: m.guild_id,
+                    at: self.clock.now(),
+                    actor: m.host_id,
+                    user: inv.user_id,
+                    moderator: inv.moderator,
+                    meeting: Some(&m.id),
+                    via: "a reminder DM",
+                    until: occ.ends_at + self.grace(),
+                },
             )
             .await;
             dms.push(Dm {

@@ -1,83 +1,16 @@
 //! `/meetbot settings …` (each server sets its own policy without editing the bot's files) and the audit trail:
 //! `/meetbot audit`, and the writer every command uses to record and post what it did.
 
+use super::audit::{actions, entry, record_audit};
 use super::guild::{caller, caller_facts, facts_for_command};
-use super::http::RestClient;
 use super::policy::{self, effective};
-use super::render::{escape, MAX_CONTENT};
+use super::render::{audit_line, escape, MAX_CONTENT};
 use super::reply::{answer, Refusal};
 use super::{Context, Data, Error};
 use crate::meeting::policy::{RoleInfo, RoleRef};
 use crate::meeting::settings::{self as server_settings, keys, limits, EffectivePolicy};
-use crate::store::{NewAuditEntry, Store};
-use chrono::{DateTime, Utc};
 use poise::serenity_prelude as serenity;
 use serde_json::{json, Value};
-
-/// What audit entries say was done.
-pub mod actions {
-    /// A link that makes its holder a moderator.
-    pub const MODERATOR_LINK: &str = "moderator_link";
-    /// A guest link for a member of the server, by DM.
-    pub const GUEST_MEMBER: &str = "guest_member";
-    /// A guest link for someone outside Discord, handed to the moderator.
-    pub const GUEST_EXTERNAL: &str = "guest_external";
-    /// A server setting changed.
-    pub const SETTING: &str = "setting";
-}
-
-/// Records an audit entry and, when the server has an audit channel, posts it there. Entries never hold a token
-/// or a link: callers write who, what, which meeting and until when. Failures are logged, never shown: the action
-/// itself already happened.
-pub(crate) async fn record_audit(
-    rest: &RestClient,
-    store: &Store,
-    audit_channel: Option<u64>,
-    entry: NewAuditEntry,
-) {
-    if let Err(e) = store.record_audit(&entry).await {
-        tracing::warn!(error = %e, guild = entry.guild_id, action = %entry.action, "could not record an audit entry");
-    }
-    if let Some(channel) = audit_channel {
-        let body = json!({
-            "content": audit_line(entry.at, entry.actor_id, &entry.detail, entry.meeting_id.as_deref()),
-            "allowed_mentions": { "parse": [] },
-        });
-        if let Err(e) = rest.send_message(channel, &body).await {
-            tracing::warn!(error = %e, channel, "could not post to the audit channel");
-        }
-    }
-}
-
-/// A new entry at `at` by `actor`.
-pub(crate) fn entry(
-    guild_id: u64,
-    at: DateTime<Utc>,
-    actor_id: u64,
-    action: &str,
-    meeting_id: Option<&str>,
-    subject: String,
-    detail: String,
-) -> NewAuditEntry {
-    NewAuditEntry {
-        guild_id,
-        at,
-        actor_id,
-        action: action.to_string(),
-        meeting_id: meeting_id.map(str::to_string),
-        subject,
-        detail,
-    }
-}
-
-/// How one entry reads, in the audit channel and in `/meetbot audit`.
-fn audit_line(at: DateTime<Utc>, actor: u64, detail: &str, meeting: Option<&str>) -> String {
-    let mut s = format!("<t:{}:f> <@{actor}> {detail}", at.timestamp());
-    if let Some(m) = meeting {
-        s.push_str(&format!(" · meeting `{m}`"));
-    }
-    s
-}
 
 /// Manage meetbot on this server.
 #[poise::command(
