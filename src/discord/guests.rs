@@ -5,12 +5,12 @@
 use super::audit::{actions, entry, record_audit};
 use super::delivery::{deliver_all, Dm, DmOutcome};
 use super::guild::{facts_for_command, member_facts};
-use super::meet::grace;
+use super::links::{self, grace};
 use super::policy::effective;
 use super::render::escape;
 use super::reply::{reply, Refusal};
 use super::{Context, Data, Error};
-use crate::jitsi::{Grant, Identity, Link, Room};
+use crate::jitsi::{Identity, Link, Room};
 use crate::meeting::cooldown::Action;
 use crate::meeting::settings::EffectivePolicy;
 use crate::store::{Meeting, MeetingStatus, Occurrence, OccurrenceStatus};
@@ -237,7 +237,7 @@ fn guest_window(
     let opens = (r.occurrence.starts_at - window).max(r.now);
     let asked = Duration::from_std(valid_for.unwrap_or(max)).unwrap_or(Duration::days(1));
     let cap = Duration::from_std(max).unwrap_or(Duration::days(1));
-    let expires = (r.occurrence.ends_at + grace(data))
+    let expires = (r.occurrence.ends_at + grace(&data.config))
         .min(r.now + asked)
         .min(r.now + cap);
     if expires <= opens {
@@ -267,20 +267,9 @@ fn guest_link(
         tracing::error!(error = %e, meeting = %r.meeting.id, "stored room name is invalid");
         Refusal("This meeting's room is invalid; schedule it again.".into())
     })?;
-    let minter = super::policy::minter(&r.policy, &data.minter);
-    // `Grant::new` back-dates nbf from the opening (Jitsi allows no clock skew).
-    let mut grant = Grant::new(room.clone(), identity, false, opens, minter.settings());
-    grant.expires_at = expires;
-    let name = grant.identity.name.clone();
-    let minted = minter.mint(&grant).map_err(|e| {
-        tracing::error!(error = %e, "minting a guest link failed");
-        Refusal("I could not create the guest link; the bot's Jitsi settings need attention (`meetbot check`).".into())
-    })?;
-    let shown_name = minter
-        .settings()
-        .prefill_display_name
-        .then_some(name.as_str());
-    Ok(minter.link(&room, &minted.token, shown_name))
+    let minter = links::minter(&r.policy, &data.minter);
+    links::mint(&minter, &room, identity, false, opens, expires)
+        .map_err(|e| links::mint_failed(&e, "the guest link"))
 }
 
 fn opens_note(r: &Ready, opens: DateTime<Utc>) -> String {

@@ -4,10 +4,11 @@ use super::audit::{self, LinkIssued};
 use super::delivery::{deliver_all, Dm, DmOutcome};
 use super::guild::{facts_for_command, guild_facts, invitee_of, member_facts, resolve_invitees};
 use super::join::JoinTarget;
+use super::links::{self, grace};
 use super::render::{self, Delivery, MeetingView};
 use super::reply::{reply, Refusal};
 use super::{Context, Data, Error};
-use crate::jitsi::{Grant, Identity, Link, Minter, Room};
+use crate::jitsi::{Link, Minter, Room};
 use crate::meeting::cooldown::Action;
 use crate::meeting::invite::Unreached;
 use crate::meeting::recipients::Invitee;
@@ -181,7 +182,7 @@ async fn start_meeting(
     };
     let host_moderator = policy.is_moderator(&caller, &roles);
     let host = invitee_of(ctx.author(), member, host_moderator);
-    let minter = super::policy::minter(effective, &data.minter);
+    let minter = links::minter(effective, &data.minter);
     let host_link = personal_link(data, &minter, &room, &host, now, ends_at)?;
     let stored = store_meeting(ctx, &valid, &room, now, ends_at, effective).await;
     let meeting_id = stored.as_ref().ok().cloned();
@@ -202,7 +203,7 @@ async fn start_meeting(
                 moderator: to.moderator,
                 meeting: meeting_id.as_deref(),
                 via: "/meet",
-                until: ends_at + grace(data),
+                until: ends_at + grace(&data.config),
             },
         )
     };
@@ -304,11 +305,6 @@ async fn start_meeting(
     Ok(())
 }
 
-/// How long after its end a meeting's links keep working, so a meeting that runs over is not cut off.
-pub(crate) fn grace(data: &Data) -> chrono::Duration {
-    chrono::Duration::from_std(data.config.meetings.grace).unwrap_or(chrono::Duration::minutes(15))
-}
-
 /// The host's reply with a note under it, when both fit in one message; a long reply (many unreached invitees)
 /// keeps its own text, which matters more (the meeting still shows in `/invite`'s list as you type).
 fn with_note(body: String, note: &str) -> String {
@@ -375,7 +371,7 @@ async fn store_meeting(
     }
 }
 
-/// Mints a link for one person, for one room, until the meeting's end plus grace.
+/// Mints a link for one person, for one room, from now until the meeting's end plus grace.
 fn personal_link(
     data: &Data,
     minter: &Minter,
@@ -384,29 +380,8 @@ fn personal_link(
     now: DateTime<Utc>,
     ends_at: DateTime<Utc>,
 ) -> Result<Link, Refusal> {
-    let identity = Identity {
-        id: who.user_id.to_string(),
-        name: who.name.clone(),
-        avatar: who.avatar.clone(),
-        email: None,
-    };
-    let mut grant = Grant::new(
-        room.clone(),
-        identity,
-        who.moderator,
-        now,
-        minter.settings(),
-    );
-    grant.expires_at = ends_at + grace(data);
-    let minted = minter.mint(&grant).map_err(|e| {
-        tracing::error!(error = %e, "minting failed");
-        Refusal("I could not create your meeting link; the bot's Jitsi settings need attention (`meetbot check`).".into())
-    })?;
-    let name = minter
-        .settings()
-        .prefill_display_name
-        .then_some(who.name.as_str());
-    Ok(minter.link(room, &minted.token, name))
+    links::personal(minter, room, who, now, ends_at + grace(&data.config))
+        .map_err(|e| links::mint_failed(&e, "your meeting link"))
 }
 
 /// A click on a Join button: the clicker's own link, moderator by their own roles, in an ephemeral reply.
@@ -423,7 +398,7 @@ pub async fn on_join_click(
             .await?;
         return Ok(());
     };
-    if now >= target.ends_at + grace(data) {
+    if now >= target.ends_at + grace(&data.config) {
         click
             .create_response(sctx, answer("This meeting has ended.".into()))
             .await?;
@@ -444,7 +419,7 @@ pub async fn on_join_click(
     let policy = &effective.guild;
     let moderator = policy.is_moderator(&member_facts(member), &roles);
     let who = invitee_of(&click.user, member, moderator);
-    let minter = super::policy::minter(&effective, &data.minter);
+    let minter = links::minter(&effective, &data.minter);
     let content = match personal_link(data, &minter, &room, &who, now, target.ends_at) {
         Ok(link) => {
             audit::link_issued(
@@ -459,7 +434,7 @@ pub async fn on_join_click(
                     moderator: who.moderator,
                     meeting: None,
                     via: "the Join button",
-                    until: target.ends_at + grace(data),
+                    until: target.ends_at + grace(&data.config),
                 },
             )
             .await;

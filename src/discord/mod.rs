@@ -8,6 +8,7 @@ pub mod guests;
 pub mod guild;
 pub mod http;
 pub mod join;
+pub mod links;
 pub mod meet;
 pub mod policy;
 pub mod render;

@@ -3,10 +3,8 @@
 //! effect at once, on every instance, and survives restarts.
 
 use crate::config::Config;
-use crate::jitsi::Minter;
 use crate::meeting::settings::EffectivePolicy;
 use crate::store::{Setting, Store};
-use std::borrow::Cow;
 use std::time::Duration;
 
 /// What the configuration file says for `guild_id` (its `[discord.guilds.<id>]` table included).
@@ -23,25 +21,6 @@ pub fn from_config(config: &Config, guild_id: u64) -> EffectivePolicy {
         lobby_bypass_for_moderators: config.jitsi.lobby_bypass_for_moderators,
         cooldown: config.discord.cooldown,
         ignored: Vec::new(),
-    }
-}
-
-/// A minter that follows this server's lobby-bypass setting: the shared one when it already does, else a copy
-/// with the flag changed (built per use: cheap next to the Discord round trips around it).
-pub fn minter<'m>(policy: &EffectivePolicy, base: &'m Minter) -> Cow<'m, Minter> {
-    if base.settings().lobby_bypass_for_moderators == policy.lobby_bypass_for_moderators {
-        return Cow::Borrowed(base);
-    }
-    let mut settings = base.settings().clone();
-    settings.lobby_bypass_for_moderators = policy.lobby_bypass_for_moderators;
-    match Minter::new(settings) {
-        Ok(m) => Cow::Owned(m),
-        Err(e) => {
-            // The same key and settings built `base`, so this cannot fail in practice; the shared minter is the
-            // safe answer if it ever does.
-            tracing::error!(error = %e, "cannot build a minter for the server's lobby setting");
-            Cow::Borrowed(base)
-        }
     }
 }
 

@@ -8,13 +8,13 @@ use super::guild::{
     resolve_invitees, GuildFacts,
 };
 use super::http::{RestClient, RestError};
-use super::meet::grace;
+use super::links::{self, grace};
 use super::policy::effective;
 use super::render::{escape, MAX_CONTENT};
 use super::reply::{reply, Refusal};
 use super::{Context, Data, Error};
 use crate::config::Config;
-use crate::jitsi::{Grant, Identity, Link, Minter, Room};
+use crate::jitsi::{Link, Minter, Room};
 use crate::meeting::invite::InviteList;
 use crate::meeting::recipients::Invitee;
 use crate::meeting::request::ValidRequest;
@@ -646,7 +646,7 @@ async fn personal_reply(
         Ok(o) => o,
         Err(_) => return "The database is unavailable; please try again in a moment.".into(),
     };
-    let Some(occ) = current_occurrence(&occurrences, now, grace(data)).cloned() else {
+    let Some(occ) = current_occurrence(&occurrences, now, grace(&data.config)).cloned() else {
         return "This meeting has ended.".into();
     };
     let server = effective(&data.config, &data.store, m.guild_id).await;
@@ -676,8 +676,7 @@ async fn personal_reply(
         return "This meeting is private: only the people invited can join.".into();
     }
     let who = invitee_of(user, member, moderator);
-    let exec = DiscordExecutor::from_data(data);
-    match exec.link_for(m, &occ, &who, &server) {
+    match link_for(&data.minter, m, &occ, &who, &server, grace(&data.config)) {
         Ok(link) => {
             audit::link_issued(
                 &data.rest,
@@ -691,7 +690,7 @@ async fn personal_reply(
                     moderator: who.moderator,
                     meeting: Some(&m.id),
                     via: "/meetings link or the Join button",
-                    until: occ.ends_at + grace(data),
+                    until: occ.ends_at + grace(&data.config),
                 },
             )
             .await;
@@ -699,15 +698,12 @@ async fn personal_reply(
             "Your personal link for **{}** (<t:{}:F>, works until <t:{}:t>). You join as {}.\n**[Open your personal meeting link](<{}>)** — it is yours alone.",
             escape(&m.topic),
             occ.starts_at.timestamp(),
-            (occ.ends_at + grace(data)).timestamp(),
+            (occ.ends_at + grace(&data.config)).timestamp(),
             if moderator { "a **moderator**" } else { "a participant" },
             link.expose()
         )
         }
-        Err(e) => {
-            tracing::error!(error = %e, "minting failed");
-            "I could not create your link; the bot's Jitsi settings need attention (`meetbot check`).".into()
-        }
+        Err(e) => links::mint_failed(&e, "your link").0,
     }
 }
 
@@ -766,44 +762,7 @@ impl DiscordExecutor {
     }
 
     fn grace(&self) -> Duration {
-        Duration::from_std(self.config.meetings.grace).unwrap_or(Duration::minutes(15))
-    }
-
-    /// A personal link for one occurrence: usable from the join window's opening to the end plus grace.
-    fn link_for(
-        &self,
-        m: &Meeting,
-        occ: &Occurrence,
-        who: &Invitee,
-        server: &EffectivePolicy,
-    ) -> Result<Link, crate::jitsi::TokenError> {
-        let room = Room::from_normalized(m.room.clone())
-            .map_err(|e| crate::jitsi::TokenError::Setting(e.to_string()))?;
-        let identity = Identity {
-            id: who.user_id.to_string(),
-            name: who.name.clone(),
-            avatar: who.avatar.clone(),
-            email: None,
-        };
-        let window = Duration::from_std(server.join_window).unwrap_or(Duration::minutes(10));
-        // Never earlier than the window, even in a reminder sent before it opens: the DM says when the link
-        // starts working, and the join window is the meeting's promise to everyone else.
-        let opens = occ.starts_at - window;
-        let minter = super::policy::minter(server, &self.minter);
-        let mut grant = Grant::new(
-            room.clone(),
-            identity,
-            who.moderator,
-            opens,
-            minter.settings(),
-        );
-        grant.expires_at = occ.ends_at + self.grace();
-        let minted = minter.mint(&grant)?;
-        let name = minter
-            .settings()
-            .prefill_display_name
-            .then_some(who.name.as_str());
-        Ok(minter.link(&room, &minted.token, name))
+        grace(&self.config)
     }
 
     fn announcement_body(&self, m: &Meeting, occ: &Occurrence, state: &str) -> Value {
@@ -1029,8 +988,7 @@ impl DiscordExecutor {
                 Ok(false) => continue,
                 Err(e) => return Err(ExecError::Transient(e.to_string())),
             }
-            let link = self
-                .link_for(m, occ, inv, &server)
+            let link = link_for(&self.minter, m, occ, inv, &server, self.grace())
                 .map_err(|e| ExecError::Permanent(e.to_string()))?;
             audit::link_issued(
                 &self.rest,
@@ -1239,6 +1197,25 @@ impl DiscordExecutor {
             .filter(|(_, o)| matches!(o, DmOutcome::Delivered { .. }))
             .count()
     }
+}
+
+/// A personal link for one occurrence: usable from the join window's opening to the end plus grace.
+fn link_for(
+    base: &Minter,
+    m: &Meeting,
+    occ: &Occurrence,
+    who: &Invitee,
+    server: &EffectivePolicy,
+    grace: Duration,
+) -> Result<Link, crate::jitsi::TokenError> {
+    let room = Room::from_normalized(m.room.clone())
+        .map_err(|e| crate::jitsi::TokenError::Setting(e.to_string()))?;
+    let window = Duration::from_std(server.join_window).unwrap_or(Duration::minutes(10));
+    // Never earlier than the window, even in a reminder sent before it opens: the DM says when the link
+    // starts working, and the join window is the meeting's promise to everyone else.
+    let opens = occ.starts_at - window;
+    let minter = links::minter(server, base);
+    links::personal(&minter, &room, who, opens, occ.ends_at + grace)
 }
 
 fn reminder_dm(
