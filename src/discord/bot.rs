@@ -1,7 +1,7 @@
 //! Connecting to Discord: the poise framework, the gateway client, registration, and graceful shutdown.
 
+use super::custom_ids::{self, JoinSigner};
 use super::http::{RestClient, RestError};
-use super::join::JoinSigner;
 use super::scheduled::DiscordExecutor;
 use super::{guests, meet, scheduled, settings, Data, Error};
 use crate::clock::{SharedClock, SystemClock};
@@ -420,9 +420,9 @@ async fn on_event(
         if JoinSigner::is_join(&click.data.custom_id) {
             let _guard = data.inflight.enter();
             meet::on_join_click(fctx.serenity_context, data, click).await?;
-        } else if click.data.custom_id.starts_with("mm1:") {
+        } else if let Some(meeting) = custom_ids::scheduled_meeting(&click.data.custom_id) {
             let _guard = data.inflight.enter();
-            scheduled::on_join_click(fctx.serenity_context, data, click).await?;
+            scheduled::on_join_click(fctx.serenity_context, data, click, meeting).await?;
         }
     }
     Ok(())

@@ -1,9 +1,9 @@
 //! `/meet` and its Join button: parse → decide (meeting core) → mint (jitsi) → deliver → render.
 
 use super::audit::{self, LinkIssued};
+use super::custom_ids::JoinTarget;
 use super::delivery::{deliver_all, Dm, DmOutcome};
 use super::guild::{facts_for_command, guild_facts, invitee_of, member_facts, resolve_invitees};
-use super::join::JoinTarget;
 use super::links::{self, grace};
 use super::render::{self, Delivery, MeetingView};
 use super::reply::{reply, Refusal};

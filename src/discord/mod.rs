@@ -3,11 +3,11 @@
 
 pub mod audit;
 pub mod bot;
+pub mod custom_ids;
 pub mod delivery;
 pub mod guests;
 pub mod guild;
 pub mod http;
-pub mod join;
 pub mod links;
 pub mod meet;
 pub mod policy;
@@ -36,7 +36,7 @@ pub struct Data {
     /// Turns true when the bot is shutting down: deliveries stop starting new DMs.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Signs Join button ids.
-    pub join_signer: join::JoinSigner,
+    pub join_signer: custom_ids::JoinSigner,
     /// Handlers in progress, for graceful shutdown.
     pub inflight: Arc<bot::InFlight>,
     /// The database.

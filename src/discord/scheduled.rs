@@ -588,19 +588,13 @@ pub async fn link(
     Ok(())
 }
 
-/// The custom_id of a scheduled meeting's Join button. Meeting ids are random and unguessable, and the click is
-/// checked against the stored meeting, so no signature is needed.
-pub fn join_custom_id(meeting_id: &str) -> String {
-    format!("mm1:{meeting_id}")
-}
-
 /// A click on a scheduled meeting's Join button.
 pub async fn on_join_click(
     sctx: &serenity::Context,
     data: &Data,
     click: &serenity::ComponentInteraction,
+    id: &str,
 ) -> Result<(), Error> {
-    let id = click.data.custom_id.trim_start_matches("mm1:");
     let guild = click.guild_id.map(|g| g.get()).unwrap_or_default();
     let content = match (find_meeting(data, guild, id).await, click.member.as_ref()) {
         (Err(Refusal(t)), _) => t,
@@ -785,7 +779,7 @@ impl DiscordExecutor {
             &m.invitee_user_ids,
             &m.invitee_role_ids,
             state,
-            open.then(|| join_custom_id(&m.id)).as_deref(),
+            open.then(|| super::custom_ids::scheduled(&m.id)).as_deref(),
         )
     }
 
