@@ -1,9 +1,9 @@
 //! Connecting to Discord: the poise framework, the gateway client, registration, and graceful shutdown.
 
 use super::custom_ids::{self, JoinSigner};
+use super::executor::DiscordExecutor;
 use super::http::{RestClient, RestError};
-use super::scheduled::DiscordExecutor;
-use super::{guests, meet, scheduled, settings, Data, Error};
+use super::{buttons, guests, meet, scheduled, settings, Data, Error};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, RegisterOnStart};
 use crate::jitsi::Minter;
@@ -419,10 +419,10 @@ async fn on_event(
         let data = fctx.user_data;
         if JoinSigner::is_join(&click.data.custom_id) {
             let _guard = data.inflight.enter();
-            meet::on_join_click(fctx.serenity_context, data, click).await?;
+            buttons::on_immediate_click(fctx.serenity_context, data, click).await?;
         } else if let Some(meeting) = custom_ids::scheduled_meeting(&click.data.custom_id) {
             let _guard = data.inflight.enter();
-            scheduled::on_join_click(fctx.serenity_context, data, click, meeting).await?;
+            buttons::on_scheduled_click(fctx.serenity_context, data, click, meeting).await?;
         }
     }
     Ok(())

@@ -12,6 +12,7 @@ use super::reply::{reply, Refusal};
 use super::{Context, Data, Error};
 use crate::jitsi::{Identity, Link, Room};
 use crate::meeting::cooldown::Action;
+use crate::meeting::join::Validity;
 use crate::meeting::settings::EffectivePolicy;
 use crate::store::{Meeting, MeetingStatus, Occurrence, OccurrenceStatus};
 use chrono::{DateTime, Duration, Utc};
@@ -268,7 +269,11 @@ fn guest_link(
         Refusal("This meeting's room is invalid; schedule it again.".into())
     })?;
     let minter = links::minter(&r.policy, &data.minter);
-    links::mint(&minter, &room, identity, false, opens, expires)
+    let validity = Validity {
+        from: opens,
+        until: expires,
+    };
+    links::mint(&minter, &room, identity, false, validity)
         .map_err(|e| links::mint_failed(&e, "the guest link"))
 }
 

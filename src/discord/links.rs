@@ -5,9 +5,10 @@
 use super::reply::Refusal;
 use crate::config::Config;
 use crate::jitsi::{Grant, Identity, Link, Minter, Room, TokenError};
+use crate::meeting::join::Validity;
 use crate::meeting::recipients::Invitee;
 use crate::meeting::settings::EffectivePolicy;
-use chrono::{DateTime, Utc};
+use crate::store::Meeting;
 use std::borrow::Cow;
 
 /// How long after its end a meeting's links keep working, so a meeting that runs over is not cut off.
@@ -44,25 +45,24 @@ pub(crate) fn identity_of(who: &Invitee) -> Identity {
     }
 }
 
-/// A link to `room` for `identity`, usable from `valid_from` (Jitsi allows no clock skew, so `Grant::new` back-dates
-/// nbf from it) until `expires_at`; the name is prefilled when the settings say so.
+/// A link to `room` for `identity`, usable as `validity` says (Jitsi allows no clock skew, so `Grant::new`
+/// back-dates nbf from its opening); the name is prefilled when the settings say so.
 pub(crate) fn mint(
     minter: &Minter,
     room: &Room,
     identity: Identity,
     moderator: bool,
-    valid_from: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
+    validity: Validity,
 ) -> Result<Link, TokenError> {
     let name = identity.name.clone();
     let mut grant = Grant::new(
         room.clone(),
         identity,
         moderator,
-        valid_from,
+        validity.from,
         minter.settings(),
     );
-    grant.expires_at = expires_at;
+    grant.expires_at = validity.until;
     let minted = minter.mint(&grant)?;
     let shown = minter
         .settings()
@@ -76,17 +76,21 @@ pub(crate) fn personal(
     minter: &Minter,
     room: &Room,
     who: &Invitee,
-    valid_from: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
+    validity: Validity,
 ) -> Result<Link, TokenError> {
-    mint(
-        minter,
-        room,
-        identity_of(who),
-        who.moderator,
-        valid_from,
-        expires_at,
-    )
+    mint(minter, room, identity_of(who), who.moderator, validity)
+}
+
+/// [`personal`] for a stored meeting, whose room name was normalised when it was scheduled.
+pub(crate) fn for_meeting(
+    minter: &Minter,
+    m: &Meeting,
+    who: &Invitee,
+    validity: Validity,
+) -> Result<Link, TokenError> {
+    let room =
+        Room::from_normalized(m.room.clone()).map_err(|e| TokenError::Setting(e.to_string()))?;
+    personal(minter, &room, who, validity)
 }
 
 /// The refusal when signing fails (the key or the settings are wrong: the operator's `meetbot check` says which);

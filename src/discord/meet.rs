@@ -3,7 +3,7 @@
 use super::audit::{self, LinkIssued};
 use super::custom_ids::JoinTarget;
 use super::delivery::{deliver_all, Dm, DmOutcome};
-use super::guild::{facts_for_command, guild_facts, invitee_of, member_facts, resolve_invitees};
+use super::guild::{facts_for_command, invitee_of, member_facts, resolve_invitees};
 use super::links::{self, grace};
 use super::render::{self, Delivery, MeetingView};
 use super::reply::{reply, Refusal};
@@ -11,6 +11,7 @@ use super::{Context, Data, Error};
 use crate::jitsi::{Link, Minter, Room};
 use crate::meeting::cooldown::Action;
 use crate::meeting::invite::Unreached;
+use crate::meeting::join::Validity;
 use crate::meeting::recipients::Invitee;
 use crate::meeting::request::{validate, MeetingRequest};
 use crate::meeting::settings::EffectivePolicy;
@@ -380,75 +381,10 @@ fn personal_link(
     now: DateTime<Utc>,
     ends_at: DateTime<Utc>,
 ) -> Result<Link, Refusal> {
-    links::personal(minter, room, who, now, ends_at + grace(&data.config))
+    let validity = Validity {
+        from: now,
+        until: ends_at + grace(&data.config),
+    };
+    links::personal(minter, room, who, validity)
         .map_err(|e| links::mint_failed(&e, "your meeting link"))
-}
-
-/// A click on a Join button: the clicker's own link, moderator by their own roles, in an ephemeral reply.
-pub async fn on_join_click(
-    sctx: &serenity::Context,
-    data: &Data,
-    click: &serenity::ComponentInteraction,
-) -> Result<(), Error> {
-    let now = data.clock.now();
-    let answer = super::reply::ephemeral;
-    let Some(target) = data.join_signer.parse(&click.data.custom_id) else {
-        click
-            .create_response(sctx, answer("This button is not valid any more.".into()))
-            .await?;
-        return Ok(());
-    };
-    if now >= target.ends_at + grace(&data.config) {
-        click
-            .create_response(sctx, answer("This meeting has ended.".into()))
-            .await?;
-        return Ok(());
-    }
-    let (Some(guild_id), Some(member)) = (click.guild_id, click.member.as_ref()) else {
-        click
-            .create_response(sctx, answer("Join works inside the server.".into()))
-            .await?;
-        return Ok(());
-    };
-    let room = Room::from_normalized(target.room.clone())
-        .map_err(|e| format!("join button carries a bad room: {e}"))?;
-    // The roles come with the click; only their names need the guild (from the cache when possible).
-    let facts = guild_facts(sctx, data, guild_id).await;
-    let roles = facts.as_ref().map(|f| f.role_infos()).unwrap_or_default();
-    let effective = super::policy::effective(&data.config, &data.store, guild_id.get()).await;
-    let policy = &effective.guild;
-    let moderator = policy.is_moderator(&member_facts(member), &roles);
-    let who = invitee_of(&click.user, member, moderator);
-    let minter = links::minter(&effective, &data.minter);
-    let content = match personal_link(data, &minter, &room, &who, now, target.ends_at) {
-        Ok(link) => {
-            audit::link_issued(
-                &data.rest,
-                &data.store,
-                effective.audit_channel,
-                LinkIssued {
-                    guild: guild_id.get(),
-                    at: data.clock.now(),
-                    actor: who.user_id,
-                    user: who.user_id,
-                    moderator: who.moderator,
-                    meeting: None,
-                    via: "the Join button",
-                    until: target.ends_at + grace(&data.config),
-                },
-            )
-            .await;
-            render::join_reply(None, &link, moderator, target.ends_at)
-        }
-        Err(Refusal(msg)) => msg,
-    };
-    click.create_response(sctx, answer(content)).await?;
-    tracing::info!(
-        guild = guild_id.get(),
-        user = who.user_id,
-        room = room.as_str(),
-        moderator,
-        "join link issued"
-    );
-    Ok(())
 }

@@ -1,10 +1,13 @@
 //! The Discord adapter: poise commands as thin adapters over the meeting core, our own paced REST client,
 //! the DM fan-out, and the bot's lifecycle.
 
+pub mod announcement;
 pub mod audit;
 pub mod bot;
+pub mod buttons;
 pub mod custom_ids;
 pub mod delivery;
+pub mod executor;
 pub mod guests;
 pub mod guild;
 pub mod http;
@@ -15,6 +18,7 @@ pub mod render;
 pub mod reply;
 pub mod scheduled;
 pub mod settings;
+pub mod stored;
 
 pub use bot::{register, run, start, start_with, BotError, BotHandle, StartOptions};
 
