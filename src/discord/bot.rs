@@ -3,7 +3,7 @@
 use super::custom_ids::{self, JoinSigner};
 use super::executor::DiscordExecutor;
 use super::http::{RestClient, RestError};
-use super::{buttons, guests, meet, scheduled, settings, Data, Error};
+use super::{buttons, commands, Data, Error};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, RegisterOnStart};
 use crate::jitsi::Minter;
@@ -47,16 +47,6 @@ pub enum BotError {
     /// Anything else from serenity.
     #[error("Discord connection failed: {0}")]
     Serenity(String),
-}
-
-/// The commands the bot serves.
-pub fn commands() -> Vec<poise::Command<Data, Error>> {
-    vec![
-        meet::meet(),
-        scheduled::meetings(),
-        guests::invite(),
-        settings::meetbot(),
-    ]
 }
 
 /// Intents: only what the features need — Guilds (roles and channels for the cache), nothing privileged. Role
@@ -278,7 +268,7 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
     let register = config.discord.register_on_start;
     let framework = poise::Framework::builder()
         .options(poise::FrameworkOptions {
-            commands: commands(),
+            commands: commands::all(),
             on_error: |err| Box::pin(on_error(err)),
             event_handler: |fctx, event| Box::pin(on_event(fctx, event)),
             pre_command: |ctx| {
@@ -392,7 +382,7 @@ pub async fn register(config: &Config, guild: Option<u64>) -> anyhow::Result<usi
             ),
         })?;
     http.set_application_id(app.id);
-    let cmds = commands();
+    let cmds = commands::all();
     let create = poise::builtins::create_application_commands(&cmds);
     let n = create.len();
     match guild {

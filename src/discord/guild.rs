@@ -110,6 +110,20 @@ pub(crate) async fn facts_for_command(
         })
 }
 
+/// The server a command was used in, or the sentence for a command used elsewhere.
+pub(crate) fn guild_of(ctx: Context<'_>) -> Result<u64, Refusal> {
+    ctx.guild_id()
+        .map(|g| g.get())
+        .ok_or_else(|| Refusal("Use this in a server.".into()))
+}
+
+/// The server's roles for a command (see [`facts_for_command`]).
+pub(crate) async fn roles_of(ctx: Context<'_>, guild: u64) -> Result<Vec<RoleInfo>, Refusal> {
+    facts_for_command(ctx, serenity::GuildId::new(guild))
+        .await
+        .map(|f| f.role_infos())
+}
+
 /// What the policy needs about a member, from the interaction: their roles, and the permissions Discord computed
 /// (no extra request, and the owner has them all).
 pub(crate) fn member_facts(member: &serenity::Member) -> MemberFacts {

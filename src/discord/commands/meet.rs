@@ -1,21 +1,29 @@
-//! `/meet` and its Join button: parse → decide (meeting core) → mint (jitsi) → deliver → render.
+//! `/meet`: start a meeting now — parse the options, check them against the server's policy (meeting core), mint
+//! the host's and every invitee's link, post the announcement, DM the invitations, render the host's reply — or,
+//! with `when`, schedule it for the scheduler to announce and remind.
 
-use super::audit::{self, LinkIssued};
-use super::custom_ids::JoinTarget;
-use super::delivery::{deliver_all, Dm, DmOutcome};
-use super::guild::{facts_for_command, invitee_of, member_facts, resolve_invitees};
-use super::links::{self, grace};
-use super::render::{self, Delivery, MeetingView};
-use super::reply::{reply, Refusal};
-use super::{Context, Data, Error};
+use super::autocomplete;
+use crate::discord::announcement;
+use crate::discord::audit::{self, LinkIssued};
+use crate::discord::custom_ids::JoinTarget;
+use crate::discord::delivery::{deliver_all, Dm, DmOutcome};
+use crate::discord::guild::{facts_for_command, invitee_of, member_facts, resolve_invitees};
+use crate::discord::links::{self, grace};
+use crate::discord::policy::effective;
+use crate::discord::render::{self, clip, Delivery, MeetingView, ScheduledReply};
+use crate::discord::reply::{reply, Refusal};
+use crate::discord::{Context, Data, Error};
 use crate::jitsi::{Link, Minter, Room};
 use crate::meeting::cooldown::Action;
 use crate::meeting::invite::Unreached;
 use crate::meeting::join::Validity;
 use crate::meeting::recipients::Invitee;
-use crate::meeting::request::{validate, MeetingRequest};
+use crate::meeting::request::{validate, MeetingRequest, ValidRequest};
 use crate::meeting::settings::EffectivePolicy;
-use chrono::{DateTime, Utc};
+use crate::schedule::{describe, parse_timezone, parse_when_within, Repeat};
+use crate::store::NewMeeting;
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
 use poise::serenity_prelude as serenity;
 
 /// Start a video meeting now and send everyone invited their own link.
@@ -30,15 +38,13 @@ pub async fn meet(
     #[description = "Length in minutes (default from the server's settings)"] duration: Option<i64>,
     #[description = "Invite only: no post in this channel"] private: Option<bool>,
     #[description = "Schedule it instead: 2026-12-01 15:00, 15:00, tomorrow 9:30, in 2h, friday 18:00"]
-    #[autocomplete = "super::scheduled::autocomplete_when"]
+    #[autocomplete = "autocomplete_when"]
     when: Option<String>,
-    #[description = "Scheduled meetings: how it repeats"] repeat: Option<
-        super::scheduled::RepeatChoice,
-    >,
+    #[description = "Scheduled meetings: how it repeats"] repeat: Option<RepeatChoice>,
     #[description = "Scheduled meetings: DM the personal links this many minutes before (0: at the start)"]
     remind: Option<i64>,
     #[description = "Scheduled meetings: time zone of `when`, e.g. Europe/Berlin"]
-    #[autocomplete = "super::scheduled::autocomplete_timezone"]
+    #[autocomplete = "autocomplete::timezone"]
     timezone: Option<String>,
     #[description = "Scheduled meetings: where to announce it (default: here)"]
     #[channel_types("Text")]
@@ -54,7 +60,7 @@ pub async fn meet(
         private: private.unwrap_or(false),
     };
     let schedule = match when {
-        Some(when) => Some(super::scheduled::ScheduleOptions {
+        Some(when) => Some(ScheduleOptions {
             when,
             repeat: repeat.map(Into::into).unwrap_or_default(),
             remind_minutes: remind,
@@ -73,7 +79,7 @@ pub async fn meet(
         ctx.author().id.get(),
         data.clock.now(),
     );
-    let policy = super::policy::effective(&data.config, &data.store, guild).await;
+    let policy = effective(&data.config, &data.store, guild).await;
     // Abuse limit: one /meet per person per cooldown; a refused /meet sent nothing and gives its use back.
     let cooldown = chrono::Duration::from_std(policy.cooldown).unwrap_or_default();
     if let Err(until) = data
@@ -100,7 +106,7 @@ pub async fn meet(
 async fn start_meeting(
     ctx: Context<'_>,
     req: MeetingRequest,
-    schedule: Option<super::scheduled::ScheduleOptions>,
+    schedule: Option<ScheduleOptions>,
     effective: &EffectivePolicy,
 ) -> Result<(), Refusal> {
     let data = ctx.data();
@@ -155,15 +161,7 @@ async fn start_meeting(
     )
     .await?;
     if let Some(opts) = schedule {
-        return super::scheduled::schedule_meeting(
-            ctx,
-            valid,
-            opts,
-            &facts,
-            invitees.len(),
-            effective,
-        )
-        .await;
+        return schedule_meeting(ctx, valid, opts, invitees.len(), effective).await;
     }
 
     let room = {
@@ -187,10 +185,7 @@ async fn start_meeting(
     let host_link = personal_link(data, &minter, &room, &host, now, ends_at)?;
     let stored = store_meeting(ctx, &valid, &room, now, ends_at, effective).await;
     let meeting_id = stored.as_ref().ok().cloned();
-    let note = match &stored {
-        Ok(id) => format!("\nMeeting id: `{id}` (moderators can bring in guests with `/invite`)."),
-        Err(()) => "\n⚠ The database is unavailable, so this meeting is not saved: `/invite` cannot find it, and `/meetings` does not list it. Everything else works.".into(),
-    };
+    let note = render::saved_note(meeting_id.as_deref());
     let audit = |to: &Invitee| {
         audit::link_issued(
             &data.rest,
@@ -216,7 +211,7 @@ async fn start_meeting(
     };
     reply(
         ctx,
-        &with_note(
+        &render::with_note(
             render::host_reply(&view, &host_link, host_moderator, &first),
             &note,
         ),
@@ -244,7 +239,7 @@ async fn start_meeting(
             Ok(_) => announced = true,
             Err(e) => {
                 tracing::warn!(error = %e, channel = ctx.channel_id().get(), "could not post the announcement");
-                note.push_str("\n⚠ I could not post the announcement in this channel (the bot may lack permission to send messages here), so there is no Join button.");
+                note.push_str(render::NOT_ANNOUNCED_NOTE);
             }
         }
     }
@@ -252,7 +247,7 @@ async fn start_meeting(
     if invitees.is_empty() && not_members.is_empty() {
         if !announced && !valid.private {
             let text = render::host_reply(&view, &host_link, host_moderator, &first);
-            reply(ctx, &with_note(text, &note)).await;
+            reply(ctx, &render::with_note(text, &note)).await;
         }
         return Ok(());
     }
@@ -297,23 +292,13 @@ async fn start_meeting(
     };
     reply(
         ctx,
-        &with_note(
+        &render::with_note(
             render::host_reply(&view, &host_link, host_moderator, &done),
             &note,
         ),
     )
     .await;
     Ok(())
-}
-
-/// The host's reply with a note under it, when both fit in one message; a long reply (many unreached invitees)
-/// keeps its own text, which matters more (the meeting still shows in `/invite`'s list as you type).
-fn with_note(body: String, note: &str) -> String {
-    if body.chars().count() + note.chars().count() <= render::MAX_CONTENT {
-        body + note
-    } else {
-        body
-    }
 }
 
 /// Stores an immediate meeting (active, starting now, only its end due) so `/invite` and `/meetings` find it.
@@ -387,4 +372,243 @@ fn personal_link(
     };
     links::personal(minter, room, who, validity)
         .map_err(|e| links::mint_failed(&e, "your meeting link"))
+}
+
+/// How a scheduled meeting repeats, as offered in the command.
+#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
+pub enum RepeatChoice {
+    /// Once.
+    #[name = "once"]
+    None,
+    /// Daily.
+    #[name = "daily"]
+    Daily,
+    /// Monday to Friday.
+    #[name = "weekdays"]
+    Weekdays,
+    /// Weekly.
+    #[name = "weekly"]
+    Weekly,
+    /// Every two weeks.
+    #[name = "every two weeks"]
+    Biweekly,
+    /// Monthly.
+    #[name = "monthly"]
+    Monthly,
+}
+
+impl From<RepeatChoice> for Repeat {
+    fn from(c: RepeatChoice) -> Repeat {
+        match c {
+            RepeatChoice::None => Repeat::None,
+            RepeatChoice::Daily => Repeat::Daily,
+            RepeatChoice::Weekdays => Repeat::Weekdays,
+            RepeatChoice::Weekly => Repeat::Weekly,
+            RepeatChoice::Biweekly => Repeat::Biweekly,
+            RepeatChoice::Monthly => Repeat::Monthly,
+        }
+    }
+}
+
+/// Scheduling options of `/meet`.
+pub struct ScheduleOptions {
+    /// The time as typed.
+    pub when: String,
+    /// Repeat rule.
+    pub repeat: Repeat,
+    /// Minutes before start for the personal links.
+    pub remind_minutes: Option<i64>,
+    /// IANA zone name.
+    pub timezone: Option<String>,
+    /// Where to announce.
+    pub channel: Option<serenity::ChannelId>,
+}
+
+/// The time zone for a guild: the command's, else the server's default.
+fn zone_for(default: Tz, typed: Option<&str>) -> Result<Tz, Refusal> {
+    match typed.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(name) => parse_timezone(name).map_err(Refusal::from),
+        None => Ok(default),
+    }
+}
+
+/// Autocomplete for `when`: shows how the text is understood before the user presses enter.
+pub async fn autocomplete_when(
+    ctx: Context<'_>,
+    partial: &str,
+) -> serenity::CreateAutocompleteResponse {
+    let data = ctx.data();
+    let now = data.clock.now();
+    let typed_tz = timezone_option(ctx);
+    let guild = ctx.guild_id().map(|g| g.get()).unwrap_or_default();
+    let default_tz = effective(&data.config, &data.store, guild)
+        .await
+        .default_timezone;
+    let tz = zone_for(default_tz, typed_tz.as_deref()).unwrap_or(default_tz);
+    let max = Duration::from_std(data.config.meetings.max_ahead).unwrap_or(Duration::days(366));
+    let choice = if partial.trim().is_empty() {
+        serenity::AutocompleteChoice::new(
+            "Type a time: 2026-12-01 15:00 · 15:00 · tomorrow 9:30 · in 2h · friday 18:00",
+            "",
+        )
+    } else {
+        match parse_when_within(partial, now, tz, max) {
+            Ok(at) => serenity::AutocompleteChoice::new(
+                clip(&describe(at, tz, now), 100),
+                clip(partial, 100),
+            ),
+            Err(e) => {
+                serenity::AutocompleteChoice::new(clip(&format!("⚠ {e}"), 100), clip(partial, 100))
+            }
+        }
+    };
+    serenity::CreateAutocompleteResponse::new().set_choices(vec![choice])
+}
+
+/// The `timezone` option the user already typed in the same command, if any (autocomplete sees all options).
+fn timezone_option(ctx: Context<'_>) -> Option<String> {
+    let Context::Application(app) = ctx else {
+        return None;
+    };
+    app.args.iter().find_map(|o| match (o.name, &o.value) {
+        ("timezone", serenity::ResolvedValue::String(s)) => Some(s.to_string()),
+        ("timezone", serenity::ResolvedValue::Autocomplete { value, .. }) => {
+            Some(value.to_string())
+        }
+        _ => None,
+    })
+}
+
+/// Refuses a `channel:` the caller cannot see or write in: the bot would otherwise post there (with pings and a
+/// Join button) on their behalf, e.g. into a read-only announcements channel or a moderators-only one. Discord
+/// sends the caller's own permissions in that channel with the option.
+fn may_post_in(ctx: Context<'_>, channel: serenity::ChannelId) -> Result<(), Refusal> {
+    let Context::Application(app) = ctx else {
+        return Ok(());
+    };
+    let needed = serenity::Permissions::VIEW_CHANNEL | serenity::Permissions::SEND_MESSAGES;
+    let allowed = app
+        .interaction
+        .data
+        .resolved
+        .channels
+        .get(&channel)
+        .and_then(|c| c.permissions)
+        .is_some_and(|p| p.contains(needed));
+    if allowed {
+        Ok(())
+    } else {
+        Err(Refusal(format!(
+            "You cannot post in <#{channel}>, so I will not announce a meeting there for you. Pick a channel you can write in, or leave `channel` out."
+        )))
+    }
+}
+
+/// `/meet when:…`: stores the meeting with its due work; the scheduler announces it at once.
+pub(crate) async fn schedule_meeting(
+    ctx: Context<'_>,
+    valid: ValidRequest,
+    opts: ScheduleOptions,
+    invitees_count: usize,
+    policy: &EffectivePolicy,
+) -> Result<(), Refusal> {
+    let data = ctx.data();
+    let now = data.clock.now();
+    let guild_id = ctx.guild_id().map(|g| g.get()).unwrap_or_default();
+    let tz = zone_for(policy.default_timezone, opts.timezone.as_deref())?;
+    let max = Duration::from_std(data.config.meetings.max_ahead).unwrap_or(Duration::days(366));
+    let starts_at = parse_when_within(&opts.when, now, tz, max)?;
+    let remind_minutes = match opts.remind_minutes {
+        None => (policy.remind.as_secs() / 60) as u32,
+        Some(m) if (0..=7 * 24 * 60).contains(&m) => m as u32,
+        Some(m) => {
+            return Err(Refusal(format!(
+                "`remind` must be between 0 and 10080 minutes; you asked for {m}."
+            )))
+        }
+    };
+    if let Some(c) = opts.channel {
+        may_post_in(ctx, c)?;
+    }
+    let channel_id = opts
+        .channel
+        .map(|c| c.get())
+        .or(policy.announcement_channel)
+        .unwrap_or(ctx.channel_id().get());
+    let room = {
+        let mut rng = rand::thread_rng();
+        Room::generate(&mut rng, valid.topic_given.then_some(valid.topic.as_str()))
+    };
+    let id = {
+        let mut rng = rand::thread_rng();
+        crate::store::generate_meeting_id(&mut rng)
+    };
+    let duration_minutes = (valid.duration.as_secs() / 60) as u32;
+    let ends_at = starts_at + Duration::minutes(i64::from(duration_minutes));
+    let new = NewMeeting {
+        id: id.clone(),
+        guild_id,
+        channel_id,
+        host_id: ctx.author().id.get(),
+        topic: valid.topic.clone(),
+        room: room.as_str().to_string(),
+        created_at: now,
+        starts_at,
+        duration_minutes,
+        timezone: tz.name().to_string(),
+        repeat: opts.repeat.as_str().to_string(),
+        remind_minutes: Some(remind_minutes),
+        invitee_user_ids: valid.invites.users.clone(),
+        invitee_role_ids: valid.invites.roles.clone(),
+        private: valid.private,
+    };
+    let jobs = crate::schedule::runner::jobs_for(starts_at, ends_at, Some(remind_minutes), now);
+    data.store.create_meeting(&new, &jobs).await.map_err(|e| {
+        tracing::warn!(error = %e, "cannot store a scheduled meeting");
+        Refusal(if e.is_unavailable() {
+            "The database is unavailable, so I cannot schedule meetings right now. Nothing was saved; please try again in a few minutes.".into()
+        } else {
+            "I could not save the meeting; nothing was scheduled. Please try again.".into()
+        })
+    })?;
+    data.scheduler_wake.notify_one();
+    tracing::info!(guild = guild_id, meeting = %id, starts = %starts_at, repeat = %opts.repeat, "meeting scheduled");
+
+    // The scheduler has no interaction to read the bot's permissions from: remember whether it may create events.
+    let mut no_events = false;
+    if !valid.private {
+        let perms = match ctx {
+            Context::Application(app) => app.interaction.app_permissions.map(|p| p.bits()),
+            _ => None,
+        };
+        if let Some(p) = perms {
+            let allowed = announcement::may_create_events(p);
+            if let Err(e) = announcement::record_events_allowed(
+                &data.store,
+                guild_id,
+                allowed,
+                ctx.author().id.get(),
+                now,
+            )
+            .await
+            {
+                tracing::warn!(error = %e, "could not record whether Discord events may be created");
+            }
+            no_events = !allowed;
+        }
+    }
+    let text = render::scheduled_reply(&ScheduledReply {
+        topic: &valid.topic,
+        starts_at,
+        repeat: (opts.repeat != Repeat::None).then(|| opts.repeat.to_string()),
+        private: valid.private,
+        channel_id,
+        invitees: invitees_count,
+        remind_minutes,
+        join_window_minutes: policy.join_window.as_secs() / 60,
+        meeting_id: &id,
+        no_events,
+    });
+    reply(ctx, &text).await;
+    Ok(())
 }

@@ -1,28 +1,17 @@
-//! `/meetbot settings …` (each server sets its own policy without editing the bot's files) and the audit trail:
-//! `/meetbot audit`, and the writer every command uses to record and post what it did.
+//! `/meetbot settings …`: each server sets its own policy without editing the bot's files. Every change is
+//! checked against the same ranges as the file, answered with the old and the new value, and audited. How a
+//! setting reads (`label`, `describe`) is this command's own vocabulary, so it lives here.
 
-use super::audit::{actions, entry, record_audit};
-use super::guild::{caller, caller_facts, facts_for_command};
-use super::policy::{self, effective};
-use super::render::{audit_line, escape, MAX_CONTENT};
-use super::reply::{answer, Refusal};
-use super::{Context, Data, Error};
+use super::autocomplete;
+use crate::discord::audit::{actions, entry, record_audit};
+use crate::discord::guild::{caller, guild_of, roles_of};
+use crate::discord::policy::{self, effective};
+use crate::discord::reply::{answer, Refusal};
+use crate::discord::{Context, Error};
 use crate::meeting::policy::{RoleInfo, RoleRef};
 use crate::meeting::settings::{self as server_settings, keys, limits, EffectivePolicy};
 use poise::serenity_prelude as serenity;
 use serde_json::{json, Value};
-
-/// Manage meetbot on this server.
-#[poise::command(
-    slash_command,
-    guild_only,
-    subcommands("settings", "audit"),
-    subcommand_required,
-    default_member_permissions = "MANAGE_GUILD"
-)]
-pub async fn meetbot(_ctx: Context<'_>) -> Result<(), Error> {
-    Ok(())
-}
 
 /// This server's meetbot settings (needs Manage Server).
 #[poise::command(
@@ -169,18 +158,6 @@ fn describe(p: &EffectivePolicy, key: &str, roles: &[RoleInfo]) -> String {
         keys::COOLDOWN => format!("{} seconds", p.cooldown.as_secs()),
         _ => String::new(),
     }
-}
-
-fn guild_of(ctx: Context<'_>) -> Result<u64, Refusal> {
-    ctx.guild_id()
-        .map(|g| g.get())
-        .ok_or_else(|| Refusal("Use this in a server.".into()))
-}
-
-async fn roles_of(ctx: Context<'_>, guild: u64) -> Result<Vec<RoleInfo>, Refusal> {
-    facts_for_command(ctx, serenity::GuildId::new(guild))
-        .await
-        .map(|f| f.role_infos())
 }
 
 fn db_refusal(e: crate::store::StoreError) -> Refusal {
@@ -436,7 +413,7 @@ pub async fn default_duration(
 pub async fn default_timezone(
     ctx: Context<'_>,
     #[description = "IANA zone, e.g. Europe/Berlin"]
-    #[autocomplete = "super::scheduled::autocomplete_timezone"]
+    #[autocomplete = "autocomplete::timezone"]
     zone: String,
 ) -> Result<(), Error> {
     answer(ctx, async {
@@ -560,64 +537,4 @@ pub async fn cooldown(
         change(ctx, keys::COOLDOWN, Some(v)).await
     })
     .await
-}
-
-/// Recent moderator links, guest invitations and settings changes (moderators).
-#[poise::command(slash_command, guild_only)]
-pub async fn audit(
-    ctx: Context<'_>,
-    #[description = "Only this meeting"]
-    #[autocomplete = "super::scheduled::autocomplete_meeting"]
-    meeting: Option<String>,
-) -> Result<(), Error> {
-    answer(ctx, audit_text(ctx, meeting)).await
-}
-
-async fn audit_text(ctx: Context<'_>, meeting: Option<String>) -> Result<String, Refusal> {
-    let data: &Data = ctx.data();
-    let guild = guild_of(ctx)?;
-    let p = effective(&data.config, &data.store, guild).await;
-    let roles = roles_of(ctx, guild).await?;
-    let manages = caller(ctx)
-        .and_then(|m| m.permissions)
-        .is_some_and(|p| p.manage_guild());
-    if !manages && !p.guild.is_moderator(&caller_facts(ctx), &roles) {
-        return Err(Refusal(format!(
-            "The audit trail is for moderators ({}) and members with Manage Server.",
-            p.guild.describe_moderator_roles(&roles)
-        )));
-    }
-    let meeting = meeting.as_deref().map(str::trim).filter(|m| !m.is_empty());
-    let entries = data
-        .store
-        .recent_audit(guild, meeting, 50)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "reading the audit trail failed");
-            Refusal("The database is unavailable; please try again in a moment.".into())
-        })?;
-    if entries.is_empty() {
-        return Ok(match meeting {
-            Some(m) => format!("Nothing recorded for meeting `{}` yet.", escape(m)),
-            None => "Nothing recorded yet.".into(),
-        });
-    }
-    let mut s = String::from("**Audit trail** (newest first)\n");
-    let mut shown = 0;
-    for e in &entries {
-        let line = format!(
-            "{}\n",
-            audit_line(e.at, e.actor_id, &e.detail, e.meeting_id.as_deref())
-        );
-        // Room for the "more" note below.
-        if s.len() + line.len() > MAX_CONTENT - 40 {
-            break;
-        }
-        s.push_str(&line);
-        shown += 1;
-    }
-    if shown < entries.len() {
-        s.push_str(&format!("…and {} older.", entries.len() - shown));
-    }
-    Ok(s)
 }
