@@ -3,6 +3,7 @@
 use super::custom_ids::{self, JoinSigner};
 use super::executor::DiscordExecutor;
 use super::http::{RestClient, RestError};
+use super::inflight::InFlight;
 use super::{buttons, commands, Data, Error};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, RegisterOnStart};
@@ -94,50 +95,6 @@ impl Default for StartOptions {
             clock: Arc::new(SystemClock),
             run_scheduler: true,
             store: None,
-        }
-    }
-}
-
-/// Counts command handlers in progress, so shutdown can wait for deliveries to end.
-#[derive(Debug, Default)]
-pub struct InFlight {
-    count: std::sync::atomic::AtomicUsize,
-    idle: tokio::sync::Notify,
-}
-
-/// Held while a handler runs.
-pub struct InFlightGuard(Arc<InFlight>);
-
-impl InFlight {
-    /// Marks one handler as running until the guard drops.
-    pub fn enter(self: &Arc<Self>) -> InFlightGuard {
-        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        InFlightGuard(self.clone())
-    }
-
-    async fn wait_idle(&self, limit: Duration) -> bool {
-        let wait = async {
-            loop {
-                let notified = self.idle.notified();
-                if self.count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-                    return;
-                }
-                notified.await;
-            }
-        };
-        tokio::time::timeout(limit, wait).await.is_ok()
-    }
-}
-
-impl Drop for InFlightGuard {
-    fn drop(&mut self) {
-        if self
-            .0
-            .count
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
-            == 1
-        {
-            self.0.idle.notify_waiters();
         }
     }
 }
@@ -466,12 +423,5 @@ async fn on_error(err: poise::FrameworkError<'_, Data, Error>) {
                 tracing::error!(error = %e, "error while handling an error");
             }
         }
-    }
-}
-
-impl Data {
-    /// Marks a command as in flight (shutdown waits for it).
-    pub fn enter(&self) -> InFlightGuard {
-        self.inflight.enter()
     }
 }

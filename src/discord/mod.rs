@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod executor;
 pub mod guild;
 pub mod http;
+pub mod inflight;
 pub mod links;
 pub mod policy;
 pub mod render;
@@ -39,7 +40,7 @@ pub struct Data {
     /// Signs Join button ids.
     pub join_signer: custom_ids::JoinSigner,
     /// Handlers in progress, for graceful shutdown.
-    pub inflight: Arc<bot::InFlight>,
+    pub inflight: Arc<inflight::InFlight>,
     /// The database.
     pub store: crate::store::Store,
     /// Wakes the scheduler when a command created due work.
@@ -52,3 +53,10 @@ pub struct Data {
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// The poise context of commands.
 pub type Context<'a> = poise::Context<'a, Data, Error>;
+
+impl Data {
+    /// Marks a command as in flight (shutdown waits for it).
+    pub fn enter(&self) -> inflight::InFlightGuard {
+        self.inflight.enter()
+    }
+}
