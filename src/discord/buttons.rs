@@ -57,15 +57,18 @@ pub async fn on_immediate_click(
     let who = invitee_of(&click.user, member, moderator);
     let minter = links::minter(&effective, &data.minter);
     // Only public meetings have this button: whoever sees the announcement may join.
-    let content = match join::admit(validity, Access::Granted, moderator).map(|admission| {
-        (
-            links::personal(&minter, &room, &who, admission.validity),
-            admission,
-        )
-    }) {
-        Err(why) => render::no_link("", &why),
-        Ok((Err(e), _)) => links::mint_failed(&e, "your meeting link").0,
-        Ok((Ok(link), admission)) => {
+    let admission = match join::admit(validity, Access::Granted, moderator) {
+        Ok(a) => a,
+        Err(why) => {
+            click
+                .create_response(sctx, ephemeral(render::no_link("", &why)))
+                .await?;
+            return Ok(());
+        }
+    };
+    let content = match links::personal(&minter, &room, &who, admission.validity) {
+        Err(e) => links::mint_failed(&e, "your meeting link").0,
+        Ok(link) => {
             audit::link_issued(
                 &data.rest,
                 &data.store,

@@ -5,7 +5,7 @@
 use super::announcement::{self, EVENT_ACTIVE, EVENT_COMPLETED};
 use super::audit::{self, LinkIssued};
 use super::delivery::{deliver_all_with, Dm, DmOutcome};
-use super::guild::{guild_facts_rest, invitee_from_member, resolve_invitees};
+use super::guild::{guild_facts_rest, invitee_from_member, resolve_invitees, GuildFacts};
 use super::http::{RestClient, RestError};
 use super::links::{self, grace};
 use super::policy::effective;
@@ -17,7 +17,8 @@ use crate::jitsi::{Minter, Room};
 use crate::meeting::invite::InviteList;
 use crate::meeting::join::occurrence_validity;
 use crate::meeting::occurrences::Timed;
-use crate::meeting::recipients::ReminderRecipients;
+use crate::meeting::policy::GuildPolicy;
+use crate::meeting::recipients::{Invitee, ReminderRecipients};
 use crate::schedule::runner::{ExecError, Executor, Lateness};
 use crate::store::{DeliveryScope, Meeting, Occurrence, OccurrenceStatus, Store};
 use chrono::{DateTime, Duration, Utc};
@@ -169,9 +170,9 @@ impl DiscordExecutor {
         &self,
         m: &Meeting,
         occ: &Occurrence,
-        facts: &super::guild::GuildFacts,
-        policy: &crate::meeting::policy::GuildPolicy,
-    ) -> Result<Vec<crate::meeting::recipients::Invitee>, ExecError> {
+        facts: &GuildFacts,
+        policy: &GuildPolicy,
+    ) -> Result<Vec<Invitee>, ExecError> {
         // A role deleted since scheduling must not hold back everyone else's links: skip it, and say so.
         let (roles, gone): (Vec<u64>, Vec<u64>) = m
             .invitee_role_ids

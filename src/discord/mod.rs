@@ -1,5 +1,8 @@
-//! The Discord adapter: poise commands as thin adapters over the meeting core, our own paced REST client,
-//! the DM fan-out, and the bot's lifecycle.
+//! The Discord adapter: what every command and handler shares ([`Data`], [`Context`], [`Error`]), and its rooms —
+//! the slash commands (`commands/`), the Join buttons, the scheduler's Discord side (`executor`), the shared pieces
+//! they are built from (guild facts, audit, links, replies, rendering, the DM fan-out, the announcement), our own
+//! paced REST client (`http/`), and the bot's lifecycle (`bot`). Commands, buttons and the executor use the shared
+//! rooms; the shared rooms never use them.
 
 pub mod announcement;
 pub mod audit;
