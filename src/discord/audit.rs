@@ -2,7 +2,7 @@
 //! changes a setting records it here, and the entry is posted to the server's audit channel when it has one.
 
 use super::http::RestClient;
-use super::render::audit_line;
+use super::render::{self, audit_line};
 use crate::store::{NewAuditEntry, Store};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -106,11 +106,7 @@ pub(crate) async fn link_issued(
             actions::MODERATOR_LINK,
             issued.meeting,
             user.to_string(),
-            format!(
-                "issued a moderator link to <@{user}> via {}, valid until <t:{}:f>",
-                issued.via,
-                issued.until.timestamp()
-            ),
+            render::audit_moderator_link(user, issued.via, issued.until),
         ),
     )
     .await;
