@@ -505,7 +505,7 @@ fn may_post_in(ctx: Context<'_>, channel: serenity::ChannelId) -> Result<(), Ref
 }
 
 /// `/meet when:…`: stores the meeting with its due work; the scheduler announces it at once.
-pub(crate) async fn schedule_meeting(
+async fn schedule_meeting(
     ctx: Context<'_>,
     valid: ValidRequest,
     opts: ScheduleOptions,
