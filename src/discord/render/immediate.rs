@@ -169,7 +169,7 @@ pub const NOT_ANNOUNCED_NOTE: &str = "\n⚠ I could not post the announcement in
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
+    use crate::discord::render::tests::link;
     use chrono::TimeZone;
 
     fn view() -> MeetingView {
@@ -182,15 +182,6 @@ mod tests {
             invited_users: vec![2, 3],
             invited_roles: vec![9],
         }
-    }
-
-    fn link() -> Link {
-        let minter = crate::jitsi::Minter::new(crate::jitsi::JitsiSettings::for_tests(
-            "0123456789abcdef0123456789abcdef",
-        ))
-        .unwrap();
-        let room = crate::jitsi::Room::from_normalized("room".into()).unwrap();
-        minter.link(&room, &Secret::new("TOKEN.PART.SIG"), None)
     }
 
     #[test]

@@ -135,3 +135,19 @@ pub fn with_note(body: String, note: &str) -> String {
         body
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use crate::jitsi::Link;
+    use crate::secret::Secret;
+
+    /// A link carrying a recognisable token, for the messages' tests.
+    pub(crate) fn link() -> Link {
+        let minter = crate::jitsi::Minter::new(crate::jitsi::JitsiSettings::for_tests(
+            "0123456789abcdef0123456789abcdef",
+        ))
+        .unwrap();
+        let room = crate::jitsi::Room::from_normalized("room".into()).unwrap();
+        minter.link(&room, &Secret::new("TOKEN.PART.SIG"), None)
+    }
+}

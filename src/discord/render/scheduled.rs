@@ -281,7 +281,7 @@ pub fn scheduled_announcement(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
+    use crate::discord::render::tests::link;
     use crate::store::{MeetingStatus, OccurrenceStatus};
     use chrono::{Duration, TimeZone};
 
@@ -321,15 +321,6 @@ mod tests {
             discord_event_id: None,
             reminded_at: None,
         }
-    }
-
-    fn link() -> Link {
-        let minter = crate::jitsi::Minter::new(crate::jitsi::JitsiSettings::for_tests(
-            "0123456789abcdef0123456789abcdef",
-        ))
-        .unwrap();
-        let room = crate::jitsi::Room::from_normalized("room".into()).unwrap();
-        minter.link(&room, &Secret::new("TOKEN.PART.SIG"), None)
     }
 
     #[test]
