@@ -5,7 +5,7 @@
 
 use discord_sim::{SimOptions, Simulator, UserSpec};
 use meetbot::discord::delivery::{deliver_all, Dm, DmOutcome};
-use meetbot::discord::rest::RestClient;
+use meetbot::discord::http::rest::RestClient;
 use meetbot::secret::Secret;
 use serde_json::json;
 use std::time::{Duration, Instant};

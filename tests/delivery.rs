@@ -3,7 +3,7 @@
 
 use discord_sim::{RecordedRequest, SimOptions, Simulator, UserSpec};
 use meetbot::discord::delivery::{deliver_all, deliver_all_with, Dm, DmOutcome};
-use meetbot::discord::rest::{RestClient, RestError, RetryPolicy, USER_AGENT};
+use meetbot::discord::http::rest::{RestClient, RestError, RetryPolicy, USER_AGENT};
 use meetbot::secret::Secret;
 use serde_json::json;
 use std::io::Write;
@@ -178,7 +178,7 @@ async fn route_retry_after_delays_that_route_only() {
                 .wait_for_request(|r| r.status == 429, Duration::from_secs(5))
                 .await
                 .unwrap();
-            let route = meetbot::discord::pacer::route_key("POST", &limited.path);
+            let route = meetbot::discord::http::pacer::route_key("POST", &limited.path);
             until_paused(&rest, &route).await;
             rest.get_roles(GUILD).await.unwrap();
             let roles = sim.requests_matching("GET", "/guilds/*/roles");
@@ -200,7 +200,7 @@ async fn global_retry_after_delays_every_route() {
     let retry_after = Duration::from_millis(600);
     sim.rate_limit_next("GET", "/guilds/*/roles", retry_after.as_secs_f64(), true);
     let member_route =
-        meetbot::discord::pacer::route_key("GET", &format!("/guilds/{GUILD}/members/1"));
+        meetbot::discord::http::pacer::route_key("GET", &format!("/guilds/{GUILD}/members/1"));
     let (roles, member) = tokio::join!(rest.get_roles(GUILD), async {
         until_paused(&rest, &member_route).await;
         rest.get_member(GUILD, user(1)).await

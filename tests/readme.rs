@@ -1,5 +1,5 @@
 //! The README's table of slash commands is what a moderator reads before typing: it must list exactly the commands,
-//! subcommands and options the bot registers (`meetbot::discord::bot::commands()`), with the right ones marked
+//! subcommands and options the bot registers (`meetbot::discord::commands::all()`), with the right ones marked
 //! optional. A row is `` | `/path sub name:… [optional:…]` | who | what | ``.
 
 use std::collections::BTreeMap;
@@ -28,7 +28,7 @@ fn registered() -> BTreeMap<String, Options> {
         }
     }
     let mut out = BTreeMap::new();
-    for cmd in meetbot::discord::bot::commands() {
+    for cmd in meetbot::discord::commands::all() {
         walk("/", &cmd, &mut out);
     }
     // `walk` joined "/" and the name with a space.

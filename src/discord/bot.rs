@@ -1,9 +1,10 @@
 //! Connecting to Discord: the poise framework, the gateway client, registration, and graceful shutdown.
 
-use super::join::JoinSigner;
-use super::rest::{RestClient, RestError};
-use super::scheduled::DiscordExecutor;
-use super::{guests, meet, scheduled, settings, Data, Error};
+use super::custom_ids::{self, JoinSigner};
+use super::executor::DiscordExecutor;
+use super::http::{RestClient, RestError};
+use super::inflight::InFlight;
+use super::{buttons, commands, Data, Error};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, RegisterOnStart};
 use crate::jitsi::Minter;
@@ -47,16 +48,6 @@ pub enum BotError {
     /// Anything else from serenity.
     #[error("Discord connection failed: {0}")]
     Serenity(String),
-}
-
-/// The commands the bot serves.
-pub fn commands() -> Vec<poise::Command<Data, Error>> {
-    vec![
-        meet::meet(),
-        scheduled::meetings(),
-        guests::invite(),
-        settings::meetbot(),
-    ]
 }
 
 /// Intents: only what the features need — Guilds (roles and channels for the cache), nothing privileged. Role
@@ -104,50 +95,6 @@ impl Default for StartOptions {
             clock: Arc::new(SystemClock),
             run_scheduler: true,
             store: None,
-        }
-    }
-}
-
-/// Counts command handlers in progress, so shutdown can wait for deliveries to end.
-#[derive(Debug, Default)]
-pub struct InFlight {
-    count: std::sync::atomic::AtomicUsize,
-    idle: tokio::sync::Notify,
-}
-
-/// Held while a handler runs.
-pub struct InFlightGuard(Arc<InFlight>);
-
-impl InFlight {
-    /// Marks one handler as running until the guard drops.
-    pub fn enter(self: &Arc<Self>) -> InFlightGuard {
-        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        InFlightGuard(self.clone())
-    }
-
-    async fn wait_idle(&self, limit: Duration) -> bool {
-        let wait = async {
-            loop {
-                let notified = self.idle.notified();
-                if self.count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-                    return;
-                }
-                notified.await;
-            }
-        };
-        tokio::time::timeout(limit, wait).await.is_ok()
-    }
-}
-
-impl Drop for InFlightGuard {
-    fn drop(&mut self) {
-        if self
-            .0
-            .count
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
-            == 1
-        {
-            self.0.idle.notify_waiters();
         }
     }
 }
@@ -278,7 +225,7 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
     let register = config.discord.register_on_start;
     let framework = poise::Framework::builder()
         .options(poise::FrameworkOptions {
-            commands: commands(),
+            commands: commands::all(),
             on_error: |err| Box::pin(on_error(err)),
             event_handler: |fctx, event| Box::pin(on_event(fctx, event)),
             pre_command: |ctx| {
@@ -392,7 +339,7 @@ pub async fn register(config: &Config, guild: Option<u64>) -> anyhow::Result<usi
             ),
         })?;
     http.set_application_id(app.id);
-    let cmds = commands();
+    let cmds = commands::all();
     let create = poise::builtins::create_application_commands(&cmds);
     let n = create.len();
     match guild {
@@ -419,10 +366,10 @@ async fn on_event(
         let data = fctx.user_data;
         if JoinSigner::is_join(&click.data.custom_id) {
             let _guard = data.inflight.enter();
-            meet::on_join_click(fctx.serenity_context, data, click).await?;
-        } else if click.data.custom_id.starts_with("mm1:") {
+            buttons::on_immediate_click(fctx.serenity_context, data, click).await?;
+        } else if let Some(meeting) = custom_ids::scheduled_meeting(&click.data.custom_id) {
             let _guard = data.inflight.enter();
-            scheduled::on_join_click(fctx.serenity_context, data, click).await?;
+            buttons::on_scheduled_click(fctx.serenity_context, data, click, meeting).await?;
         }
     }
     Ok(())
@@ -476,12 +423,5 @@ async fn on_error(err: poise::FrameworkError<'_, Data, Error>) {
                 tracing::error!(error = %e, "error while handling an error");
             }
         }
-    }
-}
-
-impl Data {
-    /// Marks a command as in flight (shutdown waits for it).
-    pub fn enter(&self) -> InFlightGuard {
-        self.inflight.enter()
     }
 }

@@ -1,6 +1,6 @@
 //! The DM fan-out: one personal message per user, concurrent but paced by the REST client's pacer.
 
-use crate::discord::rest::{RestClient, RestError};
+use super::http::{RestClient, RestError};
 use futures::StreamExt;
 use serde_json::Value;
 use std::collections::HashSet;

@@ -1,17 +1,25 @@
-//! The Discord adapter: poise commands as thin adapters over the meeting core, our own paced REST client,
-//! the DM fan-out, and the bot's lifecycle.
+//! The Discord adapter: what every command and handler shares ([`Data`], [`Context`], [`Error`]), and its rooms —
+//! the slash commands (`commands/`), the Join buttons, the scheduler's Discord side (`executor`), the shared pieces
+//! they are built from (guild facts, audit, links, replies, rendering, the DM fan-out, the announcement), our own
+//! paced REST client (`http/`), and the bot's lifecycle (`bot`). Commands, buttons and the executor use the shared
+//! rooms; the shared rooms never use them.
 
+pub mod announcement;
+pub mod audit;
 pub mod bot;
+pub mod buttons;
+pub mod commands;
+pub mod custom_ids;
 pub mod delivery;
-pub mod guests;
-pub mod join;
-pub mod meet;
-pub mod pacer;
+pub mod executor;
+pub mod guild;
+pub mod http;
+pub mod inflight;
+pub mod links;
 pub mod policy;
 pub mod render;
-pub mod rest;
-pub mod scheduled;
-pub mod settings;
+pub mod reply;
+pub mod stored;
 
 pub use bot::{register, run, start, start_with, BotError, BotHandle, StartOptions};
 
@@ -27,15 +35,15 @@ pub struct Data {
     /// Mints personal tokens.
     pub minter: Arc<Minter>,
     /// Our paced Discord REST client.
-    pub rest: Arc<rest::RestClient>,
+    pub rest: Arc<http::RestClient>,
     /// The time, passed in.
     pub clock: SharedClock,
     /// Turns true when the bot is shutting down: deliveries stop starting new DMs.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Signs Join button ids.
-    pub join_signer: join::JoinSigner,
+    pub join_signer: custom_ids::JoinSigner,
     /// Handlers in progress, for graceful shutdown.
-    pub inflight: Arc<bot::InFlight>,
+    pub inflight: Arc<inflight::InFlight>,
     /// The database.
     pub store: crate::store::Store,
     /// Wakes the scheduler when a command created due work.
@@ -48,3 +56,10 @@ pub struct Data {
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// The poise context of commands.
 pub type Context<'a> = poise::Context<'a, Data, Error>;
+
+impl Data {
+    /// Marks a command as in flight (shutdown waits for it).
+    pub fn enter(&self) -> inflight::InFlightGuard {
+        self.inflight.enter()
+    }
+}

@@ -1,5 +1,7 @@
-//! The Join button's `custom_id`: it carries the room and the meeting's end, signed, so a click is served without a
-//! database and survives restarts, and nobody can craft an id for a room of their own choosing.
+//! The Join buttons' `custom_id`s. An immediate meeting's carries the room and the meeting's end, signed, so a click
+//! is served without a database and survives restarts, and nobody can craft an id for a room of their own choosing.
+//! A scheduled meeting's carries only the meeting's id: ids are random and unguessable, and the click is checked
+//! against the stored meeting, so no signature is needed.
 
 use crate::secret::Secret;
 use chrono::{DateTime, TimeZone, Utc};
@@ -7,6 +9,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 const PREFIX: &str = "mj1";
+/// The prefix of a scheduled meeting's Join button.
+const SCHEDULED_PREFIX: &str = "mm1:";
 /// 64 bits of MAC: a forger gets one guess per click, far from enough to find one.
 const MAC_HEX: usize = 16;
 
@@ -90,6 +94,18 @@ impl JoinSigner {
     }
 }
 
+/// The `custom_id` of a scheduled meeting's Join button.
+pub fn scheduled(meeting_id: &str) -> String {
+    format!("{SCHEDULED_PREFIX}{meeting_id}")
+}
+
+/// The meeting a scheduled meeting's Join button stands for; `None` when the id is not one.
+pub fn scheduled_meeting(custom_id: &str) -> Option<&str> {
+    custom_id
+        .starts_with(SCHEDULED_PREFIX)
+        .then(|| custom_id.trim_start_matches(SCHEDULED_PREFIX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +123,14 @@ mod tests {
         let id = signer().custom_id(&t);
         assert!(id.len() <= 100, "{} chars", id.len());
         assert_eq!(signer().parse(&id), Some(t));
+    }
+
+    #[test]
+    fn a_scheduled_id_names_its_meeting_and_is_told_apart_from_a_signed_one() {
+        let id = scheduled("AbC-_123xyz0");
+        assert_eq!(scheduled_meeting(&id), Some("AbC-_123xyz0"));
+        assert!(!JoinSigner::is_join(&id));
+        assert_eq!(scheduled_meeting("mj1:room:1:abc"), None);
     }
 
     #[test]

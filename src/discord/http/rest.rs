@@ -4,7 +4,7 @@
 //! serenity's `Http` is not used here because its errors drop `Retry-After` and its limiter neither
 //! paces the global limit ahead of time nor exists when a proxy base URL is configured.
 
-use crate::discord::pacer::{route_key, Pacer};
+use super::pacer::{route_key, Pacer};
 use crate::secret::Secret;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::{Method, StatusCode};

@@ -2,20 +2,24 @@
 //! another team by DM, or someone outside Discord through a link the moderator forwards. Guest links never carry
 //! moderator rights or a lobby bypass, and never outlive the meeting (plus grace) or the configured maximum.
 
-use super::delivery::{deliver_all, Dm, DmOutcome};
-use super::meet::{grace, guild_facts, reply, Refusal};
-use super::policy::{effective, EffectivePolicy};
-use super::render::escape;
-use super::settings::{actions, entry, record_audit};
-use super::{Context, Data, Error};
-use crate::jitsi::{Grant, Identity, Link, Room};
+use super::autocomplete;
+use crate::discord::audit::{actions, entry, record_audit};
+use crate::discord::delivery::{deliver_all, Dm, DmOutcome};
+use crate::discord::guild::{facts_for_command, member_facts};
+use crate::discord::links::{self, grace};
+use crate::discord::policy::effective;
+use crate::discord::render::{self, escape, GuestInvitation};
+use crate::discord::reply::{answer, Refusal};
+use crate::discord::{Context, Data, Error};
+use crate::jitsi::{Identity, Link, Room};
 use crate::meeting::cooldown::Action;
-use crate::meeting::policy::MemberFacts;
-use crate::store::{Meeting, MeetingStatus, Occurrence, OccurrenceStatus};
+use crate::meeting::join::Validity;
+use crate::meeting::occurrences::current;
+use crate::meeting::settings::EffectivePolicy;
+use crate::store::{Meeting, MeetingStatus, Occurrence};
 use chrono::{DateTime, Duration, Utc};
 use poise::serenity_prelude as serenity;
 use rand::Rng;
-use serde_json::json;
 
 /// Invite someone who is not a moderator to a meeting, with a guest link.
 #[poise::command(
@@ -34,15 +38,10 @@ pub async fn member(
     ctx: Context<'_>,
     #[description = "The member to invite"] user: serenity::UserId,
     #[description = "The meeting"]
-    #[autocomplete = "super::scheduled::autocomplete_meeting"]
+    #[autocomplete = "autocomplete::meeting"]
     meeting: String,
 ) -> Result<(), Error> {
-    ctx.defer_ephemeral().await?;
-    let text = match invite_member(ctx, user.get(), &meeting).await {
-        Ok(t) | Err(Refusal(t)) => t,
-    };
-    reply(ctx, &text).await;
-    Ok(())
+    answer(ctx, invite_member(ctx, user.get(), &meeting)).await
 }
 
 /// A guest link for someone outside Discord, for you to forward.
@@ -53,20 +52,18 @@ pub async fn guest(
     #[max_length = 64]
     name: String,
     #[description = "The meeting"]
-    #[autocomplete = "super::scheduled::autocomplete_meeting"]
+    #[autocomplete = "autocomplete::meeting"]
     meeting: String,
     #[description = "The guest's e-mail (only put in the token when the bot is set to include e-mails)"]
     email: Option<String>,
     #[description = "How long the link works, e.g. 2h or 90m (at most the server's maximum)"]
     valid_for: Option<String>,
 ) -> Result<(), Error> {
-    ctx.defer_ephemeral().await?;
-    let text =
-        match invite_guest(ctx, &name, &meeting, email.as_deref(), valid_for.as_deref()).await {
-            Ok(t) | Err(Refusal(t)) => t,
-        };
-    reply(ctx, &text).await;
-    Ok(())
+    answer(
+        ctx,
+        invite_guest(ctx, &name, &meeting, email.as_deref(), valid_for.as_deref()),
+    )
+    .await
 }
 
 /// What both forms of `/invite` establish before minting.
@@ -78,19 +75,6 @@ struct Ready {
     guild_name: String,
     caller: u64,
     now: DateTime<Utc>,
-}
-
-/// The occurrence an invitation is for: the running one, else the next; `None` when every one has ended.
-fn current(occurrences: Vec<Occurrence>, now: DateTime<Utc>) -> Option<Occurrence> {
-    occurrences
-        .into_iter()
-        .filter(|o| {
-            matches!(
-                o.status,
-                OccurrenceStatus::Scheduled | OccurrenceStatus::Started
-            ) && o.ends_at > now
-        })
-        .min_by_key(|o| o.starts_at)
 }
 
 /// Permission, cooldown and meeting checks. On success the caller's cooldown is taken; every refusal after that
@@ -110,18 +94,8 @@ async fn prepare(ctx: Context<'_>, meeting_id: &str) -> Result<Ready, Refusal> {
         .member
         .as_ref()
         .ok_or_else(|| Refusal("Use /invite in a server.".into()))?;
-    let caller_facts = MemberFacts {
-        role_ids: member.roles.iter().map(|r| r.get()).collect(),
-        is_administrator: member.permissions.is_some_and(|p| p.administrator()),
-    };
-    let facts = guild_facts(ctx.serenity_context(), data, guild_id)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, guild, "cannot read the server's roles");
-            Refusal(
-                "I cannot read this server's roles right now; please try again in a moment.".into(),
-            )
-        })?;
+    let caller_facts = member_facts(member);
+    let facts = facts_for_command(ctx, guild_id).await?;
     let roles = facts.role_infos();
     let policy = effective(&data.config, &data.store, guild).await;
     if !policy.may_invite(&caller_facts, &roles) {
@@ -224,8 +198,9 @@ async fn find(
         tracing::warn!(error = %e, "reading occurrences failed");
         unavailable()
     })?;
-    match current(occurrences, now) {
-        Some(o) if meeting.status == MeetingStatus::Active => Ok((meeting, o)),
+    // The occurrence an invitation is for: the running one, else the next; none when every one has ended.
+    match current(&occurrences, now, Duration::zero()) {
+        Some(o) if meeting.status == MeetingStatus::Active => Ok((meeting, o.clone())),
         _ => Err(Refusal(format!(
             "**{}** has ended; guest links are only for current and upcoming meetings.",
             escape(&meeting.topic)
@@ -245,7 +220,7 @@ fn guest_window(
     let opens = (r.occurrence.starts_at - window).max(r.now);
     let asked = Duration::from_std(valid_for.unwrap_or(max)).unwrap_or(Duration::days(1));
     let cap = Duration::from_std(max).unwrap_or(Duration::days(1));
-    let expires = (r.occurrence.ends_at + grace(data))
+    let expires = (r.occurrence.ends_at + grace(&data.config))
         .min(r.now + asked)
         .min(r.now + cap);
     if expires <= opens {
@@ -275,31 +250,30 @@ fn guest_link(
         tracing::error!(error = %e, meeting = %r.meeting.id, "stored room name is invalid");
         Refusal("This meeting's room is invalid; schedule it again.".into())
     })?;
-    let minter = r.policy.minter(&data.minter);
-    // `Grant::new` back-dates nbf from the opening (Jitsi allows no clock skew).
-    let mut grant = Grant::new(room.clone(), identity, false, opens, minter.settings());
-    grant.expires_at = expires;
-    let name = grant.identity.name.clone();
-    let minted = minter.mint(&grant).map_err(|e| {
-        tracing::error!(error = %e, "minting a guest link failed");
-        Refusal("I could not create the guest link; the bot's Jitsi settings need attention (`meetbot check`).".into())
-    })?;
-    let shown_name = minter
-        .settings()
-        .prefill_display_name
-        .then_some(name.as_str());
-    Ok(minter.link(&room, &minted.token, shown_name))
+    let minter = links::minter(&r.policy, &data.minter);
+    let validity = Validity {
+        from: opens,
+        until: expires,
+    };
+    links::mint(&minter, &room, identity, false, validity)
+        .map_err(|e| links::mint_failed(&e, "the guest link"))
 }
 
-fn opens_note(r: &Ready, opens: DateTime<Utc>) -> String {
-    if opens > r.now {
-        format!(
-            "\nThe link opens no earlier than <t:{}:F> (<t:{}:R>), when the meeting's join window opens.",
-            opens.timestamp(),
-            opens.timestamp()
-        )
-    } else {
-        String::new()
+/// The invitation as the messages tell it.
+fn invitation<'a>(
+    r: &'a Ready,
+    opens: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> GuestInvitation<'a> {
+    GuestInvitation {
+        by: r.caller,
+        topic: &r.meeting.topic,
+        guild: &r.guild_name,
+        starts_at: r.occurrence.starts_at,
+        ends_at: r.occurrence.ends_at,
+        opens_at: opens,
+        expires_at: expires,
+        now: r.now,
     }
 }
 
@@ -334,20 +308,10 @@ async fn invite_member(ctx: Context<'_>, user: u64, meeting_id: &str) -> Result<
         email: None,
     };
     let link = guest_link(data, &r, identity, opens, expires).map_err(give_back)?;
-    let content = format!(
-        "<@{}> invited you as a guest to **{}** on **{}** (<t:{s}:F>, until <t:{e}:t>).\nYou join as a participant. The link works from <t:{o}:t> until <t:{x}:F>.\n**[Open your personal meeting link](<{}>)**\n-# This link is yours alone: it carries your name. Don't forward it.",
-        r.caller,
-        escape(&r.meeting.topic),
-        escape(&r.guild_name),
-        link.expose(),
-        s = r.occurrence.starts_at.timestamp(),
-        e = r.occurrence.ends_at.timestamp(),
-        o = opens.timestamp(),
-        x = expires.timestamp(),
-    );
+    let invitation = invitation(&r, opens, expires);
     let dm = Dm {
         user_id: user,
-        body: json!({ "content": content, "allowed_mentions": { "parse": [] } }),
+        body: render::guest_member_dm(&invitation, &link),
     };
     let outcome = deliver_all(&data.rest, vec![dm], 1, data.shutdown.clone())
         .await
@@ -368,20 +332,11 @@ async fn invite_member(ctx: Context<'_>, user: u64, meeting_id: &str) -> Result<
                     actions::GUEST_MEMBER,
                     Some(&r.meeting.id),
                     user.to_string(),
-                    format!(
-                        "invited <@{user}> as a guest to **{}**, link valid until <t:{}:f>",
-                        escape(&r.meeting.topic),
-                        expires.timestamp()
-                    ),
+                    render::audit_guest_member(user, &r.meeting.topic, expires),
                 ),
             )
             .await;
-            Ok(format!(
-                "Sent <@{user}> a guest link to **{}** by DM. They join as a participant; the link works until <t:{}:F>.{}",
-                escape(&r.meeting.topic),
-                expires.timestamp(),
-                opens_note(&r, opens)
-            ))
+            Ok(render::guest_member_sent(&invitation, user))
         }
         // The DM was attempted, so the use is kept: a 403 counts towards Discord's invalid-request limit (10,000
         // per 10 minutes bans the bot's IP), and a loop of /invite at a closed inbox must not be free.
@@ -486,24 +441,14 @@ async fn invite_guest(
             actions::GUEST_EXTERNAL,
             Some(&r.meeting.id),
             name.to_string(),
-            format!(
-                "made a guest link for **{}** (`{guest_id}`) to **{}**, valid until <t:{}:f>",
-                escape(name),
-                escape(&r.meeting.topic),
-                expires.timestamp()
-            ),
+            render::audit_guest_external(name, &guest_id, &r.meeting.topic, expires),
         ),
     )
     .await;
-    Ok(format!(
-        "Guest link for **{}** to **{}** (<t:{}:F>). Forward it to them; it carries their name, does not make them a moderator, and only they should use it.\n<{}>\nIt expires <t:{}:F> (<t:{}:R>).{}",
-        escape(name),
-        escape(&r.meeting.topic),
-        r.occurrence.starts_at.timestamp(),
-        link.expose(),
-        expires.timestamp(),
-        expires.timestamp(),
-        opens_note(&r, opens)
+    Ok(render::guest_link_reply(
+        &invitation(&r, opens, expires),
+        name,
+        &link,
     ))
 }
 

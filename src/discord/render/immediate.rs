@@ -1,13 +1,11 @@
-//! Every message the bot writes, as plain functions of plain values, so their content is tested directly.
-//! Personal links only ever go into DMs and ephemeral replies; public messages carry none.
+//! The messages of an immediate meeting (`/meet` without `when`): the invitation DM, the announcement, the host's
+//! reply, the answer to a Join click.
 
+use super::{escape, plural, public_post, push_list, role_label, ts, MAX_CONTENT};
 use crate::jitsi::Link;
 use crate::meeting::invite::Unreached;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-
-/// Discord's limit on message content.
-pub const MAX_CONTENT: usize = 2000;
 
 /// The facts about a meeting that messages show.
 #[derive(Debug, Clone)]
@@ -26,47 +24,6 @@ pub struct MeetingView {
     pub invited_users: Vec<u64>,
     /// Roles invited by mention.
     pub invited_roles: Vec<u64>,
-}
-
-/// Escapes Discord markdown so a topic shows as typed and cannot restyle or break the message.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(
-            c,
-            '\\' | '*'
-                | '_'
-                | '~'
-                | '`'
-                | '|'
-                | '>'
-                | '#'
-                | '['
-                | ']'
-                | '('
-                | ')'
-                | '-'
-                | '<'
-                | ':'
-                | '@'
-        ) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn ts(at: DateTime<Utc>, style: char) -> String {
-    format!("<t:{}:{style}>", at.timestamp())
-}
-
-fn role_label(moderator: bool) -> &'static str {
-    if moderator {
-        "a **moderator**"
-    } else {
-        "a participant"
-    }
 }
 
 /// The DM with a personal link. Mentions in DMs ping nobody, but `allowed_mentions` is set anyway so a
@@ -106,56 +63,6 @@ pub fn announcement(view: &MeetingView, join_custom_id: &str) -> Value {
         "Press **Join** for your own personal link.",
         Some(join_custom_id),
     )
-}
-
-/// A public post about a meeting, immediate or scheduled: a headline, the invitees, a state line, and a Join button
-/// while joining makes sense. Only the invitees are pinged: never @everyone, never a role or user a topic mentions.
-pub fn public_post(
-    headline: &str,
-    users: &[u64],
-    roles: &[u64],
-    state: &str,
-    join_custom_id: Option<&str>,
-) -> Value {
-    let mut invited: Vec<String> = users.iter().map(|u| format!("<@{u}>")).collect();
-    invited.extend(roles.iter().map(|r| format!("<@&{r}>")));
-    let mut content = format!("{headline}\n");
-    if !invited.is_empty() {
-        content.push_str("Invited: ");
-        push_list(
-            &mut content,
-            &invited,
-            MAX_CONTENT - 200 - state.len().min(400),
-        );
-        content.push('\n');
-    }
-    content.push_str(state);
-    let users: Vec<String> = users.iter().take(100).map(u64::to_string).collect();
-    let roles: Vec<String> = roles.iter().take(100).map(u64::to_string).collect();
-    let components = match join_custom_id {
-        Some(id) => json!([{
-            "type": 1,
-            "components": [{ "type": 2, "style": 1, "label": "Join", "custom_id": id }]
-        }]),
-        None => json!([]),
-    };
-    json!({
-        "content": content,
-        "allowed_mentions": { "parse": [], "users": users, "roles": roles },
-        "components": components,
-    })
-}
-
-/// Appends items separated by spaces while the text stays under `limit`, then "and N more".
-fn push_list(out: &mut String, items: &[String], limit: usize) {
-    for (i, item) in items.iter().enumerate() {
-        if out.len() + item.len() + 20 > limit {
-            out.push_str(&format!("and {} more", items.len() - i));
-            return;
-        }
-        out.push_str(item);
-        out.push(' ');
-    }
 }
 
 /// Where the host's reply stands with the invitations.
@@ -232,14 +139,6 @@ pub fn host_reply(view: &MeetingView, link: &Link, moderator: bool, delivery: &D
     s
 }
 
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
-}
-
 /// The ephemeral answer to a Join click.
 pub fn join_reply(
     topic: Option<&str>,
@@ -256,10 +155,21 @@ pub fn join_reply(
     )
 }
 
+/// The note under `/meet`'s reply: the stored meeting's id, or that the database is down (`None`).
+pub fn saved_note(meeting_id: Option<&str>) -> String {
+    match meeting_id {
+        Some(id) => format!("\nMeeting id: `{id}` (moderators can bring in guests with `/invite`)."),
+        None => "\n⚠ The database is unavailable, so this meeting is not saved: `/invite` cannot find it, and `/meetings` does not list it. Everything else works.".into(),
+    }
+}
+
+/// Appended to `/meet`'s note when the announcement could not be posted.
+pub const NOT_ANNOUNCED_NOTE: &str = "\n⚠ I could not post the announcement in this channel (the bot may lack permission to send messages here), so there is no Join button.";
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
+    use crate::discord::render::tests::link;
     use chrono::TimeZone;
 
     fn view() -> MeetingView {
@@ -272,15 +182,6 @@ mod tests {
             invited_users: vec![2, 3],
             invited_roles: vec![9],
         }
-    }
-
-    fn link() -> Link {
-        let minter = crate::jitsi::Minter::new(crate::jitsi::JitsiSettings::for_tests(
-            "0123456789abcdef0123456789abcdef",
-        ))
-        .unwrap();
-        let room = crate::jitsi::Room::from_normalized("room".into()).unwrap();
-        minter.link(&room, &Secret::new("TOKEN.PART.SIG"), None)
     }
 
     #[test]

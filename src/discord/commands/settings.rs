@@ -1,93 +1,17 @@
-//! `/meetbot settings …` (each server sets its own policy without editing the bot's files) and the audit trail:
-//! `/meetbot audit`, and the writer every command uses to record and post what it did.
+//! `/meetbot settings …`: each server sets its own policy without editing the bot's files. Every change is
+//! checked against the same ranges as the file, answered with the old and the new value, and audited. How a
+//! setting reads (`label`, `describe`) is this command's own vocabulary, so it lives here.
 
-use super::meet::{guild_facts, reply, Refusal};
-use super::policy::{self, effective, keys, limits, EffectivePolicy};
-use super::render::{escape, MAX_CONTENT};
-use super::rest::RestClient;
-use super::{Context, Data, Error};
-use crate::meeting::policy::{MemberFacts, RoleInfo, RoleRef};
-use crate::store::{NewAuditEntry, Store};
-use chrono::{DateTime, Utc};
+use super::autocomplete;
+use crate::discord::audit::{actions, entry, record_audit};
+use crate::discord::guild::{caller, guild_of, roles_of};
+use crate::discord::policy::{self, effective};
+use crate::discord::reply::{answer, Refusal};
+use crate::discord::{Context, Error};
+use crate::meeting::policy::{RoleInfo, RoleRef};
+use crate::meeting::settings::{self as server_settings, keys, limits, EffectivePolicy};
 use poise::serenity_prelude as serenity;
 use serde_json::{json, Value};
-
-/// What audit entries say was done.
-pub mod actions {
-    /// A link that makes its holder a moderator.
-    pub const MODERATOR_LINK: &str = "moderator_link";
-    /// A guest link for a member of the server, by DM.
-    pub const GUEST_MEMBER: &str = "guest_member";
-    /// A guest link for someone outside Discord, handed to the moderator.
-    pub const GUEST_EXTERNAL: &str = "guest_external";
-    /// A server setting changed.
-    pub const SETTING: &str = "setting";
-}
-
-/// Records an audit entry and, when the server has an audit channel, posts it there. Entries never hold a token
-/// or a link: callers write who, what, which meeting and until when. Failures are logged, never shown: the action
-/// itself already happened.
-pub(crate) async fn record_audit(
-    rest: &RestClient,
-    store: &Store,
-    audit_channel: Option<u64>,
-    entry: NewAuditEntry,
-) {
-    if let Err(e) = store.record_audit(&entry).await {
-        tracing::warn!(error = %e, guild = entry.guild_id, action = %entry.action, "could not record an audit entry");
-    }
-    if let Some(channel) = audit_channel {
-        let body = json!({
-            "content": audit_line(entry.at, entry.actor_id, &entry.detail, entry.meeting_id.as_deref()),
-            "allowed_mentions": { "parse": [] },
-        });
-        if let Err(e) = rest.send_message(channel, &body).await {
-            tracing::warn!(error = %e, channel, "could not post to the audit channel");
-        }
-    }
-}
-
-/// A new entry at `at` by `actor`.
-pub(crate) fn entry(
-    guild_id: u64,
-    at: DateTime<Utc>,
-    actor_id: u64,
-    action: &str,
-    meeting_id: Option<&str>,
-    subject: String,
-    detail: String,
-) -> NewAuditEntry {
-    NewAuditEntry {
-        guild_id,
-        at,
-        actor_id,
-        action: action.to_string(),
-        meeting_id: meeting_id.map(str::to_string),
-        subject,
-        detail,
-    }
-}
-
-/// How one entry reads, in the audit channel and in `/meetbot audit`.
-fn audit_line(at: DateTime<Utc>, actor: u64, detail: &str, meeting: Option<&str>) -> String {
-    let mut s = format!("<t:{}:f> <@{actor}> {detail}", at.timestamp());
-    if let Some(m) = meeting {
-        s.push_str(&format!(" · meeting `{m}`"));
-    }
-    s
-}
-
-/// Manage meetbot on this server.
-#[poise::command(
-    slash_command,
-    guild_only,
-    subcommands("settings", "audit"),
-    subcommand_required,
-    default_member_permissions = "MANAGE_GUILD"
-)]
-pub async fn meetbot(_ctx: Context<'_>) -> Result<(), Error> {
-    Ok(())
-}
 
 /// This server's meetbot settings (needs Manage Server).
 #[poise::command(
@@ -132,26 +56,10 @@ pub enum RoleAction {
     Reset,
 }
 
-fn member_of(ctx: Context<'_>) -> Option<&serenity::Member> {
-    match ctx {
-        Context::Application(app) => app.interaction.member.as_deref(),
-        _ => None,
-    }
-}
-
-fn caller_facts(ctx: Context<'_>) -> MemberFacts {
-    member_of(ctx)
-        .map(|m| MemberFacts {
-            role_ids: m.roles.iter().map(|r| r.get()).collect(),
-            is_administrator: m.permissions.is_some_and(|p| p.administrator()),
-        })
-        .unwrap_or_default()
-}
-
 /// Discord hides the command from members without Manage Server, but a server can change that in its integration
 /// settings: the permission the interaction carries is checked again here.
 fn require_manage_server(ctx: Context<'_>) -> Result<(), Refusal> {
-    let allowed = member_of(ctx)
+    let allowed = caller(ctx)
         .and_then(|m| m.permissions)
         .is_some_and(|p| p.manage_guild() || p.administrator());
     if allowed {
@@ -161,19 +69,6 @@ fn require_manage_server(ctx: Context<'_>) -> Result<(), Refusal> {
             "Changing meetbot's settings needs the **Manage Server** permission.".into(),
         ))
     }
-}
-
-/// Answers a settings subcommand: defer, run, reply with the sentence either way.
-async fn answer(
-    ctx: Context<'_>,
-    work: impl std::future::Future<Output = Result<String, Refusal>>,
-) -> Result<(), Error> {
-    ctx.defer_ephemeral().await?;
-    let text = match work.await {
-        Ok(t) | Err(Refusal(t)) => t,
-    };
-    reply(ctx, &text).await;
-    Ok(())
 }
 
 fn label(key: &str) -> &'static str {
@@ -265,26 +160,6 @@ fn describe(p: &EffectivePolicy, key: &str, roles: &[RoleInfo]) -> String {
     }
 }
 
-fn guild_of(ctx: Context<'_>) -> Result<u64, Refusal> {
-    ctx.guild_id()
-        .map(|g| g.get())
-        .ok_or_else(|| Refusal("Use this in a server.".into()))
-}
-
-async fn roles_of(ctx: Context<'_>, guild: u64) -> Result<Vec<RoleInfo>, Refusal> {
-    guild_facts(
-        ctx.serenity_context(),
-        ctx.data(),
-        serenity::GuildId::new(guild),
-    )
-    .await
-    .map(|f| f.role_infos())
-    .map_err(|e| {
-        tracing::warn!(error = %e, guild, "cannot read the server's roles");
-        Refusal("I cannot read this server's roles right now; please try again in a moment.".into())
-    })
-}
-
 fn db_refusal(e: crate::store::StoreError) -> Refusal {
     tracing::warn!(error = %e, "settings: database error");
     Refusal(if e.is_unavailable() {
@@ -359,7 +234,7 @@ pub async fn show(ctx: Context<'_>) -> Result<(), Error> {
         let roles = roles_of(ctx, guild).await?;
         let stored = data.store.settings(guild).await.map_err(db_refusal)?;
         let p = policy::merge_settings(
-            EffectivePolicy::from_config(&data.config, guild),
+            policy::from_config(&data.config, guild),
             &stored,
             data.config.meetings.max_duration,
         );
@@ -451,7 +326,7 @@ async fn set_roles(
             list
         }
     };
-    change(ctx, key, Some(policy::roles_value(&new))).await
+    change(ctx, key, Some(server_settings::roles_value(&new))).await
 }
 
 /// Roles whose members are moderators in meetings.
@@ -538,7 +413,7 @@ pub async fn default_duration(
 pub async fn default_timezone(
     ctx: Context<'_>,
     #[description = "IANA zone, e.g. Europe/Berlin"]
-    #[autocomplete = "super::scheduled::autocomplete_timezone"]
+    #[autocomplete = "autocomplete::timezone"]
     zone: String,
 ) -> Result<(), Error> {
     answer(ctx, async {
@@ -574,7 +449,7 @@ async fn set_channel(
     match channel {
         Some(c) => {
             check_channel(ctx, guild, c.get())?;
-            change(ctx, key, Some(policy::channel_value(c.get()))).await
+            change(ctx, key, Some(server_settings::channel_value(c.get()))).await
         }
         None => change(ctx, key, None).await,
     }
@@ -662,64 +537,4 @@ pub async fn cooldown(
         change(ctx, keys::COOLDOWN, Some(v)).await
     })
     .await
-}
-
-/// Recent moderator links, guest invitations and settings changes (moderators).
-#[poise::command(slash_command, guild_only)]
-pub async fn audit(
-    ctx: Context<'_>,
-    #[description = "Only this meeting"]
-    #[autocomplete = "super::scheduled::autocomplete_meeting"]
-    meeting: Option<String>,
-) -> Result<(), Error> {
-    answer(ctx, audit_text(ctx, meeting)).await
-}
-
-async fn audit_text(ctx: Context<'_>, meeting: Option<String>) -> Result<String, Refusal> {
-    let data: &Data = ctx.data();
-    let guild = guild_of(ctx)?;
-    let p = effective(&data.config, &data.store, guild).await;
-    let roles = roles_of(ctx, guild).await?;
-    let manages = member_of(ctx)
-        .and_then(|m| m.permissions)
-        .is_some_and(|p| p.manage_guild());
-    if !manages && !p.guild.is_moderator(&caller_facts(ctx), &roles) {
-        return Err(Refusal(format!(
-            "The audit trail is for moderators ({}) and members with Manage Server.",
-            p.guild.describe_moderator_roles(&roles)
-        )));
-    }
-    let meeting = meeting.as_deref().map(str::trim).filter(|m| !m.is_empty());
-    let entries = data
-        .store
-        .recent_audit(guild, meeting, 50)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "reading the audit trail failed");
-            Refusal("The database is unavailable; please try again in a moment.".into())
-        })?;
-    if entries.is_empty() {
-        return Ok(match meeting {
-            Some(m) => format!("Nothing recorded for meeting `{}` yet.", escape(m)),
-            None => "Nothing recorded yet.".into(),
-        });
-    }
-    let mut s = String::from("**Audit trail** (newest first)\n");
-    let mut shown = 0;
-    for e in &entries {
-        let line = format!(
-            "{}\n",
-            audit_line(e.at, e.actor_id, &e.detail, e.meeting_id.as_deref())
-        );
-        // Room for the "more" note below.
-        if s.len() + line.len() > MAX_CONTENT - 40 {
-            break;
-        }
-        s.push_str(&line);
-        shown += 1;
-    }
-    if shown < entries.len() {
-        s.push_str(&format!("…and {} older.", entries.len() - shown));
-    }
-    Ok(s)
 }

@@ -1,0 +1,175 @@
+//! A scheduled meeting's public face on Discord: its announcement message and its Discord Scheduled Event —
+//! whether the bot may create events here, status changes, edits, the event's Interested users — and the news of a
+//! cancellation. Used by the executor as the scheduler's work comes due, and by `/meetings cancel` and `/meet when:`.
+
+use super::custom_ids;
+use super::delivery::{deliver_all, Dm, DmOutcome};
+use super::http::{RestClient, RestError};
+use super::render::{self, AnnouncementState};
+use crate::store::{DeliveryScope, DeliveryStatus, Meeting, Occurrence, OccurrenceStatus, Store};
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+/// The Create Events permission bit (Discord added it beside Manage Events, which also allows creating).
+const CREATE_EVENTS: u64 = 1 << 44;
+/// The Manage Events permission bit.
+const MANAGE_EVENTS: u64 = 1 << 33;
+/// The Administrator permission bit.
+const ADMINISTRATOR: u64 = 1 << 3;
+
+/// The guild setting recording whether the bot may create Discord events, as the last `/meet when:` saw it.
+const EVENTS_ALLOWED_KEY: &str = "meetbot.events_allowed";
+
+/// Discord Scheduled Event statuses.
+pub(crate) const EVENT_ACTIVE: u8 = 2;
+/// The event is over.
+pub(crate) const EVENT_COMPLETED: u8 = 3;
+/// The event will not take place.
+pub(crate) const EVENT_CANCELED: u8 = 4;
+
+/// Whether the bot's permissions (as an interaction carries them) let it create Discord events.
+pub(crate) fn may_create_events(app_permissions: u64) -> bool {
+    app_permissions & (CREATE_EVENTS | MANAGE_EVENTS | ADMINISTRATOR) != 0
+}
+
+/// Records whether the bot may create events in `guild`. The scheduler has no interaction to read permissions
+/// from; without this it would learn of a missing permission only from a 403, and Discord counts those toward
+/// banning the bot's IP.
+pub(crate) async fn record_events_allowed(
+    store: &Store,
+    guild: u64,
+    allowed: bool,
+    by: u64,
+    now: DateTime<Utc>,
+) -> Result<(), crate::store::StoreError> {
+    store
+        .set_setting(guild, EVENTS_ALLOWED_KEY, &json!(allowed), by, now)
+        .await
+        .map(|_| ())
+}
+
+/// Whether the guild let the bot create events when last seen (unknown counts as yes: Discord then says).
+pub(crate) async fn events_allowed(store: &Store, m: &Meeting) -> bool {
+    match store.setting(m.guild_id, EVENTS_ALLOWED_KEY).await {
+        Ok(Some(Value::Bool(false))) => {
+            tracing::info!(guild = m.guild_id, meeting = %m.id, "no permission to create a Discord event; skipped");
+            false
+        }
+        _ => true,
+    }
+}
+
+/// The announcement of one occurrence, with its Join button while it keeps one.
+pub(crate) fn body(m: &Meeting, occ: &Occurrence, state: AnnouncementState) -> Value {
+    render::scheduled_announcement(m, occ, state, &custom_ids::scheduled(&m.id))
+}
+
+/// Sets the occurrence's Discord event (if it has one) to `status`; a failure is logged, the meeting goes on.
+pub(crate) async fn set_event_status(rest: &RestClient, m: &Meeting, occ: &Occurrence, status: u8) {
+    if let Some(event) = occ.discord_event_id {
+        let body = json!({ "status": status });
+        if let Err(e) = rest
+            .request(
+                Method::PATCH,
+                &format!("/guilds/{}/scheduled-events/{event}", m.guild_id),
+                Some(&body),
+            )
+            .await
+        {
+            tracing::warn!(error = %e, meeting = %m.id, status, "could not update the Discord event");
+        }
+    }
+}
+
+/// Edits the occurrence's announcement (if it was posted) to say where it stands.
+pub(crate) async fn edit(
+    rest: &RestClient,
+    m: &Meeting,
+    occ: &Occurrence,
+    state: AnnouncementState,
+) {
+    if let Some(msg) = occ.announcement_message_id {
+        if let Err(e) = rest
+            .edit_message(m.channel_id, msg, &body(m, occ, state))
+            .await
+        {
+            tracing::warn!(error = %e, meeting = %m.id, "could not edit the announcement");
+        }
+    }
+}
+
+/// The users who pressed Interested on a Discord event (at most 10,000).
+pub(crate) async fn interested_users(
+    rest: &RestClient,
+    guild: u64,
+    event: u64,
+) -> Result<Vec<u64>, RestError> {
+    let mut out = Vec::new();
+    let mut after: Option<u64> = None;
+    loop {
+        let path = match after {
+            Some(a) => {
+                format!("/guilds/{guild}/scheduled-events/{event}/users?limit=100&after={a}")
+            }
+            None => format!("/guilds/{guild}/scheduled-events/{event}/users?limit=100"),
+        };
+        let page = rest.request(Method::GET, &path, None).await?;
+        let ids: Vec<u64> = page
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|u| u["user"]["id"].as_str().and_then(|s| s.parse().ok()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let n = ids.len();
+        after = ids.iter().max().copied();
+        out.extend(ids);
+        if n < 100 || out.len() >= 10_000 {
+            return Ok(out);
+        }
+    }
+}
+
+/// Cancellation: the event cancelled (or completed if it had started), the announcement edited, and everyone
+/// who already got a link told. Returns how many were told.
+pub(crate) async fn announce_cancellation(
+    rest: &RestClient,
+    store: &Store,
+    dm_concurrency: usize,
+    shutdown: watch::Receiver<bool>,
+    m: &Meeting,
+    occ: &Occurrence,
+) -> usize {
+    let status = if occ.status == OccurrenceStatus::Started {
+        EVENT_COMPLETED
+    } else {
+        EVENT_CANCELED
+    };
+    set_event_status(rest, m, occ, status).await;
+    edit(rest, m, occ, AnnouncementState::Cancelled).await;
+    let delivered: Vec<u64> = match store.deliveries(&DeliveryScope::Occurrence(occ.id)).await {
+        Ok(d) => d
+            .into_iter()
+            .filter(|d| d.status == DeliveryStatus::Delivered)
+            .map(|d| d.user_id)
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read deliveries to announce a cancellation");
+            Vec::new()
+        }
+    };
+    let dms: Vec<Dm> = delivered
+        .iter()
+        .map(|u| Dm {
+            user_id: *u,
+            body: render::cancellation_dm(&m.topic, occ.starts_at),
+        })
+        .collect();
+    let out = deliver_all(rest, dms, dm_concurrency, shutdown).await;
+    out.iter()
+        .filter(|(_, o)| matches!(o, DmOutcome::Delivered { .. }))
+        .count()
+}

@@ -1,0 +1,190 @@
+//! Join clicks, on an immediate meeting's announcement (the signed button) and on a scheduled one's (the stored
+//! meeting), and `/meetings link`, which asks the same question: the one place that decides who gets which link.
+//! The decision is the core's (`meeting::join`, `meeting::access`); this room gathers the facts and answers.
+
+use super::audit::{self, LinkIssued};
+use super::custom_ids::JoinTarget;
+use super::guild::{guild_facts, invitee_of, member_facts};
+use super::links::{self, grace};
+use super::policy::effective;
+use super::render;
+use super::reply::{ephemeral, Refusal};
+use super::stored::{self, find_meeting};
+use super::{Data, Error};
+use crate::jitsi::Room;
+use crate::meeting::access::{may_join, Access, Viewer};
+use crate::meeting::join::{self, NoLink};
+use crate::store::{Meeting, MeetingStatus};
+use chrono::Duration;
+use poise::serenity_prelude as serenity;
+
+/// A click on an immediate meeting's Join button: the clicker's own link, moderator by their own roles.
+pub async fn on_immediate_click(
+    sctx: &serenity::Context,
+    data: &Data,
+    click: &serenity::ComponentInteraction,
+) -> Result<(), Error> {
+    let now = data.clock.now();
+    let Some(target) = data.join_signer.parse(&click.data.custom_id) else {
+        click
+            .create_response(sctx, ephemeral("This button is not valid any more.".into()))
+            .await?;
+        return Ok(());
+    };
+    let validity = match join::immediate(target.ends_at, now, grace(&data.config)) {
+        Ok(v) => v,
+        Err(why) => {
+            click
+                .create_response(sctx, ephemeral(render::no_link("", &why)))
+                .await?;
+            return Ok(());
+        }
+    };
+    let (Some(guild_id), Some(member)) = (click.guild_id, click.member.as_ref()) else {
+        click
+            .create_response(sctx, ephemeral("Join works inside the server.".into()))
+            .await?;
+        return Ok(());
+    };
+    let JoinTarget { room, ends_at } = target;
+    let room =
+        Room::from_normalized(room).map_err(|e| format!("join button carries a bad room: {e}"))?;
+    // The roles come with the click; only their names need the guild (from the cache when possible).
+    let facts = guild_facts(sctx, data, guild_id).await;
+    let roles = facts.as_ref().map(|f| f.role_infos()).unwrap_or_default();
+    let effective = effective(&data.config, &data.store, guild_id.get()).await;
+    let moderator = effective.guild.is_moderator(&member_facts(member), &roles);
+    let who = invitee_of(&click.user, member, moderator);
+    let minter = links::minter(&effective, &data.minter);
+    // Only public meetings have this button: whoever sees the announcement may join.
+    let admission = match join::admit(validity, Access::Granted, moderator) {
+        Ok(a) => a,
+        Err(why) => {
+            click
+                .create_response(sctx, ephemeral(render::no_link("", &why)))
+                .await?;
+            return Ok(());
+        }
+    };
+    let content = match links::personal(&minter, &room, &who, admission.validity) {
+        Err(e) => links::mint_failed(&e, "your meeting link").0,
+        Ok(link) => {
+            audit::link_issued(
+                &data.rest,
+                &data.store,
+                effective.audit_channel,
+                LinkIssued {
+                    guild: guild_id.get(),
+                    at: data.clock.now(),
+                    actor: who.user_id,
+                    user: who.user_id,
+                    moderator,
+                    meeting: None,
+                    via: "the Join button",
+                    until: admission.validity.until,
+                },
+            )
+            .await;
+            render::join_reply(None, &link, moderator, ends_at)
+        }
+    };
+    click.create_response(sctx, ephemeral(content)).await?;
+    tracing::info!(
+        guild = guild_id.get(),
+        user = who.user_id,
+        room = room.as_str(),
+        moderator,
+        "join link issued"
+    );
+    Ok(())
+}
+
+/// A click on a scheduled meeting's Join button (its custom_id named meeting `id`).
+pub async fn on_scheduled_click(
+    sctx: &serenity::Context,
+    data: &Data,
+    click: &serenity::ComponentInteraction,
+    id: &str,
+) -> Result<(), Error> {
+    let guild = click.guild_id.map(|g| g.get()).unwrap_or_default();
+    let content = match (find_meeting(data, guild, id).await, click.member.as_ref()) {
+        (Err(Refusal(t)), _) => t,
+        (Ok(_), None) => "Join works inside the server.".into(),
+        (Ok(m), Some(member)) => personal_answer(sctx, data, &m, &click.user, member).await,
+    };
+    click.create_response(sctx, ephemeral(content)).await?;
+    Ok(())
+}
+
+/// The answer to someone asking for their own link to a stored meeting (its Join button, `/meetings link`): the
+/// link, or why there is none yet.
+pub(crate) async fn personal_answer(
+    sctx: &serenity::Context,
+    data: &Data,
+    m: &Meeting,
+    user: &serenity::User,
+    member: &serenity::Member,
+) -> String {
+    let now = data.clock.now();
+    if m.status == MeetingStatus::Cancelled {
+        return render::no_link(&m.topic, &NoLink::Cancelled);
+    }
+    let occurrences = match data.store.occurrences(&m.id).await {
+        Ok(o) => o,
+        Err(_) => return "The database is unavailable; please try again in a moment.".into(),
+    };
+    let server = effective(&data.config, &data.store, m.guild_id).await;
+    let window = Duration::from_std(server.join_window).unwrap_or(Duration::minutes(10));
+    let (occ, validity) = match join::scheduled(&occurrences, now, grace(&data.config), window) {
+        Ok(found) => found,
+        Err(why) => return render::no_link(&m.topic, &why),
+    };
+    let facts = guild_facts(sctx, data, serenity::GuildId::new(m.guild_id))
+        .await
+        .ok();
+    let roles = facts.as_ref().map(|f| f.role_infos()).unwrap_or_default();
+    let mf = member_facts(member);
+    let viewer = Viewer {
+        user_id: user.id.get(),
+        role_ids: &mf.role_ids,
+        moderator: server.guild.is_moderator(&mf, &roles),
+    };
+    let admission = match join::admit(
+        validity,
+        may_join(&stored::access(m), &viewer),
+        viewer.moderator,
+    ) {
+        Ok(a) => a,
+        Err(why) => return render::no_link(&m.topic, &why),
+    };
+    let who = invitee_of(user, member, admission.moderator);
+    let minter = links::minter(&server, &data.minter);
+    match links::for_meeting(&minter, m, &who, admission.validity) {
+        Ok(link) => {
+            audit::link_issued(
+                &data.rest,
+                &data.store,
+                server.audit_channel,
+                LinkIssued {
+                    guild: m.guild_id,
+                    at: data.clock.now(),
+                    actor: who.user_id,
+                    user: who.user_id,
+                    moderator: who.moderator,
+                    meeting: Some(&m.id),
+                    via: "/meetings link or the Join button",
+                    until: admission.validity.until,
+                },
+            )
+            .await;
+            render::scheduled_join_reply(
+                &m.topic,
+                occ.starts_at,
+                admission.validity.until,
+                admission.moderator,
+                &link,
+            )
+        }
+        Err(e) => links::mint_failed(&e, "your link").0,
+    }
+}

@@ -1,0 +1,49 @@
+//! The autocompletes several commands share: a meeting of this server (`/meetings`, `/invite`, `/meetbot audit`)
+//! and a time zone (`/meet`, `/meetbot settings default-timezone`).
+
+use crate::discord::render::clip;
+use crate::discord::Context;
+use crate::schedule::{describe, timezone_suggestions};
+use chrono_tz::Tz;
+use poise::serenity_prelude as serenity;
+
+/// Autocomplete for `timezone`.
+pub async fn timezone(_ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    let choices = timezone_suggestions(partial, 25)
+        .into_iter()
+        .map(|name| serenity::AutocompleteChoice::new(name, name))
+        .collect();
+    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+}
+
+/// Autocomplete for a meeting of this server: topic, time and id.
+pub async fn meeting(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    let data = ctx.data();
+    let Some(guild) = ctx.guild_id() else {
+        return serenity::CreateAutocompleteResponse::new();
+    };
+    let now = data.clock.now();
+    let found = match data.store.find_meetings(guild.get(), partial, 25).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, "meeting autocomplete: database unavailable");
+            return serenity::CreateAutocompleteResponse::new().set_choices(vec![
+                // Discord rejects a choice whose value is empty (1 to 100 characters), which hid this message;
+                // "-" is no meeting id, so picking it is answered as an unknown meeting.
+                serenity::AutocompleteChoice::new(
+                    "The database is unavailable; try again in a moment",
+                    "-",
+                ),
+            ]);
+        }
+    };
+    let choices = found
+        .into_iter()
+        .map(|m| {
+            let tz = m.timezone.parse::<Tz>().unwrap_or(chrono_tz::UTC);
+            let label = format!("{} — {}", m.topic, describe(m.starts_at, tz, now));
+            serenity::AutocompleteChoice::new(clip(&label, 100), m.id)
+        })
+        .collect();
+    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+}

@@ -1,0 +1,614 @@
+//! `/meet`: start a meeting now — parse the options, check them against the server's policy (meeting core), mint
+//! the host's and every invitee's link, post the announcement, DM the invitations, render the host's reply — or,
+//! with `when`, schedule it for the scheduler to announce and remind.
+
+use super::autocomplete;
+use crate::discord::announcement;
+use crate::discord::audit::{self, LinkIssued};
+use crate::discord::custom_ids::JoinTarget;
+use crate::discord::delivery::{deliver_all, Dm, DmOutcome};
+use crate::discord::guild::{facts_for_command, invitee_of, member_facts, resolve_invitees};
+use crate::discord::links::{self, grace};
+use crate::discord::policy::effective;
+use crate::discord::render::{self, clip, Delivery, MeetingView, ScheduledReply};
+use crate::discord::reply::{reply, Refusal};
+use crate::discord::{Context, Data, Error};
+use crate::jitsi::{Link, Minter, Room};
+use crate::meeting::cooldown::Action;
+use crate::meeting::invite::Unreached;
+use crate::meeting::join::Validity;
+use crate::meeting::recipients::Invitee;
+use crate::meeting::request::{validate, MeetingRequest, ValidRequest};
+use crate::meeting::settings::EffectivePolicy;
+use crate::schedule::{describe, parse_timezone, parse_when_within, Repeat};
+use crate::store::NewMeeting;
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use poise::serenity_prelude as serenity;
+
+/// Start a video meeting now and send everyone invited their own link.
+#[allow(clippy::too_many_arguments)] // one per slash-command option: poise maps parameters to options
+#[poise::command(slash_command, guild_only)]
+pub async fn meet(
+    ctx: Context<'_>,
+    #[description = "What the meeting is about"]
+    #[max_length = 100]
+    topic: Option<String>,
+    #[description = "People and roles to invite, e.g. @alice @bob @Team"] invite: Option<String>,
+    #[description = "Length in minutes (default from the server's settings)"] duration: Option<i64>,
+    #[description = "Invite only: no post in this channel"] private: Option<bool>,
+    #[description = "Schedule it instead: 2026-12-01 15:00, 15:00, tomorrow 9:30, in 2h, friday 18:00"]
+    #[autocomplete = "autocomplete_when"]
+    when: Option<String>,
+    #[description = "Scheduled meetings: how it repeats"] repeat: Option<RepeatChoice>,
+    #[description = "Scheduled meetings: DM the personal links this many minutes before (0: at the start)"]
+    remind: Option<i64>,
+    #[description = "Scheduled meetings: time zone of `when`, e.g. Europe/Berlin"]
+    #[autocomplete = "autocomplete::timezone"]
+    timezone: Option<String>,
+    #[description = "Scheduled meetings: where to announce it (default: here)"]
+    #[channel_types("Text")]
+    channel: Option<serenity::ChannelId>,
+) -> Result<(), Error> {
+    let _running = ctx.data().enter();
+    // Discord allows 3 s for the first response; everything below may take longer.
+    ctx.defer_ephemeral().await?;
+    let req = MeetingRequest {
+        topic,
+        duration_minutes: duration,
+        invite,
+        private: private.unwrap_or(false),
+    };
+    let schedule = match when {
+        Some(when) => Some(ScheduleOptions {
+            when,
+            repeat: repeat.map(Into::into).unwrap_or_default(),
+            remind_minutes: remind,
+            timezone,
+            channel,
+        }),
+        None if repeat.is_some() || remind.is_some() || timezone.is_some() || channel.is_some() => {
+            reply(ctx, "`repeat`, `remind`, `timezone` and `channel` are for scheduled meetings: add `when` too.").await;
+            return Ok(());
+        }
+        None => None,
+    };
+    let data = ctx.data();
+    let (guild, user, now) = (
+        ctx.guild_id().map(|g| g.get()).unwrap_or_default(),
+        ctx.author().id.get(),
+        data.clock.now(),
+    );
+    let policy = effective(&data.config, &data.store, guild).await;
+    // Abuse limit: one /meet per person per cooldown; a refused /meet sent nothing and gives its use back.
+    let cooldown = chrono::Duration::from_std(policy.cooldown).unwrap_or_default();
+    if let Err(until) = data
+        .cooldowns
+        .try_take(guild, user, Action::Meet, now, cooldown)
+    {
+        let msg = format!(
+            "You started a meeting a moment ago; you can use /meet again <t:{}:R>.",
+            until.timestamp()
+        );
+        reply(ctx, &msg).await;
+        return Ok(());
+    }
+    match start_meeting(ctx, req, schedule, &policy).await {
+        Ok(()) => Ok(()),
+        Err(Refusal(msg)) => {
+            data.cooldowns.give_back(guild, user, Action::Meet, now);
+            reply(ctx, &msg).await;
+            Ok(())
+        }
+    }
+}
+
+async fn start_meeting(
+    ctx: Context<'_>,
+    req: MeetingRequest,
+    schedule: Option<ScheduleOptions>,
+    effective: &EffectivePolicy,
+) -> Result<(), Refusal> {
+    let data = ctx.data();
+    let now = data.clock.now();
+    let guild_id = ctx
+        .guild_id()
+        .ok_or_else(|| Refusal("Use /meet in a server channel.".into()))?;
+    let Context::Application(app) = ctx else {
+        return Err(Refusal("/meet is a slash command.".into()));
+    };
+    let member = app
+        .interaction
+        .member
+        .as_ref()
+        .ok_or_else(|| Refusal("Use /meet in a server channel.".into()))?;
+    let facts = facts_for_command(ctx, guild_id).await?;
+    let roles = facts.role_infos();
+    let policy = effective.guild.clone();
+    let caller = member_facts(member);
+    if !policy.may_host(&caller, &roles) {
+        return Err(Refusal(format!(
+            "You may not start meetings here. Members with these roles may: {} (and moderators).",
+            policy.describe_host_roles(&roles)
+        )));
+    }
+    let valid = validate(
+        &req,
+        effective.default_duration,
+        data.config.meetings.max_duration,
+    )?;
+    // The public post goes out in the caller's name: not into a channel where they may not write themselves
+    // (a read-only announcements channel). The interaction carries their permissions in this channel.
+    if !valid.private
+        && schedule.is_none()
+        && !member
+            .permissions
+            .is_some_and(|p| p.contains(serenity::Permissions::SEND_MESSAGES))
+    {
+        return Err(Refusal(
+            "You cannot post in this channel, so I will not announce a meeting here for you. Use `private: true` (the people you invite still get their links) or start it in a channel you can write in.".into(),
+        ));
+    }
+    let caller_id = ctx.author().id.get();
+    let (invitees, not_members) = resolve_invitees(
+        &data.rest,
+        guild_id.get(),
+        &facts,
+        &policy,
+        &valid.invites,
+        caller_id,
+        policy.invitee_cap,
+    )
+    .await?;
+    if let Some(opts) = schedule {
+        return schedule_meeting(ctx, valid, opts, invitees.len(), effective).await;
+    }
+
+    let room = {
+        let mut rng = rand::thread_rng();
+        Room::generate(&mut rng, valid.topic_given.then_some(valid.topic.as_str()))
+    };
+    let ends_at =
+        now + chrono::Duration::from_std(valid.duration).unwrap_or(chrono::Duration::hours(1));
+    let view = MeetingView {
+        topic: valid.topic.clone(),
+        host_id: caller_id,
+        guild_name: facts.name.clone(),
+        starts_at: now,
+        ends_at,
+        invited_users: valid.invites.users.clone(),
+        invited_roles: valid.invites.roles.clone(),
+    };
+    let host_moderator = policy.is_moderator(&caller, &roles);
+    let host = invitee_of(ctx.author(), member, host_moderator);
+    let minter = links::minter(effective, &data.minter);
+    let host_link = personal_link(data, &minter, &room, &host, now, ends_at)?;
+    let stored = store_meeting(ctx, &valid, &room, now, ends_at, effective).await;
+    let meeting_id = stored.as_ref().ok().cloned();
+    let note = render::saved_note(meeting_id.as_deref());
+    let audit = |to: &Invitee| {
+        audit::link_issued(
+            &data.rest,
+            &data.store,
+            effective.audit_channel,
+            LinkIssued {
+                guild: guild_id.get(),
+                at: data.clock.now(),
+                actor: caller_id,
+                user: to.user_id,
+                moderator: to.moderator,
+                meeting: meeting_id.as_deref(),
+                via: "/meet",
+                until: ends_at + grace(&data.config),
+            },
+        )
+    };
+    audit(&host).await;
+    let first = if invitees.is_empty() && not_members.is_empty() {
+        Delivery::NoInvitees
+    } else {
+        Delivery::Sending(invitees.len())
+    };
+    reply(
+        ctx,
+        &render::with_note(
+            render::host_reply(&view, &host_link, host_moderator, &first),
+            &note,
+        ),
+    )
+    .await;
+    tracing::info!(
+        guild = guild_id.get(),
+        host = caller_id,
+        room = room.as_str(),
+        invitees = invitees.len(),
+        private = valid.private,
+        "meeting started"
+    );
+
+    // Whether the Join button exists: the host is pointed at it only when the announcement was posted.
+    let mut announced = false;
+    let mut note = note;
+    if !valid.private {
+        let custom_id = data.join_signer.custom_id(&JoinTarget {
+            room: room.as_str().to_string(),
+            ends_at,
+        });
+        let body = render::announcement(&view, &custom_id);
+        match data.rest.send_message(ctx.channel_id().get(), &body).await {
+            Ok(_) => announced = true,
+            Err(e) => {
+                tracing::warn!(error = %e, channel = ctx.channel_id().get(), "could not post the announcement");
+                note.push_str(render::NOT_ANNOUNCED_NOTE);
+            }
+        }
+    }
+
+    if invitees.is_empty() && not_members.is_empty() {
+        if !announced && !valid.private {
+            let text = render::host_reply(&view, &host_link, host_moderator, &first);
+            reply(ctx, &render::with_note(text, &note)).await;
+        }
+        return Ok(());
+    }
+    let mut dms = Vec::with_capacity(invitees.len());
+    for inv in &invitees {
+        let link = personal_link(data, &minter, &room, inv, now, ends_at)?;
+        audit(inv).await;
+        dms.push(Dm {
+            user_id: inv.user_id,
+            body: render::invitation_dm(&view, &link, inv.moderator),
+        });
+    }
+    // People mentioned who are not in the server count as invited and not reached, so the host learns of them.
+    let total = dms.len() + not_members.len();
+    let outcomes = deliver_all(
+        &data.rest,
+        dms,
+        data.config.discord.dm_concurrency,
+        data.shutdown.clone(),
+    )
+    .await;
+    let mut delivered = 0;
+    let mut unreached = Vec::new();
+    for (user, outcome) in outcomes {
+        match outcome {
+            DmOutcome::Delivered { .. } => delivered += 1,
+            DmOutcome::DmsClosed => unreached.push((user, Unreached::DmsClosed)),
+            DmOutcome::Failed(why) => unreached.push((user, Unreached::Failed(why))),
+            DmOutcome::NotSent(_) => unreached.push((user, Unreached::NotSent)),
+        }
+    }
+    unreached.extend(not_members.iter().map(|u| (*u, Unreached::NotMember)));
+    let done = Delivery::Done {
+        delivered,
+        total,
+        unreached,
+        join_button: match (valid.private, announced) {
+            (true, _) => render::JoinButton::Private,
+            (false, true) => render::JoinButton::Posted,
+            (false, false) => render::JoinButton::NotPosted,
+        },
+    };
+    reply(
+        ctx,
+        &render::with_note(
+            render::host_reply(&view, &host_link, host_moderator, &done),
+            &note,
+        ),
+    )
+    .await;
+    Ok(())
+}
+
+/// Stores an immediate meeting (active, starting now, only its end due) so `/invite` and `/meetings` find it.
+/// The Join button stays self-contained, so a database outage only costs those: the error is logged and `Err(())`
+/// tells the caller to warn the host.
+async fn store_meeting(
+    ctx: Context<'_>,
+    valid: &crate::meeting::request::ValidRequest,
+    room: &Room,
+    now: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    effective: &EffectivePolicy,
+) -> Result<String, ()> {
+    let data = ctx.data();
+    let id = {
+        let mut rng = rand::thread_rng();
+        crate::store::generate_meeting_id(&mut rng)
+    };
+    let new = crate::store::NewMeeting {
+        id: id.clone(),
+        guild_id: ctx.guild_id().map(|g| g.get()).unwrap_or_default(),
+        channel_id: ctx.channel_id().get(),
+        host_id: ctx.author().id.get(),
+        topic: valid.topic.clone(),
+        room: room.as_str().to_string(),
+        created_at: now,
+        starts_at: now,
+        duration_minutes: ((ends_at - now).num_minutes()).max(1) as u32,
+        timezone: effective.default_timezone.name().to_string(),
+        repeat: "none".into(),
+        remind_minutes: None,
+        invitee_user_ids: valid.invites.users.clone(),
+        invitee_role_ids: valid.invites.roles.clone(),
+        private: valid.private,
+    };
+    // /meet posts its own announcement and DMs its invitees at once: of the scheduled work only the start (marks it
+    // running) and the end (marks it over, so it can no longer be invited to) make sense.
+    let jobs: Vec<_> = crate::schedule::runner::jobs_for(now, ends_at, None, now)
+        .into_iter()
+        .filter(|j| {
+            matches!(
+                j.kind,
+                crate::store::JobKind::Start | crate::store::JobKind::End
+            )
+        })
+        .collect();
+    match data.store.create_meeting(&new, &jobs).await {
+        Ok(_) => {
+            data.scheduler_wake.notify_one();
+            Ok(id)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot store an immediate meeting; it runs without /invite");
+            Err(())
+        }
+    }
+}
+
+/// Mints a link for one person, for one room, from now until the meeting's end plus grace.
+fn personal_link(
+    data: &Data,
+    minter: &Minter,
+    room: &Room,
+    who: &Invitee,
+    now: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+) -> Result<Link, Refusal> {
+    let validity = Validity {
+        from: now,
+        until: ends_at + grace(&data.config),
+    };
+    links::personal(minter, room, who, validity)
+        .map_err(|e| links::mint_failed(&e, "your meeting link"))
+}
+
+/// How a scheduled meeting repeats, as offered in the command.
+#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
+pub enum RepeatChoice {
+    /// Once.
+    #[name = "once"]
+    None,
+    /// Daily.
+    #[name = "daily"]
+    Daily,
+    /// Monday to Friday.
+    #[name = "weekdays"]
+    Weekdays,
+    /// Weekly.
+    #[name = "weekly"]
+    Weekly,
+    /// Every two weeks.
+    #[name = "every two weeks"]
+    Biweekly,
+    /// Monthly.
+    #[name = "monthly"]
+    Monthly,
+}
+
+impl From<RepeatChoice> for Repeat {
+    fn from(c: RepeatChoice) -> Repeat {
+        match c {
+            RepeatChoice::None => Repeat::None,
+            RepeatChoice::Daily => Repeat::Daily,
+            RepeatChoice::Weekdays => Repeat::Weekdays,
+            RepeatChoice::Weekly => Repeat::Weekly,
+            RepeatChoice::Biweekly => Repeat::Biweekly,
+            RepeatChoice::Monthly => Repeat::Monthly,
+        }
+    }
+}
+
+/// Scheduling options of `/meet`.
+pub struct ScheduleOptions {
+    /// The time as typed.
+    pub when: String,
+    /// Repeat rule.
+    pub repeat: Repeat,
+    /// Minutes before start for the personal links.
+    pub remind_minutes: Option<i64>,
+    /// IANA zone name.
+    pub timezone: Option<String>,
+    /// Where to announce.
+    pub channel: Option<serenity::ChannelId>,
+}
+
+/// The time zone for a guild: the command's, else the server's default.
+fn zone_for(default: Tz, typed: Option<&str>) -> Result<Tz, Refusal> {
+    match typed.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(name) => parse_timezone(name).map_err(Refusal::from),
+        None => Ok(default),
+    }
+}
+
+/// Autocomplete for `when`: shows how the text is understood before the user presses enter.
+pub async fn autocomplete_when(
+    ctx: Context<'_>,
+    partial: &str,
+) -> serenity::CreateAutocompleteResponse {
+    let data = ctx.data();
+    let now = data.clock.now();
+    let typed_tz = timezone_option(ctx);
+    let guild = ctx.guild_id().map(|g| g.get()).unwrap_or_default();
+    let default_tz = effective(&data.config, &data.store, guild)
+        .await
+        .default_timezone;
+    let tz = zone_for(default_tz, typed_tz.as_deref()).unwrap_or(default_tz);
+    let max = Duration::from_std(data.config.meetings.max_ahead).unwrap_or(Duration::days(366));
+    let choice = if partial.trim().is_empty() {
+        serenity::AutocompleteChoice::new(
+            "Type a time: 2026-12-01 15:00 · 15:00 · tomorrow 9:30 · in 2h · friday 18:00",
+            "",
+        )
+    } else {
+        match parse_when_within(partial, now, tz, max) {
+            Ok(at) => serenity::AutocompleteChoice::new(
+                clip(&describe(at, tz, now), 100),
+                clip(partial, 100),
+            ),
+            Err(e) => {
+                serenity::AutocompleteChoice::new(clip(&format!("⚠ {e}"), 100), clip(partial, 100))
+            }
+        }
+    };
+    serenity::CreateAutocompleteResponse::new().set_choices(vec![choice])
+}
+
+/// The `timezone` option the user already typed in the same command, if any (autocomplete sees all options).
+fn timezone_option(ctx: Context<'_>) -> Option<String> {
+    let Context::Application(app) = ctx else {
+        return None;
+    };
+    app.args.iter().find_map(|o| match (o.name, &o.value) {
+        ("timezone", serenity::ResolvedValue::String(s)) => Some(s.to_string()),
+        ("timezone", serenity::ResolvedValue::Autocomplete { value, .. }) => {
+            Some(value.to_string())
+        }
+        _ => None,
+    })
+}
+
+/// Refuses a `channel:` the caller cannot see or write in: the bot would otherwise post there (with pings and a
+/// Join button) on their behalf, e.g. into a read-only announcements channel or a moderators-only one. Discord
+/// sends the caller's own permissions in that channel with the option.
+fn may_post_in(ctx: Context<'_>, channel: serenity::ChannelId) -> Result<(), Refusal> {
+    let Context::Application(app) = ctx else {
+        return Ok(());
+    };
+    let needed = serenity::Permissions::VIEW_CHANNEL | serenity::Permissions::SEND_MESSAGES;
+    let allowed = app
+        .interaction
+        .data
+        .resolved
+        .channels
+        .get(&channel)
+        .and_then(|c| c.permissions)
+        .is_some_and(|p| p.contains(needed));
+    if allowed {
+        Ok(())
+    } else {
+        Err(Refusal(format!(
+            "You cannot post in <#{channel}>, so I will not announce a meeting there for you. Pick a channel you can write in, or leave `channel` out."
+        )))
+    }
+}
+
+/// `/meet when:…`: stores the meeting with its due work; the scheduler announces it at once.
+async fn schedule_meeting(
+    ctx: Context<'_>,
+    valid: ValidRequest,
+    opts: ScheduleOptions,
+    invitees_count: usize,
+    policy: &EffectivePolicy,
+) -> Result<(), Refusal> {
+    let data = ctx.data();
+    let now = data.clock.now();
+    let guild_id = ctx.guild_id().map(|g| g.get()).unwrap_or_default();
+    let tz = zone_for(policy.default_timezone, opts.timezone.as_deref())?;
+    let max = Duration::from_std(data.config.meetings.max_ahead).unwrap_or(Duration::days(366));
+    let starts_at = parse_when_within(&opts.when, now, tz, max)?;
+    let remind_minutes = match opts.remind_minutes {
+        None => (policy.remind.as_secs() / 60) as u32,
+        Some(m) if (0..=7 * 24 * 60).contains(&m) => m as u32,
+        Some(m) => {
+            return Err(Refusal(format!(
+                "`remind` must be between 0 and 10080 minutes; you asked for {m}."
+            )))
+        }
+    };
+    if let Some(c) = opts.channel {
+        may_post_in(ctx, c)?;
+    }
+    let channel_id = opts
+        .channel
+        .map(|c| c.get())
+        .or(policy.announcement_channel)
+        .unwrap_or(ctx.channel_id().get());
+    let room = {
+        let mut rng = rand::thread_rng();
+        Room::generate(&mut rng, valid.topic_given.then_some(valid.topic.as_str()))
+    };
+    let id = {
+        let mut rng = rand::thread_rng();
+        crate::store::generate_meeting_id(&mut rng)
+    };
+    let duration_minutes = (valid.duration.as_secs() / 60) as u32;
+    let ends_at = starts_at + Duration::minutes(i64::from(duration_minutes));
+    let new = NewMeeting {
+        id: id.clone(),
+        guild_id,
+        channel_id,
+        host_id: ctx.author().id.get(),
+        topic: valid.topic.clone(),
+        room: room.as_str().to_string(),
+        created_at: now,
+        starts_at,
+        duration_minutes,
+        timezone: tz.name().to_string(),
+        repeat: opts.repeat.as_str().to_string(),
+        remind_minutes: Some(remind_minutes),
+        invitee_user_ids: valid.invites.users.clone(),
+        invitee_role_ids: valid.invites.roles.clone(),
+        private: valid.private,
+    };
+    let jobs = crate::schedule::runner::jobs_for(starts_at, ends_at, Some(remind_minutes), now);
+    data.store.create_meeting(&new, &jobs).await.map_err(|e| {
+        tracing::warn!(error = %e, "cannot store a scheduled meeting");
+        Refusal(if e.is_unavailable() {
+            "The database is unavailable, so I cannot schedule meetings right now. Nothing was saved; please try again in a few minutes.".into()
+        } else {
+            "I could not save the meeting; nothing was scheduled. Please try again.".into()
+        })
+    })?;
+    data.scheduler_wake.notify_one();
+    tracing::info!(guild = guild_id, meeting = %id, starts = %starts_at, repeat = %opts.repeat, "meeting scheduled");
+
+    // The scheduler has no interaction to read the bot's permissions from: remember whether it may create events.
+    let mut no_events = false;
+    if !valid.private {
+        let perms = match ctx {
+            Context::Application(app) => app.interaction.app_permissions.map(|p| p.bits()),
+            _ => None,
+        };
+        if let Some(p) = perms {
+            let allowed = announcement::may_create_events(p);
+            if let Err(e) = announcement::record_events_allowed(
+                &data.store,
+                guild_id,
+                allowed,
+                ctx.author().id.get(),
+                now,
+            )
+            .await
+            {
+                tracing::warn!(error = %e, "could not record whether Discord events may be created");
+            }
+            no_events = !allowed;
+        }
+    }
+    let text = render::scheduled_reply(&ScheduledReply {
+        topic: &valid.topic,
+        starts_at,
+        repeat: (opts.repeat != Repeat::None).then(|| opts.repeat.to_string()),
+        private: valid.private,
+        channel_id,
+        invitees: invitees_count,
+        remind_minutes,
+        join_window_minutes: policy.join_window.as_secs() / 60,
+        meeting_id: &id,
+        no_events,
+    });
+    reply(ctx, &text).await;
+    Ok(())
+}

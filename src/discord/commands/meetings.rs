@@ -1,0 +1,165 @@
+//! `/meetings`: this server's scheduled meetings — `list` them, `cancel` one (its host or a moderator), and get
+//! my own `link` to one once its join window is open.
+
+use super::autocomplete;
+use crate::discord::announcement;
+use crate::discord::buttons::personal_answer;
+use crate::discord::guild::{caller, caller_facts, guild_facts};
+use crate::discord::policy::effective;
+use crate::discord::render;
+use crate::discord::reply::{answer, Refusal};
+use crate::discord::stored::find_meeting;
+use crate::discord::{Context, Error};
+use crate::meeting::cancel::{self, Scope};
+use crate::schedule::runner::{add_next_occurrence, SchedulerOptions};
+
+/// Manage this server's scheduled meetings.
+#[poise::command(
+    slash_command,
+    guild_only,
+    subcommands("list", "cancel", "link"),
+    subcommand_required
+)]
+pub async fn meetings(_ctx: Context<'_>) -> Result<(), Error> {
+    Ok(())
+}
+
+/// Meetings a page of `/meetings list` shows.
+const PAGE: u32 = 10;
+
+/// Upcoming meetings of this server.
+#[poise::command(slash_command, guild_only)]
+pub async fn list(
+    ctx: Context<'_>,
+    #[description = "Page (10 a page)"] page: Option<u32>,
+) -> Result<(), Error> {
+    answer(ctx, async {
+        let data = ctx.data();
+        let now = data.clock.now();
+        let guild = ctx.guild_id().map(|g| g.get()).unwrap_or_default();
+        let page = page.unwrap_or(1).max(1);
+        let rows = data
+            .store
+            .upcoming(guild, now, PAGE + 1, (page - 1) * PAGE)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "listing meetings failed");
+                Refusal("The database is unavailable; please try again in a moment.".into())
+            })?;
+        Ok(render::upcoming_page(&rows, page, PAGE))
+    })
+    .await
+}
+
+/// Cancel a meeting (its host or a moderator).
+#[poise::command(slash_command, guild_only)]
+pub async fn cancel(
+    ctx: Context<'_>,
+    #[description = "The meeting"]
+    #[autocomplete = "autocomplete::meeting"]
+    meeting: String,
+    #[description = "Only the next occurrence of a repeating meeting"] only_next: Option<bool>,
+) -> Result<(), Error> {
+    answer(
+        ctx,
+        cancel_meeting(ctx, &meeting, only_next.unwrap_or(false)),
+    )
+    .await
+}
+
+async fn cancel_meeting(ctx: Context<'_>, id: &str, only_next: bool) -> Result<String, Refusal> {
+    let data = ctx.data();
+    let guild_id = ctx
+        .guild_id()
+        .ok_or_else(|| Refusal("Use this in a server.".into()))?;
+    let meeting = find_meeting(data, guild_id.get(), id).await?;
+    let facts = guild_facts(ctx.serenity_context(), data, guild_id)
+        .await
+        .map_err(|_| {
+            Refusal("I cannot read this server's roles right now; please try again.".into())
+        })?;
+    let policy = &effective(&data.config, &data.store, guild_id.get())
+        .await
+        .guild;
+    let caller = ctx.author().id.get();
+    let roles = facts.role_infos();
+    if !cancel::may_cancel(
+        caller,
+        meeting.host_id,
+        policy.is_moderator(&caller_facts(ctx), &roles),
+    ) {
+        return Err(Refusal(format!(
+            "Only the host (<@{}>) or a moderator ({}) may cancel this meeting.",
+            meeting.host_id,
+            policy.describe_moderator_roles(&roles)
+        )));
+    }
+    let now = data.clock.now();
+    let occurrences = data.store.occurrences(&meeting.id).await.map_err(|_| {
+        Refusal("The database is unavailable; please try again in a moment.".into())
+    })?;
+    let plan = cancel::plan(&occurrences, now, only_next);
+    let nothing_cancelled =
+        || Refusal("The database is unavailable; nothing was cancelled.".into());
+    match plan.scope {
+        Scope::NextOccurrence => {
+            if let Some(o) = plan.targets.first() {
+                data.store
+                    .cancel_occurrence(o.id)
+                    .await
+                    .map_err(|_| nothing_cancelled())?;
+                // The next occurrence is normally added when this one starts; cancelling dropped that start job,
+                // so add it here or the series would silently end.
+                if let Err(e) = add_next_occurrence(
+                    &data.store,
+                    &meeting,
+                    o.starts_at,
+                    now,
+                    SchedulerOptions::default().announce_lead,
+                )
+                .await
+                {
+                    tracing::warn!(error = %e, meeting = %meeting.id, "could not schedule the occurrence after a cancelled one");
+                }
+            }
+        }
+        Scope::Meeting => {
+            data.store
+                .cancel_meeting(&meeting.id)
+                .await
+                .map_err(|_| nothing_cancelled())?;
+        }
+    }
+    let mut told = 0;
+    for o in &plan.targets {
+        told += announcement::announce_cancellation(
+            &data.rest,
+            &data.store,
+            data.config.discord.dm_concurrency,
+            data.shutdown.clone(),
+            &meeting,
+            o,
+        )
+        .await;
+    }
+    tracing::info!(meeting = %meeting.id, by = caller, only_next, occurrences = plan.targets.len(), "meeting cancelled");
+    Ok(render::cancelled_reply(&meeting.topic, only_next, told))
+}
+
+/// My own link for a meeting, once its join window is open.
+#[poise::command(slash_command, guild_only)]
+pub async fn link(
+    ctx: Context<'_>,
+    #[description = "The meeting"]
+    #[autocomplete = "autocomplete::meeting"]
+    meeting: String,
+) -> Result<(), Error> {
+    answer(ctx, async {
+        let data = ctx.data();
+        let guild_id = ctx.guild_id().map(|g| g.get()).unwrap_or_default();
+        let m = find_meeting(data, guild_id, &meeting).await?;
+        let member = caller(ctx).ok_or_else(|| Refusal("Use this in a server.".into()))?;
+        Ok(personal_answer(ctx.serenity_context(), data, &m, ctx.author(), member).await)
+    })
+    .await
+}

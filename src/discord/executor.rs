@@ -1,0 +1,395 @@
+//! The scheduler's Discord side: carries out due work — announce, remind, start, end — by posting and editing
+//! the announcement, creating and updating the Discord event, and DMing the reminders. Implements
+//! [`Executor`]; who is reminded and when links work are the core's decisions, the messages are render's.
+
+use super::announcement::{self, EVENT_ACTIVE, EVENT_COMPLETED};
+use super::audit::{self, LinkIssued};
+use super::delivery::{deliver_all_with, Dm, DmOutcome};
+use super::guild::{guild_facts_rest, invitee_from_member, resolve_invitees, GuildFacts};
+use super::http::{RestClient, RestError};
+use super::links::{self, grace};
+use super::policy::effective;
+use super::render::{self, clip, AnnouncementState};
+use super::reply::Refusal;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::jitsi::{Minter, Room};
+use crate::meeting::invite::InviteList;
+use crate::meeting::join::occurrence_validity;
+use crate::meeting::occurrences::Timed;
+use crate::meeting::policy::GuildPolicy;
+use crate::meeting::recipients::{Invitee, ReminderRecipients};
+use crate::schedule::runner::{ExecError, Executor, Lateness};
+use crate::store::{DeliveryScope, Meeting, Occurrence, OccurrenceStatus, Store};
+use chrono::{DateTime, Duration, Utc};
+use reqwest::Method;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Carries out due work on Discord. Cheap to build: everything inside is shared.
+#[derive(Clone)]
+pub struct DiscordExecutor {
+    rest: Arc<RestClient>,
+    store: Store,
+    minter: Arc<Minter>,
+    config: Arc<Config>,
+    clock: SharedClock,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Why a job failed; transient failures are retried by the scheduler.
+fn classify(e: RestError) -> ExecError {
+    match e {
+        RestError::Forbidden { .. }
+        | RestError::NotFound { .. }
+        | RestError::Rejected { .. }
+        | RestError::Unauthorized => ExecError::Permanent(e.to_string()),
+        other => ExecError::Transient(other.to_string()),
+    }
+}
+
+impl DiscordExecutor {
+    /// Builds the executor from its parts (the bot builds it before the framework owns `Data`).
+    pub fn new(
+        rest: Arc<RestClient>,
+        store: Store,
+        minter: Arc<Minter>,
+        config: Arc<Config>,
+        clock: SharedClock,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> DiscordExecutor {
+        DiscordExecutor {
+            rest,
+            store,
+            minter,
+            config,
+            clock,
+            shutdown,
+        }
+    }
+
+    /// Posts the announcement and creates the Discord event (when allowed). Idempotent across retries.
+    async fn announce_now(
+        &self,
+        m: &Meeting,
+        occ: &Occurrence,
+        now: DateTime<Utc>,
+    ) -> Result<(), ExecError> {
+        if m.private {
+            return Ok(());
+        }
+        if occ.announcement_message_id.is_none() {
+            let state = if now >= occ.starts_at {
+                AnnouncementState::StartedMinutesAgo((now - occ.starts_at).num_minutes())
+            } else {
+                let server = effective(&self.config, &self.store, m.guild_id).await;
+                let window =
+                    Duration::from_std(server.join_window).unwrap_or(Duration::minutes(10));
+                AnnouncementState::LinksOpen(occ.starts_at - window)
+            };
+            let msg = self
+                .rest
+                .send_message(m.channel_id, &announcement::body(m, occ, state))
+                .await
+                .map_err(classify)?;
+            self.store
+                .set_announcement(occ.id, msg)
+                .await
+                .map_err(|e| ExecError::Transient(e.to_string()))?;
+        }
+        if occ.discord_event_id.is_none()
+            && now < occ.ends_at
+            && announcement::events_allowed(&self.store, m).await
+        {
+            self.create_event(m, occ, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Creates the occurrence's Discord event; a missing permission is remembered, other failures are logged (the
+    /// announcement carries the meeting anyway).
+    async fn create_event(
+        &self,
+        m: &Meeting,
+        occ: &Occurrence,
+        now: DateTime<Utc>,
+    ) -> Result<(), ExecError> {
+        let room = Room::from_normalized(m.room.clone())
+            .unwrap_or_else(|_| Room::from_user_input("meeting").expect("fixed name"));
+        let body = json!({
+            "name": clip(&m.topic, 100),
+            "privacy_level": 2,
+            "scheduled_start_time": occ.starts_at.max(now + Duration::seconds(5)).to_rfc3339(),
+            "scheduled_end_time": occ.ends_at.to_rfc3339(),
+            "description": "Video meeting hosted by meetbot. Use the Join button in the announcement for your personal link.",
+            "entity_type": 3,
+            "entity_metadata": { "location": clip(self.minter.room_url(&room).as_str(), 100) },
+        });
+        match self
+            .rest
+            .request(
+                Method::POST,
+                &format!("/guilds/{}/scheduled-events", m.guild_id),
+                Some(&body),
+            )
+            .await
+        {
+            Ok(ev) => {
+                if let Some(id) = ev["id"].as_str().and_then(|s| s.parse::<u64>().ok()) {
+                    self.store
+                        .set_discord_event(occ.id, id)
+                        .await
+                        .map_err(|e| ExecError::Transient(e.to_string()))?;
+                }
+            }
+            Err(RestError::Forbidden { .. }) => {
+                // The permission was taken away since scheduling: stop trying until a `/meet when:` sees it
+                // again. The announcement carries the meeting anyway.
+                tracing::info!(guild = m.guild_id, meeting = %m.id, "no permission to create a Discord event; skipped");
+                if let Err(e) = announcement::record_events_allowed(
+                    &self.store,
+                    m.guild_id,
+                    false,
+                    m.host_id,
+                    now,
+                )
+                .await
+                {
+                    tracing::warn!(error = %e, "could not record the missing event permission");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, meeting = %m.id, "creating the Discord event failed; the announcement stands")
+            }
+        }
+        Ok(())
+    }
+
+    /// The people a reminder goes to (see [`ReminderRecipients`]): the invitees, the host, the Interested users.
+    async fn recipients(
+        &self,
+        m: &Meeting,
+        occ: &Occurrence,
+        facts: &GuildFacts,
+        policy: &GuildPolicy,
+    ) -> Result<Vec<Invitee>, ExecError> {
+        // A role deleted since scheduling must not hold back everyone else's links: skip it, and say so.
+        let (roles, gone): (Vec<u64>, Vec<u64>) = m
+            .invitee_role_ids
+            .iter()
+            .partition(|r| facts.roles.iter().any(|(info, _)| info.id == **r));
+        if !gone.is_empty() {
+            tracing::warn!(meeting = %m.id, roles = ?gone, "invited roles no longer exist; reminding the rest");
+        }
+        let invites = InviteList {
+            users: m.invitee_user_ids.clone(),
+            roles,
+        };
+        let resolve = |invites: InviteList| async move {
+            resolve_invitees(
+                &self.rest,
+                m.guild_id,
+                facts,
+                policy,
+                &invites,
+                m.host_id,
+                usize::MAX,
+            )
+            .await
+        };
+        let (invitees, _not_members) = match resolve(invites.clone()).await {
+            Ok(found) => found,
+            // Listing a role's members can fail for good (the Server Members intent was turned off): the people
+            // invited by name still get their links rather than nobody after the retries run out.
+            Err(Refusal(why)) if !invites.roles.is_empty() => {
+                tracing::warn!(meeting = %m.id, reason = %why, "cannot expand the invited roles; reminding the people invited by name");
+                resolve(InviteList {
+                    users: invites.users.clone(),
+                    roles: Vec::new(),
+                })
+                .await
+                .map_err(|Refusal(t)| ExecError::Transient(t))?
+            }
+            Err(Refusal(t)) => return Err(ExecError::Transient(t)),
+        };
+        let cap = policy.invitee_cap;
+        let mut list = ReminderRecipients::new(invitees, cap);
+        if list.over_cap() > 0 {
+            tracing::warn!(meeting = %m.id, invited = cap + list.over_cap(), cap, "more invitees than the cap; reminding only the first ones, the rest can use the Join button");
+        }
+        let roles = facts.role_infos();
+        if let Ok(Some(host)) = self.rest.get_member(m.guild_id, m.host_id).await {
+            list.add_host(invitee_from_member(
+                &host, m.guild_id, facts, policy, &roles,
+            ));
+        }
+        if let Some(event) = occ.discord_event_id {
+            for user in announcement::interested_users(&self.rest, m.guild_id, event)
+                .await
+                .unwrap_or_default()
+            {
+                if list.lists(user) {
+                    continue;
+                }
+                if let Ok(Some(member)) = self.rest.get_member(m.guild_id, user).await {
+                    let person = invitee_from_member(&member, m.guild_id, facts, policy, &roles);
+                    list.add_interested(person, member.bot);
+                }
+            }
+        }
+        Ok(list.into_people())
+    }
+
+    /// DMs every recipient their own link (once per occurrence), and posts a note.
+    async fn remind_now(&self, m: &Meeting, occ: &Occurrence) -> Result<(), ExecError> {
+        let now = self.clock.now();
+        let facts = guild_facts_rest(&self.rest, m.guild_id)
+            .await
+            .map_err(classify)?;
+        let server = effective(&self.config, &self.store, m.guild_id).await;
+        let invitees = self.recipients(m, occ, &facts, &server.guild).await?;
+        let window = Duration::from_std(server.join_window).unwrap_or(Duration::minutes(10));
+        let validity = occurrence_validity(occ.slot(), window, grace(&self.config));
+        let minter = links::minter(&server, &self.minter);
+        let scope = DeliveryScope::Occurrence(occ.id);
+        let mut dms = Vec::new();
+        for inv in &invitees {
+            // Claimed before sending: a crash after this point never leads to a second DM.
+            match self.store.claim_delivery(&scope, inv.user_id, now).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => return Err(ExecError::Transient(e.to_string())),
+            }
+            let link = links::for_meeting(&minter, m, inv, validity)
+                .map_err(|e| ExecError::Permanent(e.to_string()))?;
+            audit::link_issued(
+                &self.rest,
+                &self.store,
+                server.audit_channel,
+                LinkIssued {
+                    guild: m.guild_id,
+                    at: self.clock.now(),
+                    actor: m.host_id,
+                    user: inv.user_id,
+                    moderator: inv.moderator,
+                    meeting: Some(&m.id),
+                    via: "a reminder DM",
+                    until: validity.until,
+                },
+            )
+            .await;
+            dms.push(Dm {
+                user_id: inv.user_id,
+                body: render::reminder_dm(
+                    &m.topic,
+                    &facts.name,
+                    occ,
+                    validity.from,
+                    &link,
+                    inv.moderator,
+                ),
+            });
+        }
+        let mut records = Vec::new();
+        deliver_all_with(
+            &self.rest,
+            dms,
+            self.config.discord.dm_concurrency,
+            self.shutdown.clone(),
+            |user, outcome| {
+                records.push((user, outcome.clone()));
+            },
+        )
+        .await;
+        for (user, outcome) in records {
+            let r = match &outcome {
+                DmOutcome::Delivered { .. } => self.store.mark_delivered(&scope, user, now).await,
+                other => {
+                    self.store
+                        .mark_failed(&scope, user, other.kind(), now)
+                        .await
+                }
+            };
+            if let Err(e) = r {
+                tracing::warn!(error = %e, user, "could not record a delivery");
+            }
+        }
+        // A rerun (the first run's completion was lost) must not post the note again; the DMs above are
+        // guarded per user by claim_delivery.
+        if !m.private && occ.reminded_at.is_none() {
+            let note = render::starting_note(&m.topic, occ.starts_at);
+            if let Err(e) = self.rest.send_message(m.channel_id, &note).await {
+                tracing::warn!(error = %e, meeting = %m.id, "could not post the starting note");
+            }
+        }
+        self.store
+            .set_reminded(occ.id, now)
+            .await
+            .map_err(|e| ExecError::Transient(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The meeting starts: the event goes ACTIVE and the announcement says so.
+    async fn start_now(&self, m: &Meeting, occ: &Occurrence) -> Result<(), ExecError> {
+        announcement::set_event_status(&self.rest, m, occ, EVENT_ACTIVE).await;
+        announcement::edit(
+            &self.rest,
+            m,
+            occ,
+            AnnouncementState::Started(occ.starts_at),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The meeting ends: the event COMPLETED, the announcement says it ended (no Join button).
+    async fn end_now(&self, m: &Meeting, occ: &Occurrence) -> Result<(), ExecError> {
+        if occ.status == OccurrenceStatus::Scheduled {
+            // The start was missed (the bot was down): Discord completes only an ACTIVE event, and the meeting's
+            // time did happen with working links, so it ends rather than being marked cancelled.
+            announcement::set_event_status(&self.rest, m, occ, EVENT_ACTIVE).await;
+        }
+        announcement::set_event_status(&self.rest, m, occ, EVENT_COMPLETED).await;
+        announcement::edit(&self.rest, m, occ, AnnouncementState::Ended(occ.ends_at)).await;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Executor for DiscordExecutor {
+    async fn announce(
+        &self,
+        meeting: &Meeting,
+        occurrence: &Occurrence,
+        lateness: Lateness,
+    ) -> Result<(), ExecError> {
+        self.announce_now(meeting, occurrence, lateness.now).await
+    }
+
+    async fn remind(
+        &self,
+        meeting: &Meeting,
+        occurrence: &Occurrence,
+        _lateness: Lateness,
+    ) -> Result<(), ExecError> {
+        self.remind_now(meeting, occurrence).await
+    }
+
+    async fn start(
+        &self,
+        meeting: &Meeting,
+        occurrence: &Occurrence,
+        _lateness: Lateness,
+    ) -> Result<(), ExecError> {
+        self.start_now(meeting, occurrence).await
+    }
+
+    async fn end(
+        &self,
+        meeting: &Meeting,
+        occurrence: &Occurrence,
+        _lateness: Lateness,
+    ) -> Result<(), ExecError> {
+        self.end_now(meeting, occurrence).await
+    }
+}
