@@ -13,7 +13,7 @@ use crate::jitsi::{Grant, Identity, Link, Minter, Room};
 use crate::meeting::invite::InviteList;
 use crate::meeting::policy::MemberFacts;
 use crate::meeting::request::ValidRequest;
-use crate::schedule::runner::{ExecError, Lateness};
+use crate::schedule::runner::{ExecError, JobContext};
 use crate::schedule::{describe, parse_timezone, parse_when_within, timezone_suggestions, Repeat};
 use crate::store::{
     DeliveryScope, Meeting, MeetingStatus, NewMeeting, Occurrence, OccurrenceStatus, Store,
@@ -1319,7 +1319,7 @@ impl crate::schedule::runner::Executor for DiscordExecutor {
         &self,
         meeting: &Meeting,
         occurrence: &Occurrence,
-        lateness: Lateness,
+        lateness: JobContext,
     ) -> Result<(), ExecError> {
         self.announce_now(meeting, occurrence, lateness.now).await
     }
@@ -1328,7 +1328,7 @@ impl crate::schedule::runner::Executor for DiscordExecutor {
         &self,
         meeting: &Meeting,
         occurrence: &Occurrence,
-        _lateness: Lateness,
+        _lateness: JobContext,
     ) -> Result<(), ExecError> {
         self.remind_now(meeting, occurrence).await
     }
@@ -1337,7 +1337,7 @@ impl crate::schedule::runner::Executor for DiscordExecutor {
         &self,
         meeting: &Meeting,
         occurrence: &Occurrence,
-        _lateness: Lateness,
+        _lateness: JobContext,
     ) -> Result<(), ExecError> {
         self.start_now(meeting, occurrence).await
     }
@@ -1346,7 +1346,7 @@ impl crate::schedule::runner::Executor for DiscordExecutor {
         &self,
         meeting: &Meeting,
         occurrence: &Occurrence,
-        _lateness: Lateness,
+        _lateness: JobContext,
     ) -> Result<(), ExecError> {
         self.end_now(meeting, occurrence).await
     }
