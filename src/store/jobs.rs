@@ -261,16 +261,13 @@ impl Store {
         job_id: i64,
         owner: &str,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let row: Option<(Option<i64>,)> =
-            with_pool!(self, |pool| {
-                sqlx::query_as(
-            "SELECT lease_until FROM jobs WHERE id = $1 AND lease_owner = $2 AND done_at IS NULL"
-        )
-        .bind(job_id)
-        .bind(owner)
-        .fetch_optional(pool)
-        .await?
-            });
+        const SQL: &str =
+            "SELECT lease_until FROM jobs WHERE id = $1 AND lease_owner = $2 AND done_at IS NULL";
+        let row: Option<(Option<i64>,)> = with_pool!(self, |pool| sqlx::query_as(SQL)
+            .bind(job_id)
+            .bind(owner)
+            .fetch_optional(pool)
+            .await?);
         row.and_then(|(until,)| until).map(from_secs).transpose()
     }
 
