@@ -1191,29 +1191,42 @@ async fn run_claims_only_what_it_can_start_and_leaves_the_rest_to_others(db: &Te
     assert_eq!(probe.calls.lock().unwrap().len(), 2);
 }
 
-async fn a_job_running_past_its_lease_keeps_it_and_runs_once(db: &TestDb) {
-    let s = &db.store;
+/// Options whose heartbeat renews every 20 ms of real time (the manual clock decides the lease's end).
+fn renewing() -> SchedulerOptions {
+    SchedulerOptions {
+        heartbeat: Some(Duration::from_millis(20)),
+        ..options()
+    }
+}
+
+/// A tick by scheduler "a" in the background, inside the held executor call for `meeting`'s
+/// announcement (due at `t0()`); returns its job id and the tick.
+async fn tick_inside_held_job(
+    s: &Store,
+    probe: &Arc<Probe>,
+    clock: &ManualClock,
+    meeting: &str,
+) -> (i64, tokio::task::JoinHandle<Result<TickReport, StoreError>>) {
     let (_, occ) = create(
         s,
-        new_meeting("long", t0() + Span::days(10), "none", None),
+        new_meeting(meeting, t0() + Span::days(10), "none", None),
         t0(),
     )
     .await;
-    let probe = Probe::new();
-    probe.hold("long");
-    let clock = ManualClock::new(t0());
-    let renewing = SchedulerOptions {
-        heartbeat: Some(Duration::from_millis(20)),
-        ..options()
-    };
-    let a = probe_scheduler(s, &probe, Arc::new(clock.clone()), "a", renewing.clone());
-    let ticking = tokio::spawn({
-        let a = a.clone();
-        async move { a.tick().await }
-    });
-    eventually("the long job starts", || probe.calls_for("long") == 1).await;
+    probe.hold(meeting);
+    let a = probe_scheduler(s, probe, Arc::new(clock.clone()), "a", renewing());
+    let ticking = tokio::spawn(async move { a.tick().await });
+    eventually("the job starts", || probe.calls_for(meeting) == 1).await;
     let job = s.jobs_for_occurrence(occ.id).await.unwrap()[0].id;
-    let b = probe_scheduler(s, &probe, Arc::new(clock.clone()), "b", renewing);
+    (job, ticking)
+}
+
+async fn a_job_running_past_its_lease_keeps_it_and_runs_once(db: &TestDb) {
+    let s = &db.store;
+    let probe = Probe::new();
+    let clock = ManualClock::new(t0());
+    let (job, ticking) = tick_inside_held_job(s, &probe, &clock, "long").await;
+    let b = probe_scheduler(s, &probe, Arc::new(clock.clone()), "b", renewing());
     // Three times 40 s: twice the 60 s lease, renewed each time by the heartbeat.
     for _ in 0..3 {
         clock.advance(Span::seconds(40));
@@ -1243,25 +1256,9 @@ async fn a_job_running_past_its_lease_keeps_it_and_runs_once(db: &TestDb) {
 
 async fn a_job_whose_lease_is_taken_over_stops_without_further_sends(db: &TestDb) {
     let s = &db.store;
-    let (_, occ) = create(
-        s,
-        new_meeting("taken", t0() + Span::days(10), "none", None),
-        t0(),
-    )
-    .await;
     let probe = Probe::new();
-    probe.hold("taken");
     let clock = ManualClock::new(t0());
-    let renewing = SchedulerOptions {
-        heartbeat: Some(Duration::from_millis(20)),
-        ..options()
-    };
-    let a = probe_scheduler(s, &probe, Arc::new(clock.clone()), "a", renewing);
-    let ticking = tokio::spawn({
-        let a = a.clone();
-        async move { a.tick().await }
-    });
-    eventually("the job starts", || probe.calls_for("taken") == 1).await;
+    let (job_id, ticking) = tick_inside_held_job(s, &probe, &clock, "taken").await;
     let lease = probe.lease("taken").unwrap();
     assert!(lease.still_held().await);
     // A process whose clock runs 61 s ahead sees the lease over and takes the row.
@@ -1288,7 +1285,7 @@ async fn a_job_whose_lease_is_taken_over_stops_without_further_sends(db: &TestDb
         [1],
         "no send after the lease was lost"
     );
-    let job = &s.jobs_for_occurrence(occ.id).await.unwrap()[0];
+    let job = s.job(job_id).await.unwrap().unwrap();
     assert_eq!(
         job.lease_owner.as_deref(),
         Some("thief"),

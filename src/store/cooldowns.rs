@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 // One statement decides: a free key (no row, or its cooldown over) takes this use, a cooling key keeps its row.
 // Either way the row comes back, and the use id says whose it now is; SET expressions read the row as it was, so
-// both columns switch together or not at all. Racing takers queue on the key's row (or the primary key's index
+// the three columns switch together or not at all. Racing takers queue on the key's row (or the primary key's index
 // entry) and each judges the row the previous one left.
 const TAKE_SQL: &str =
     "INSERT INTO cooldowns (guild_id, user_id, action, taken_at_ms, until_ms, use_id) \
@@ -36,63 +36,6 @@ fn from_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {
 }
 
 impl Store {
-    /// Takes a use of `action` for `user` in `guild` at `now` when it is free, starting a cooldown of `length`:
-    /// `Ok(None)`; when it is not, `Ok(Some(instant it frees up))`. Atomic across processes; a zero or negative
-    /// `length` never blocks and writes nothing.
-    pub async fn take_cooldown(
-        &self,
-        guild: u64,
-        user: u64,
-        action: Action,
-        now: DateTime<Utc>,
-        length: Duration,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        if length <= Duration::zero() {
-            return Ok(None);
-        }
-        let until = now
-            .checked_add_signed(length)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let use_id = rand::random::<i64>();
-        let (row_until, row_use): (i64, i64) = with_pool!(self, |pool| sqlx::query_as(TAKE_SQL)
-            .bind(id_to_db(guild))
-            .bind(id_to_db(user))
-            .bind(action.as_str())
-            .bind(to_ms(now))
-            .bind(to_ms(until))
-            .bind(use_id)
-            .fetch_one(pool)
-            .await?);
-        if row_use == use_id {
-            Ok(None)
-        } else {
-            Ok(Some(from_ms(row_until)?))
-        }
-    }
-
-    /// Gives back the use taken at `taken_at`; a later use (or none) is left alone.
-    pub async fn give_back_cooldown(
-        &self,
-        guild: u64,
-        user: u64,
-        action: Action,
-        taken_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        with_pool!(self, |pool| {
-            sqlx::query(
-            "DELETE FROM cooldowns WHERE guild_id = $1 AND user_id = $2 AND action = $3 AND taken_at_ms = $4"
-        )
-        .bind(id_to_db(guild))
-        .bind(id_to_db(user))
-        .bind(action.as_str())
-        .bind(to_ms(taken_at))
-        .execute(pool)
-        .await?
-        .rows_affected()
-        });
-        Ok(())
-    }
-
     /// Deletes cooldowns over by `now`; returns how many. They decide nothing any more: a missing row is free.
     pub async fn prune_cooldowns(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let n = with_pool!(self, |pool| sqlx::query(
@@ -130,10 +73,30 @@ impl CooldownBook for Store {
         now: DateTime<Utc>,
         length: Duration,
     ) -> Result<Result<(), DateTime<Utc>>, CooldownUnavailable> {
-        match self.take_cooldown(guild, user, action, now, length).await {
-            Ok(None) => Ok(Ok(())),
-            Ok(Some(until)) => Ok(Err(until)),
-            Err(e) => Err(unavailable(e)),
+        if length <= Duration::zero() {
+            return Ok(Ok(()));
+        }
+        let until = now
+            .checked_add_signed(length)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let use_id = rand::random::<i64>();
+        let taken: Result<(i64, i64), StoreError> = async {
+            Ok(with_pool!(self, |pool| sqlx::query_as(TAKE_SQL)
+                .bind(id_to_db(guild))
+                .bind(id_to_db(user))
+                .bind(action.as_str())
+                .bind(to_ms(now))
+                .bind(to_ms(until))
+                .bind(use_id)
+                .fetch_one(pool)
+                .await?))
+        }
+        .await;
+        let (row_until, row_use) = taken.map_err(unavailable)?;
+        if row_use == use_id {
+            Ok(Ok(()))
+        } else {
+            Ok(Err(from_ms(row_until).map_err(unavailable)?))
         }
     }
 
@@ -144,8 +107,20 @@ impl CooldownBook for Store {
         action: Action,
         taken_at: DateTime<Utc>,
     ) -> Result<(), CooldownUnavailable> {
-        self.give_back_cooldown(guild, user, action, taken_at)
-            .await
-            .map_err(unavailable)
+        let deleted: Result<u64, StoreError> = async {
+            Ok(with_pool!(self, |pool| sqlx::query(
+                "DELETE FROM cooldowns WHERE guild_id = $1 AND user_id = $2 AND action = $3 \
+                 AND taken_at_ms = $4"
+            )
+            .bind(id_to_db(guild))
+            .bind(id_to_db(user))
+            .bind(action.as_str())
+            .bind(to_ms(taken_at))
+            .execute(pool)
+            .await?
+            .rows_affected()))
+        }
+        .await;
+        deleted.map(|_| ()).map_err(unavailable)
     }
 }
