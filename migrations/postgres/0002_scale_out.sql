@@ -25,8 +25,9 @@ CREATE INDEX dm_channels_last_used ON dm_channels (last_used_at);
 
 -- One REST schedule per bot token (keyed by a hash, never the token): each request books the next slot, spaced
 -- 1/pace apart on the database's clock, so all processes together keep to the pace (see src/store/budget.rs).
--- Microseconds: slots are 25 ms apart at the default pace.
-CREATE TABLE rest_budget (
+-- Microseconds: slots are 25 ms apart at the default pace. UNLOGGED: a booking then costs no WAL flush (≈0.09 ms
+-- instead of ≈1.5 ms here); should PostgreSQL crash the table comes back empty, and the schedule starts afresh.
+CREATE UNLOGGED TABLE rest_budget (
     bucket           TEXT PRIMARY KEY,
     next_slot_us     BIGINT NOT NULL,
     paused_until_us  BIGINT NOT NULL DEFAULT 0,
