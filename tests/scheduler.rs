@@ -14,7 +14,6 @@ use meetbot::store::{
 };
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -142,21 +141,12 @@ struct Call {
     started_ago: Option<Span>,
 }
 
-/// Pauses the first executor call until told to go on.
-#[derive(Default)]
-struct Gate {
-    entered: Notify,
-    release: Notify,
-}
-
 /// Records every executor call; fails on request, per meeting id.
 #[derive(Default)]
 struct Recorder {
     calls: Mutex<Vec<Call>>,
     transient_failures_left: Mutex<HashMap<String, u32>>,
     permanent: Mutex<HashSet<String>>,
-    gate: Option<Gate>,
-    gated: AtomicBool,
     slow_announce: bool,
 }
 
@@ -196,12 +186,6 @@ impl Recorder {
             started_ago: lateness.started_ago(occurrence),
             lateness,
         });
-        if let Some(gate) = &self.gate {
-            if !self.gated.swap(true, Ordering::SeqCst) {
-                gate.entered.notify_one();
-                gate.release.notified().await;
-            }
-        }
         if self.permanent.lock().unwrap().contains(&meeting.id) {
             return Err(ExecError::Permanent("channel deleted".into()));
         }
@@ -866,49 +850,61 @@ async fn claim_and_next_due_queries_use_the_due_index(db: &TestDb) {
 
 async fn shutdown_releases_claimed_jobs_that_had_not_started(db: &TestDb) {
     let s = &db.store;
-    for i in 0..3 {
-        create(
-            s,
-            new_meeting(&format!("s{i}"), t0() + Span::hours(1), "none", None),
-            t0(),
-        )
-        .await;
-    }
+    // "pair" has two jobs due, claimed together and run in order; "other" one. Two slots take all
+    // three, and shutdown comes while both first jobs run.
+    let (_, pair) = create(
+        s,
+        new_meeting("pair", t0(), "none", None),
+        t0() - Span::hours(1),
+    )
+    .await;
+    create(
+        s,
+        new_meeting("other", t0() + Span::hours(1), "none", None),
+        t0(),
+    )
+    .await;
+    let probe = Probe::new();
+    probe.hold("pair");
+    probe.hold("other");
     let clock = ManualClock::new(t0());
-    let exec = Arc::new(Recorder {
-        gate: Some(Gate::default()),
-        ..Recorder::default()
-    });
-    let one_at_a_time = SchedulerOptions {
-        concurrency: 1,
+    let two = SchedulerOptions {
+        concurrency: 2,
         ..options()
     };
-    let sched = scheduler_with(s, &exec, &clock, "stopping", one_at_a_time);
-    let (stop, shutdown) = watch::channel(false);
-    let running = tokio::spawn(Arc::new(sched).run(shutdown, Arc::new(Notify::new())));
-    let gate = exec.gate.as_ref().unwrap();
-    tokio::time::timeout(Duration::from_secs(20), gate.entered.notified())
-        .await
-        .expect("the first job starts");
-    stop.send(true).unwrap();
-    gate.release.notify_one();
-    tokio::time::timeout(Duration::from_secs(20), running)
-        .await
-        .expect("run stops on shutdown")
-        .unwrap();
-    assert_eq!(exec.calls().len(), 1, "no new job starts after shutdown");
+    let sched = probe_scheduler(s, &probe, Arc::new(clock.clone()), "stopping", two);
+    let running = Running::start(&sched);
+    eventually("both first jobs start", || {
+        probe.calls_for("pair") == 1 && probe.calls_for("other") == 1
+    })
+    .await;
+    running.stop.send(true).unwrap();
+    probe.release("pair");
+    probe.release("other");
+    running.stop().await;
+    let mut calls = probe.calls.lock().unwrap().clone();
+    calls.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        calls,
+        [
+            ("other".to_string(), JobKind::Announce),
+            ("pair".to_string(), JobKind::Announce)
+        ],
+        "running jobs finish, no new one starts after shutdown"
+    );
     let claimed = s
         .claim_due(t0(), "next-process", Duration::from_secs(60), 10)
         .await
         .unwrap();
-    assert_eq!(claimed.len(), 2, "the two unstarted jobs were handed back");
-    assert!(
-        claimed.iter().all(|j| j.attempts == 1),
-        "release is not an attempt"
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|j| (j.occurrence_id, j.kind))
+            .collect::<Vec<_>>(),
+        [(pair.id, JobKind::Start)],
+        "the claimed, unstarted start was handed back"
     );
-    assert!(claimed
-        .iter()
-        .all(|j| j.occurrence_id != exec.calls()[0].occurrence));
+    assert_eq!(claimed[0].attempts, 1, "release is not an attempt");
 }
 
 async fn wake_makes_an_idle_run_loop_look_for_new_work_at_once(db: &TestDb) {
