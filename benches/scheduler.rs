@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration as Span, TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
 use meetbot::clock::{ManualClock, SharedClock};
 use meetbot::schedule::runner::{
-    jobs_for, ExecError, Executor, Lateness, Scheduler, SchedulerOptions,
+    jobs_for, ExecError, Executor, JobContext, Scheduler, SchedulerOptions,
 };
 use meetbot::store::{Meeting, NewMeeting, Occurrence, Store};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,16 +17,16 @@ struct NoOp;
 
 #[async_trait]
 impl Executor for NoOp {
-    async fn announce(&self, _: &Meeting, _: &Occurrence, _: Lateness) -> Result<(), ExecError> {
+    async fn announce(&self, _: &Meeting, _: &Occurrence, _: JobContext) -> Result<(), ExecError> {
         Ok(())
     }
-    async fn remind(&self, _: &Meeting, _: &Occurrence, _: Lateness) -> Result<(), ExecError> {
+    async fn remind(&self, _: &Meeting, _: &Occurrence, _: JobContext) -> Result<(), ExecError> {
         Ok(())
     }
-    async fn start(&self, _: &Meeting, _: &Occurrence, _: Lateness) -> Result<(), ExecError> {
+    async fn start(&self, _: &Meeting, _: &Occurrence, _: JobContext) -> Result<(), ExecError> {
         Ok(())
     }
-    async fn end(&self, _: &Meeting, _: &Occurrence, _: Lateness) -> Result<(), ExecError> {
+    async fn end(&self, _: &Meeting, _: &Occurrence, _: JobContext) -> Result<(), ExecError> {
         Ok(())
     }
 }

@@ -1,21 +1,19 @@
 //! The scheduler engine against a real store (SQLite, and PostgreSQL when reachable), with a
-//! recording executor and a manual clock: nothing here sleeps to make time pass.
+//! recording executor and a manual clock: nothing here sleeps to make time pass. Lease heartbeats
+//! and the clock-skew test run on real time, polling briefly.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration as Span, TimeZone, Utc};
 use meetbot::clock::{Clock, ManualClock, SharedClock};
 use meetbot::schedule::runner::{
-    add_next_occurrence, jobs_for, ExecError, Executor, Lateness, Scheduler, SchedulerOptions,
-    TickReport,
+    add_next_occurrence, jobs_for, ExecError, Executor, JobContext, JobLease, Scheduler,
+    SchedulerOptions, TickReport,
 };
 use meetbot::store::{
     JobKind, Meeting, MeetingStatus, NewMeeting, Occurrence, OccurrenceStatus, Store, StoreError,
-    StoreOptions,
 };
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -27,7 +25,12 @@ use tracing::instrument::WithSubscriber;
 #[path = "support/db.rs"]
 mod db;
 
-use db::{postgres_db_via, TestDb};
+use db::TestDb;
+
+#[path = "support/relay.rs"]
+mod relay;
+
+use relay::relayed_postgres;
 
 on_both_backends!(
     jobs_run_only_when_due_and_each_effect_happens_once,
@@ -45,6 +48,11 @@ on_both_backends!(
     claim_and_next_due_queries_use_the_due_index,
     shutdown_releases_claimed_jobs_that_had_not_started,
     wake_makes_an_idle_run_loop_look_for_new_work_at_once,
+    a_slow_job_does_not_hold_up_other_occurrences_and_claiming_goes_on,
+    run_claims_only_what_it_can_start_and_leaves_the_rest_to_others,
+    a_job_running_past_its_lease_keeps_it_and_runs_once,
+    a_job_whose_lease_is_taken_over_stops_without_further_sends,
+    an_occurrences_next_job_waits_while_another_scheduler_runs_its_earlier_one,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -96,6 +104,7 @@ async fn create(
 fn options() -> SchedulerOptions {
     SchedulerOptions {
         lease: Duration::from_secs(60),
+        heartbeat: None,
         batch: 50,
         concurrency: 4,
         max_attempts: 4,
@@ -128,15 +137,8 @@ struct Call {
     kind: JobKind,
     meeting: String,
     occurrence: i64,
-    lateness: Lateness,
+    lateness: JobContext,
     started_ago: Option<Span>,
-}
-
-/// Pauses the first executor call until told to go on.
-#[derive(Default)]
-struct Gate {
-    entered: Notify,
-    release: Notify,
 }
 
 /// Records every executor call; fails on request, per meeting id.
@@ -145,8 +147,6 @@ struct Recorder {
     calls: Mutex<Vec<Call>>,
     transient_failures_left: Mutex<HashMap<String, u32>>,
     permanent: Mutex<HashSet<String>>,
-    gate: Option<Gate>,
-    gated: AtomicBool,
     slow_announce: bool,
 }
 
@@ -172,7 +172,7 @@ impl Recorder {
         kind: JobKind,
         meeting: &Meeting,
         occurrence: &Occurrence,
-        lateness: Lateness,
+        lateness: JobContext,
     ) -> Result<(), ExecError> {
         if kind == JobKind::Announce && self.slow_announce {
             // Lets any job run alongside the announcement overtake it; the test's outcome does
@@ -183,15 +183,9 @@ impl Recorder {
             kind,
             meeting: meeting.id.clone(),
             occurrence: occurrence.id,
-            lateness,
             started_ago: lateness.started_ago(occurrence),
+            lateness,
         });
-        if let Some(gate) = &self.gate {
-            if !self.gated.swap(true, Ordering::SeqCst) {
-                gate.entered.notify_one();
-                gate.release.notified().await;
-            }
-        }
         if self.permanent.lock().unwrap().contains(&meeting.id) {
             return Err(ExecError::Permanent("channel deleted".into()));
         }
@@ -206,16 +200,16 @@ impl Recorder {
 
 #[async_trait]
 impl Executor for Recorder {
-    async fn announce(&self, m: &Meeting, o: &Occurrence, l: Lateness) -> Result<(), ExecError> {
+    async fn announce(&self, m: &Meeting, o: &Occurrence, l: JobContext) -> Result<(), ExecError> {
         self.record(JobKind::Announce, m, o, l).await
     }
-    async fn remind(&self, m: &Meeting, o: &Occurrence, l: Lateness) -> Result<(), ExecError> {
+    async fn remind(&self, m: &Meeting, o: &Occurrence, l: JobContext) -> Result<(), ExecError> {
         self.record(JobKind::Remind, m, o, l).await
     }
-    async fn start(&self, m: &Meeting, o: &Occurrence, l: Lateness) -> Result<(), ExecError> {
+    async fn start(&self, m: &Meeting, o: &Occurrence, l: JobContext) -> Result<(), ExecError> {
         self.record(JobKind::Start, m, o, l).await
     }
-    async fn end(&self, m: &Meeting, o: &Occurrence, l: Lateness) -> Result<(), ExecError> {
+    async fn end(&self, m: &Meeting, o: &Occurrence, l: JobContext) -> Result<(), ExecError> {
         self.record(JobKind::End, m, o, l).await
     }
 }
@@ -856,49 +850,61 @@ async fn claim_and_next_due_queries_use_the_due_index(db: &TestDb) {
 
 async fn shutdown_releases_claimed_jobs_that_had_not_started(db: &TestDb) {
     let s = &db.store;
-    for i in 0..3 {
-        create(
-            s,
-            new_meeting(&format!("s{i}"), t0() + Span::hours(1), "none", None),
-            t0(),
-        )
-        .await;
-    }
+    // "pair" has two jobs due, claimed together and run in order; "other" one. Two slots take all
+    // three, and shutdown comes while both first jobs run.
+    let (_, pair) = create(
+        s,
+        new_meeting("pair", t0(), "none", None),
+        t0() - Span::hours(1),
+    )
+    .await;
+    create(
+        s,
+        new_meeting("other", t0() + Span::hours(1), "none", None),
+        t0(),
+    )
+    .await;
+    let probe = Probe::new();
+    probe.hold("pair");
+    probe.hold("other");
     let clock = ManualClock::new(t0());
-    let exec = Arc::new(Recorder {
-        gate: Some(Gate::default()),
-        ..Recorder::default()
-    });
-    let one_at_a_time = SchedulerOptions {
-        concurrency: 1,
+    let two = SchedulerOptions {
+        concurrency: 2,
         ..options()
     };
-    let sched = scheduler_with(s, &exec, &clock, "stopping", one_at_a_time);
-    let (stop, shutdown) = watch::channel(false);
-    let running = tokio::spawn(Arc::new(sched).run(shutdown, Arc::new(Notify::new())));
-    let gate = exec.gate.as_ref().unwrap();
-    tokio::time::timeout(Duration::from_secs(20), gate.entered.notified())
-        .await
-        .expect("the first job starts");
-    stop.send(true).unwrap();
-    gate.release.notify_one();
-    tokio::time::timeout(Duration::from_secs(20), running)
-        .await
-        .expect("run stops on shutdown")
-        .unwrap();
-    assert_eq!(exec.calls().len(), 1, "no new job starts after shutdown");
+    let sched = probe_scheduler(s, &probe, Arc::new(clock.clone()), "stopping", two);
+    let running = Running::start(&sched);
+    eventually("both first jobs start", || {
+        probe.calls_for("pair") == 1 && probe.calls_for("other") == 1
+    })
+    .await;
+    running.stop.send(true).unwrap();
+    probe.release("pair");
+    probe.release("other");
+    running.stop().await;
+    let mut calls = probe.calls.lock().unwrap().clone();
+    calls.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        calls,
+        [
+            ("other".to_string(), JobKind::Announce),
+            ("pair".to_string(), JobKind::Announce)
+        ],
+        "running jobs finish, no new one starts after shutdown"
+    );
     let claimed = s
         .claim_due(t0(), "next-process", Duration::from_secs(60), 10)
         .await
         .unwrap();
-    assert_eq!(claimed.len(), 2, "the two unstarted jobs were handed back");
-    assert!(
-        claimed.iter().all(|j| j.attempts == 1),
-        "release is not an attempt"
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|j| (j.occurrence_id, j.kind))
+            .collect::<Vec<_>>(),
+        [(pair.id, JobKind::Start)],
+        "the claimed, unstarted start was handed back"
     );
-    assert!(claimed
-        .iter()
-        .all(|j| j.occurrence_id != exec.calls()[0].occurrence));
+    assert_eq!(claimed[0].attempts, 1, "release is not an attempt");
 }
 
 async fn wake_makes_an_idle_run_loop_look_for_new_work_at_once(db: &TestDb) {
@@ -951,96 +957,440 @@ async fn wake_makes_an_idle_run_loop_look_for_new_work_at_once(db: &TestDb) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Database outages (PostgreSQL behind a loopback relay that can be switched off)
+// Leases that hold: concurrent occurrences, heartbeats, lost leases (real time, short waits)
 
-/// A TCP relay on 127.0.0.1 to the test PostgreSQL. Switched off, its port is closed and every
-/// relayed connection cut, so the store's URL points at a closed port, as in an outage.
-struct Relay {
-    addr: SocketAddr,
-    target: String,
-    accept: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+/// Side effects an executor performs, in order, for a lease test: each call makes a first send,
+/// waits while its meeting is held, then checks its lease before the second send.
+#[derive(Default)]
+struct Probe {
+    calls: Mutex<Vec<(String, JobKind)>>,
+    sends: Mutex<Vec<(String, u32)>>,
+    holds: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    leases: Mutex<HashMap<String, JobLease>>,
+    /// When set, each call records the database's time as it starts.
+    db: Option<Store>,
+    started_at: Mutex<Vec<(String, DateTime<Utc>)>>,
 }
 
-impl Relay {
-    async fn start(target: String) -> Relay {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let relay = Relay {
-            addr: listener.local_addr().unwrap(),
-            target,
-            accept: Mutex::new(None),
-            conns: Arc::new(Mutex::new(Vec::new())),
-        };
-        relay.serve(listener);
-        relay
+impl Probe {
+    fn new() -> Arc<Self> {
+        Arc::new(Self::default())
     }
 
-    fn serve(&self, listener: tokio::net::TcpListener) {
-        let (target, conns) = (self.target.clone(), self.conns.clone());
-        let task = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let target = target.clone();
-                let relayed = tokio::spawn(async move {
-                    if let Ok(mut out) = tokio::net::TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
-                    }
-                });
-                conns.lock().unwrap().push(relayed.abort_handle());
-            }
-        });
-        *self.accept.lock().unwrap() = Some(task);
+    /// Calls for `meeting` wait after their first send until [`Probe::release`].
+    fn hold(&self, meeting: &str) {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        self.holds.lock().unwrap().insert(meeting.into(), gate);
     }
 
-    async fn down(&self) {
-        let task = self.accept.lock().unwrap().take();
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await; // the listener, and so the port, is closed once this returns
+    fn release(&self, meeting: &str) {
+        if let Some(gate) = self.holds.lock().unwrap().get(meeting) {
+            gate.close();
         }
-        for c in self.conns.lock().unwrap().drain(..) {
-            c.abort();
-        }
-        assert!(
-            tokio::net::TcpStream::connect(self.addr).await.is_err(),
-            "the relay port is closed"
-        );
     }
 
-    async fn up(&self) {
-        let listener = tokio::net::TcpListener::bind(self.addr)
+    fn calls_for(&self, meeting: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(m, _)| m == meeting)
+            .count()
+    }
+
+    fn sends_for(&self, meeting: &str) -> Vec<u32> {
+        self.sends
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(m, _)| m == meeting)
+            .map(|(_, n)| *n)
+            .collect()
+    }
+
+    fn lease(&self, meeting: &str) -> Option<JobLease> {
+        self.leases.lock().unwrap().get(meeting).cloned()
+    }
+
+    async fn call(&self, kind: JobKind, m: &Meeting, job: JobContext) -> Result<(), ExecError> {
+        if let Some(db) = &self.db {
+            let now = db.db_now().await.expect("database time");
+            self.started_at.lock().unwrap().push((m.id.clone(), now));
+        }
+        self.calls.lock().unwrap().push((m.id.clone(), kind));
+        self.leases
+            .lock()
+            .unwrap()
+            .insert(m.id.clone(), job.lease.clone());
+        self.sends.lock().unwrap().push((m.id.clone(), 1));
+        let gate = self.holds.lock().unwrap().get(&m.id).cloned();
+        if let Some(gate) = gate {
+            let _ = gate.acquire().await; // closed: released
+        }
+        if !job.lease.still_held().await {
+            return Err(ExecError::LeaseLost);
+        }
+        self.sends.lock().unwrap().push((m.id.clone(), 2));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Executor for Probe {
+    async fn announce(&self, m: &Meeting, _: &Occurrence, j: JobContext) -> Result<(), ExecError> {
+        self.call(JobKind::Announce, m, j).await
+    }
+    async fn remind(&self, m: &Meeting, _: &Occurrence, j: JobContext) -> Result<(), ExecError> {
+        self.call(JobKind::Remind, m, j).await
+    }
+    async fn start(&self, m: &Meeting, _: &Occurrence, j: JobContext) -> Result<(), ExecError> {
+        self.call(JobKind::Start, m, j).await
+    }
+    async fn end(&self, m: &Meeting, _: &Occurrence, j: JobContext) -> Result<(), ExecError> {
+        self.call(JobKind::End, m, j).await
+    }
+}
+
+fn probe_scheduler(
+    store: &Store,
+    probe: &Arc<Probe>,
+    clock: SharedClock,
+    owner: &str,
+    options: SchedulerOptions,
+) -> Arc<Scheduler> {
+    Arc::new(Scheduler::new(
+        store.clone(),
+        probe.clone(),
+        clock,
+        owner,
+        options,
+    ))
+}
+
+/// Polls `done` every 10 ms until it holds; panics with `what` after 20 s.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A run loop in the background, and the switch that stops it.
+struct Running {
+    stop: watch::Sender<bool>,
+    wake: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    fn start(sched: &Arc<Scheduler>) -> Running {
+        let (stop, shutdown) = watch::channel(false);
+        let wake = Arc::new(Notify::new());
+        let task = tokio::spawn(sched.clone().run(shutdown, wake.clone()));
+        Running { stop, wake, task }
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(20), self.task)
             .await
-            .expect("rebind the relay port");
-        self.serve(listener);
+            .expect("run stops on shutdown")
+            .unwrap();
     }
 }
 
-impl Drop for Relay {
-    fn drop(&mut self) {
-        if let Some(task) = self.accept.lock().unwrap().take() {
-            task.abort();
-        }
-        for c in self.conns.lock().unwrap().drain(..) {
-            c.abort();
-        }
-    }
-}
-
-async fn relayed_postgres() -> Option<(Relay, TestDb)> {
-    let base = url::Url::parse(&db::postgres_base_url()).ok()?;
-    let target = format!(
-        "{}:{}",
-        base.host_str().unwrap_or("127.0.0.1"),
-        base.port().unwrap_or(5432)
+async fn a_slow_job_does_not_hold_up_other_occurrences_and_claiming_goes_on(db: &TestDb) {
+    let s = &db.store;
+    let later = t0() + Span::days(10);
+    create(s, new_meeting("slow", later, "none", None), t0()).await;
+    create(s, new_meeting("quick", later, "none", None), t0()).await;
+    let probe = Probe::new();
+    probe.hold("slow");
+    let clock = ManualClock::new(t0());
+    let sched = probe_scheduler(s, &probe, Arc::new(clock.clone()), "one", options());
+    let running = Running::start(&sched);
+    eventually("the slow announcement starts", || {
+        probe.calls_for("slow") == 1
+    })
+    .await;
+    eventually("the quick one runs beside it", || {
+        probe.sends_for("quick") == [1, 2]
+    })
+    .await;
+    // Work created while the slow job still runs is claimed and done without waiting for it.
+    create(s, new_meeting("new", later, "none", None), t0()).await;
+    running.wake.notify_one();
+    eventually("work created meanwhile runs", || {
+        probe.sends_for("new") == [1, 2]
+    })
+    .await;
+    assert_eq!(
+        probe.sends_for("slow"),
+        [1],
+        "the slow job is still running"
     );
-    let relay = Relay::start(target).await;
-    let options = StoreOptions {
-        max_connections: 2,
-        acquire_timeout: Duration::from_secs(1),
-        ..StoreOptions::default()
-    };
-    let db = postgres_db_via(Some(relay.addr), options).await?;
-    Some((relay, db))
+    probe.release("slow");
+    eventually("the slow job finishes", || {
+        probe.sends_for("slow") == [1, 2]
+    })
+    .await;
+    running.stop().await;
 }
+
+async fn run_claims_only_what_it_can_start_and_leaves_the_rest_to_others(db: &TestDb) {
+    let s = &db.store;
+    let later = t0() + Span::days(10);
+    for m in ["a", "b", "c"] {
+        create(s, new_meeting(m, later, "none", None), t0()).await;
+        // Held only once they are all stored, so none can finish early.
+    }
+    let probe = Probe::new();
+    for m in ["a", "b", "c"] {
+        probe.hold(m);
+    }
+    let clock = ManualClock::new(t0());
+    let two = SchedulerOptions {
+        concurrency: 2,
+        ..options()
+    };
+    let sched = probe_scheduler(s, &probe, Arc::new(clock.clone()), "busy", two);
+    let running = Running::start(&sched);
+    eventually("two occurrences start", || {
+        probe.calls.lock().unwrap().len() == 2
+    })
+    .await;
+    // Both slots are busy: the third job was never claimed, so another process takes it at once
+    // rather than after the slow ones.
+    let other = s
+        .claim_due(t0(), "other-process", Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(other.len(), 1, "{other:?}");
+    let started: HashSet<String> = probe
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(m, _)| m.clone())
+        .collect();
+    let third = ["a", "b", "c"]
+        .into_iter()
+        .find(|m| !started.contains(*m))
+        .unwrap();
+    let occ = s.occurrences(third).await.unwrap()[0].id;
+    assert_eq!(other[0].occurrence_id, occ);
+    for m in ["a", "b", "c"] {
+        probe.release(m);
+    }
+    running.stop().await;
+    assert_eq!(probe.calls.lock().unwrap().len(), 2);
+}
+
+/// Options whose heartbeat renews every 20 ms of real time (the manual clock decides the lease's end).
+fn renewing() -> SchedulerOptions {
+    SchedulerOptions {
+        heartbeat: Some(Duration::from_millis(20)),
+        ..options()
+    }
+}
+
+/// A tick by scheduler "a" in the background, inside the held executor call for `meeting`'s
+/// announcement (due at `t0()`); returns its job id and the tick.
+async fn tick_inside_held_job(
+    s: &Store,
+    probe: &Arc<Probe>,
+    clock: &ManualClock,
+    meeting: &str,
+) -> (i64, tokio::task::JoinHandle<Result<TickReport, StoreError>>) {
+    let (_, occ) = create(
+        s,
+        new_meeting(meeting, t0() + Span::days(10), "none", None),
+        t0(),
+    )
+    .await;
+    probe.hold(meeting);
+    let a = probe_scheduler(s, probe, Arc::new(clock.clone()), "a", renewing());
+    let ticking = tokio::spawn(async move { a.tick().await });
+    eventually("the job starts", || probe.calls_for(meeting) == 1).await;
+    let job = s.jobs_for_occurrence(occ.id).await.unwrap()[0].id;
+    (job, ticking)
+}
+
+async fn a_job_running_past_its_lease_keeps_it_and_runs_once(db: &TestDb) {
+    let s = &db.store;
+    let probe = Probe::new();
+    let clock = ManualClock::new(t0());
+    let (job, ticking) = tick_inside_held_job(s, &probe, &clock, "long").await;
+    let b = probe_scheduler(s, &probe, Arc::new(clock.clone()), "b", renewing());
+    // Three times 40 s: twice the 60 s lease, renewed each time by the heartbeat.
+    for _ in 0..3 {
+        clock.advance(Span::seconds(40));
+        let renewed = clock.now() + Span::seconds(60);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let j = s.job(job).await.unwrap().unwrap();
+            if j.lease_until >= Some(renewed) {
+                assert_eq!(j.lease_owner.as_deref(), Some("a"));
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the lease was not renewed: {j:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(b.tick().await.unwrap().ran, 0, "another scheduler took it");
+    }
+    probe.release("long");
+    let report = ticking.await.unwrap().unwrap();
+    assert_eq!((report.ran, report.completed), (1, 1));
+    assert_eq!(probe.calls_for("long"), 1);
+    assert_eq!(probe.sends_for("long"), [1, 2]);
+    assert!(s.job(job).await.unwrap().unwrap().done_at.is_some());
+}
+
+async fn a_job_whose_lease_is_taken_over_stops_without_further_sends(db: &TestDb) {
+    let s = &db.store;
+    let probe = Probe::new();
+    let clock = ManualClock::new(t0());
+    let (job_id, ticking) = tick_inside_held_job(s, &probe, &clock, "taken").await;
+    let lease = probe.lease("taken").unwrap();
+    assert!(lease.still_held().await);
+    // A process whose clock runs 61 s ahead sees the lease over and takes the row.
+    let thief = s
+        .claim_due(
+            t0() + Span::seconds(61),
+            "thief",
+            Duration::from_secs(60),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(thief.len(), 1);
+    tokio::time::timeout(Duration::from_secs(20), lease.lost())
+        .await
+        .expect("the heartbeat finds the renewal refused");
+    assert!(lease.is_lost());
+    assert!(!lease.still_held().await);
+    probe.release("taken");
+    let report = ticking.await.unwrap().unwrap();
+    assert_eq!((report.ran, report.lost, report.completed), (1, 1, 0));
+    assert_eq!(
+        probe.sends_for("taken"),
+        [1],
+        "no send after the lease was lost"
+    );
+    let job = s.job(job_id).await.unwrap().unwrap();
+    assert_eq!(
+        job.lease_owner.as_deref(),
+        Some("thief"),
+        "left to its owner"
+    );
+    assert!(job.done_at.is_none() && job.last_error.is_none());
+}
+
+async fn an_occurrences_next_job_waits_while_another_scheduler_runs_its_earlier_one(db: &TestDb) {
+    let s = &db.store;
+    let start = t0() + Span::minutes(5);
+    create(s, new_meeting("order", start, "none", None), t0()).await;
+    // Another process is posting the announcement.
+    let held = s
+        .claim_due(t0(), "announcer", Duration::from_secs(600), 1)
+        .await
+        .unwrap();
+    assert_eq!(held[0].kind, JobKind::Announce);
+    let clock = ManualClock::new(start);
+    let exec = Recorder::new();
+    let sched = scheduler(s, &exec, &clock, "one");
+    assert_eq!(sched.tick().await.unwrap().ran, 0, "the start waits");
+    assert!(s.complete(held[0].id, "announcer", start).await.unwrap());
+    let report = sched.tick().await.unwrap();
+    assert_eq!((report.ran, report.completed), (1, 1));
+    assert_eq!(exec.kinds_for("order"), vec![JobKind::Start]);
+}
+
+/// A process clock `offset` away from the machine's.
+#[derive(Debug)]
+struct SkewedClock(Span);
+
+impl Clock for SkewedClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.0
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_schedulers_with_clocks_5_minutes_apart_neither_steal_leases_nor_run_early() {
+    use meetbot::store::DbClock;
+    let Some(db) = db::postgres_db().await else {
+        return;
+    };
+    let (sa, sb) = (db.store.clone(), Store::open(&db.url).await.unwrap());
+    let now = sa.db_now().await.unwrap();
+    let far = now + Span::hours(1);
+    // Due ten minutes ago: whoever runs it holds it for the whole test.
+    create(
+        &sa,
+        new_meeting("held", far, "none", None),
+        now - Span::minutes(10),
+    )
+    .await;
+    // Due in three seconds, by the database's clock.
+    let (_, soon) = create(
+        &sa,
+        new_meeting("soon", far, "none", None),
+        now + Span::seconds(3),
+    )
+    .await;
+    let soon_due = sa.jobs_for_occurrence(soon.id).await.unwrap()[0].due_at;
+    let probe = Arc::new(Probe {
+        db: Some(sa.clone()),
+        ..Probe::default()
+    });
+    probe.hold("held");
+    let behind: SharedClock = Arc::new(SkewedClock(-Span::minutes(5)));
+    let ahead: SharedClock = Arc::new(SkewedClock(Span::minutes(5)));
+    let clock_a: SharedClock = DbClock::measure(sa.clone(), behind).await.unwrap();
+    let clock_b: SharedClock = DbClock::measure(sb.clone(), ahead).await.unwrap();
+    let polling = SchedulerOptions {
+        lease: Duration::from_secs(30),
+        max_sleep: Duration::from_millis(50),
+        ..options()
+    };
+    let a = probe_scheduler(&sa, &probe, clock_a, "behind", polling.clone());
+    let b = probe_scheduler(&sb, &probe, clock_b, "ahead", polling);
+    let run_a = Running::start(&a);
+    eventually("the process behind claims the held job", || {
+        probe.calls_for("held") == 1
+    })
+    .await;
+    let run_b = Running::start(&b);
+    eventually("the job due in 3 s runs", || probe.calls_for("soon") == 1).await;
+    // The process ahead has had seconds to take the held job.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    probe.release("held");
+    eventually("the held job finishes", || {
+        probe.sends_for("held").contains(&2)
+    })
+    .await;
+    run_a.stop().await;
+    run_b.stop().await;
+    assert_eq!(probe.calls_for("held"), 1, "a live lease was stolen");
+    assert_eq!(probe.calls_for("soon"), 1);
+    let started = probe.started_at.lock().unwrap().clone();
+    let (_, soon_at) = started.iter().find(|(m, _)| m == "soon").unwrap();
+    // Tolerance for the offset's measurement (half a round trip on loopback), not for skew.
+    assert!(
+        *soon_at >= soon_due - Span::milliseconds(100),
+        "ran {} before it was due by the database's clock",
+        soon_due - *soon_at
+    );
+    sb.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Database outages (PostgreSQL behind a loopback relay that can be switched off)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_tick_reports_unavailable_while_the_database_is_down_and_recovers() {

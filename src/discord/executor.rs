@@ -19,7 +19,7 @@ use crate::meeting::join::occurrence_validity;
 use crate::meeting::occurrences::Timed;
 use crate::meeting::policy::GuildPolicy;
 use crate::meeting::recipients::{Invitee, ReminderRecipients};
-use crate::schedule::runner::{ExecError, Executor, Lateness};
+use crate::schedule::runner::{ExecError, Executor, JobContext};
 use crate::store::{DeliveryScope, Meeting, Occurrence, OccurrenceStatus, Store};
 use chrono::{DateTime, Duration, Utc};
 use reqwest::Method;
@@ -361,7 +361,7 @@ impl Executor for DiscordExecutor {
         &self,
         meeting: &Meeting,
         occurrence: &Occurrence,
-        lateness: Lateness,
+        lateness: JobContext,
     ) -> Result<(), ExecError> {
         self.announce_now(meeting, occurrence, lateness.now).await
     }
@@ -370,7 +370,7 @@ impl Executor for DiscordExecutor {
         &self,
         meeting: &Meeting,
         occurrence: &Occurrence,
-        _lateness: Lateness,
+        _lateness: JobContext,
     ) -> Result<(), ExecError> {
         self.remind_now(meeting, occurrence).await
     }
@@ -379,7 +379,7 @@ impl Executor for DiscordExecutor {
         &self,
         meeting: &Meeting,
         occurrence: &Occurrence,
-        _lateness: Lateness,
+        _lateness: JobContext,
     ) -> Result<(), ExecError> {
         self.start_now(meeting, occurrence).await
     }
@@ -388,7 +388,7 @@ impl Executor for DiscordExecutor {
         &self,
         meeting: &Meeting,
         occurrence: &Occurrence,
-        _lateness: Lateness,
+        _lateness: JobContext,
     ) -> Result<(), ExecError> {
         self.end_now(meeting, occurrence).await
     }

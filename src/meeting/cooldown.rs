@@ -1,7 +1,9 @@
 //! Per-user cooldowns for commands that make the bot send messages (`/meet`, `/invite`), so it cannot be used to
-//! mass-DM a server. Kept in memory on purpose: a restart forgets them, which costs at most one extra use per person,
-//! and nothing has to be written to the database on every command.
+//! mass-DM a server. [`CooldownBook`] is what commands ask; [`Cooldowns`] keeps them in this process's memory (a
+//! restart forgets them, and each process has its own), the store keeps them for every process and across restarts
+//! (`impl CooldownBook for Store`, in `store/cooldowns.rs`), with the same semantics.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,6 +15,47 @@ pub enum Action {
     Meet,
     /// `/invite`.
     Invite,
+}
+
+impl Action {
+    /// The name stored for this action.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Meet => "meet",
+            Action::Invite => "invite",
+        }
+    }
+}
+
+/// The cooldowns could not be consulted (the database behind them is unavailable); the message names the cause.
+#[derive(Debug, thiserror::Error)]
+#[error("cooldowns are unavailable: {0}")]
+pub struct CooldownUnavailable(pub String);
+
+/// Where cooldowns are kept. Semantics shared by every implementation: taking is atomic (two racing takes of one
+/// key, in any processes, let exactly one through); a zero or negative length never blocks and records nothing;
+/// giving back removes only the use taken at that instant, never a later one.
+#[async_trait]
+pub trait CooldownBook: Send + Sync {
+    /// Takes a use of `action` for `user` in `guild` at `now` when it is free, starting a cooldown of `length`
+    /// (`Ok(Ok(()))`); otherwise `Ok(Err(instant it frees up))`.
+    async fn try_take(
+        &self,
+        guild: u64,
+        user: u64,
+        action: Action,
+        now: DateTime<Utc>,
+        length: Duration,
+    ) -> Result<Result<(), DateTime<Utc>>, CooldownUnavailable>;
+
+    /// Gives back the use taken at `taken_at` (the command was refused and sent nothing), so a typo costs no wait.
+    async fn give_back(
+        &self,
+        guild: u64,
+        user: u64,
+        action: Action,
+        taken_at: DateTime<Utc>,
+    ) -> Result<(), CooldownUnavailable>;
 }
 
 /// Who used what, where.
@@ -81,6 +124,31 @@ impl Cooldowns {
     /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[async_trait]
+impl CooldownBook for Cooldowns {
+    async fn try_take(
+        &self,
+        guild: u64,
+        user: u64,
+        action: Action,
+        now: DateTime<Utc>,
+        length: Duration,
+    ) -> Result<Result<(), DateTime<Utc>>, CooldownUnavailable> {
+        Ok(Cooldowns::try_take(self, guild, user, action, now, length))
+    }
+
+    async fn give_back(
+        &self,
+        guild: u64,
+        user: u64,
+        action: Action,
+        taken_at: DateTime<Utc>,
+    ) -> Result<(), CooldownUnavailable> {
+        Cooldowns::give_back(self, guild, user, action, taken_at);
+        Ok(())
     }
 }
 

@@ -1,5 +1,6 @@
 //! Scheduling: reading the times people type, repeat rules, and the loop that runs due jobs.
 
+pub mod lease;
 pub mod repeat;
 pub mod runner;
 pub mod when;

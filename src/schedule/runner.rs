@@ -5,8 +5,14 @@
 //! Delivery is at least once: a job whose effect happened but whose completion could not be
 //! recorded (crash, database gone) runs again after its lease runs out. Executors therefore keep
 //! their own effects idempotent (e.g. `Store::claim_delivery` per user before a DM).
+//!
+//! Leases hold while jobs run: the scheduler claims only as many occurrences as it can work on at
+//! once (so a claimed job never waits behind a slow one while its lease runs down), renews every
+//! lease it holds on a heartbeat, and keeps claiming while long jobs run. Every lease and due time
+//! is compared on the scheduler's clock: give every process the database's (`store::DbClock`).
 
 use crate::clock::SharedClock;
+use crate::schedule::lease::{HeldLease, LeaseBook};
 use crate::schedule::Repeat;
 use crate::store::{
     Job, JobKind, Meeting, MeetingStatus, NewJob, Occurrence, OccurrenceStatus, Store, StoreError,
@@ -18,17 +24,24 @@ use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
-/// How late a job runs relative to when it was due (a retry moves the due time to the retry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lateness {
+pub use crate::schedule::lease::JobLease;
+
+/// What an executor is told about the job it runs: how late it runs relative to when it was due
+/// (a retry moves the due time to the retry), and its lease.
+#[derive(Debug, Clone)]
+pub struct JobContext {
     /// When the job was due.
     pub due_at: DateTime<Utc>,
     /// When it actually runs.
     pub now: DateTime<Utc>,
+    /// The job's lease: ask [`JobLease::still_held`] before each side effect, and stop (returning
+    /// [`ExecError::LeaseLost`]) when it is not.
+    pub lease: JobLease,
 }
 
-impl Lateness {
+impl JobContext {
     /// How far past its due time the job runs (zero when on time).
     pub fn late_by(&self) -> chrono::Duration {
         (self.now - self.due_at).max(chrono::Duration::zero())
@@ -49,6 +62,10 @@ pub enum ExecError {
     /// Will never succeed: channel deleted, permission missing.
     #[error("permanent failure: {0}")]
     Permanent(String),
+    /// The job's lease was lost (another process took the job over), so it stopped; the new owner
+    /// settles it.
+    #[error("the job's lease was lost to another process")]
+    LeaseLost,
 }
 
 impl ExecError {
@@ -69,28 +86,28 @@ pub trait Executor: Send + Sync {
         &self,
         meeting: &Meeting,
         occurrence: &Occurrence,
-        lateness: Lateness,
+        job: JobContext,
     ) -> Result<(), ExecError>;
     /// Sends the reminders (personal links by DM, once per user).
     async fn remind(
         &self,
         meeting: &Meeting,
         occurrence: &Occurrence,
-        lateness: Lateness,
+        job: JobContext,
     ) -> Result<(), ExecError>;
     /// Marks the start in Discord (announcement edit, event ACTIVE).
     async fn start(
         &self,
         meeting: &Meeting,
         occurrence: &Occurrence,
-        lateness: Lateness,
+        job: JobContext,
     ) -> Result<(), ExecError>;
     /// Marks the end in Discord (announcement edit, event COMPLETED).
     async fn end(
         &self,
         meeting: &Meeting,
         occurrence: &Occurrence,
-        lateness: Lateness,
+        job: JobContext,
     ) -> Result<(), ExecError>;
 }
 
@@ -109,23 +126,36 @@ pub struct TickReport {
     pub dropped: u32,
     /// Jobs claimed but handed back untried because of shutdown.
     pub released: u32,
+    /// Jobs abandoned because another process took their lease over (it settles them).
+    pub lost: u32,
 }
 
 impl TickReport {
-    fn claimed(&self) -> u32 {
-        self.completed + self.retried + self.gave_up + self.dropped + self.released
+    fn add(&mut self, ran: bool, outcome: &Outcome) {
+        self.ran += u32::from(ran);
+        match outcome {
+            Outcome::Completed => self.completed += 1,
+            Outcome::Retried => self.retried += 1,
+            Outcome::GaveUp => self.gave_up += 1,
+            Outcome::Dropped => self.dropped += 1,
+            Outcome::Released => self.released += 1,
+            Outcome::Lost => self.lost += 1,
+        }
     }
 }
 
 /// Tuning for a [`Scheduler`]; the defaults suit the bot.
 #[derive(Debug, Clone)]
 pub struct SchedulerOptions {
-    /// How long a claimed job stays ours; must exceed the slowest executor call, or another
-    /// process may run it a second time.
+    /// How long a claimed job stays ours without a renewal. Renewed every `heartbeat` while the
+    /// job runs, so it bounds how long a crashed process's jobs wait, not how long a job may run.
     pub lease: Duration,
-    /// Most jobs claimed per tick.
+    /// Time between two lease renewals; `None`: a third of the lease.
+    pub heartbeat: Option<Duration>,
+    /// Most jobs claimed by one [`Scheduler::tick`] (and by one claim of [`Scheduler::run`]).
     pub batch: u32,
-    /// Most executor calls in flight at once.
+    /// Most occurrences worked on at once; [`Scheduler::run`] claims only what it can start, so
+    /// a claimed job never waits for a free slot while its lease runs.
     pub concurrency: usize,
     /// Attempts (claims) after which a transient failure is no longer retried.
     pub max_attempts: u32,
@@ -147,6 +177,7 @@ impl Default for SchedulerOptions {
     fn default() -> Self {
         Self {
             lease: Duration::from_secs(300),
+            heartbeat: None,
             batch: 100,
             concurrency: 8,
             max_attempts: 6,
@@ -264,19 +295,28 @@ enum Outcome {
     GaveUp,
     Dropped,
     Released,
+    Lost,
 }
+
+/// One settled job: whether the executor was called, and how it ended.
+type Settled = (bool, Result<Outcome, StoreError>);
+
+/// Claimed jobs of one occurrence, in due order, each with its lease.
+type Group = Vec<(Job, HeldLease)>;
 
 /// Runs due jobs for one bot process; several may share one database.
 pub struct Scheduler {
     store: Store,
     executor: Arc<dyn Executor>,
     clock: SharedClock,
-    owner: String,
+    leases: Arc<LeaseBook>,
     options: SchedulerOptions,
 }
 
 impl Scheduler {
-    /// A scheduler claiming jobs as `owner`, which must be unique per process.
+    /// A scheduler claiming jobs as `owner`, which must be unique per process. Every lease and
+    /// due time is judged on `clock`: with several processes, give each the database's
+    /// (`store::DbClock`), or skewed machine clocks let them take each other's jobs.
     pub fn new(
         store: Store,
         executor: Arc<dyn Executor>,
@@ -284,11 +324,12 @@ impl Scheduler {
         owner: impl Into<String>,
         options: SchedulerOptions,
     ) -> Self {
+        let leases = LeaseBook::new(store.clone(), clock.clone(), owner.into(), options.lease);
         Self {
             store,
             executor,
             clock,
-            owner: owner.into(),
+            leases,
             options,
         }
     }
@@ -305,63 +346,39 @@ impl Scheduler {
 
     /// The owner id this scheduler claims jobs under.
     pub fn owner(&self) -> &str {
-        &self.owner
+        self.leases.owner()
     }
 
-    /// Claims due jobs and runs them. Store errors on single jobs leave them leased (they run
-    /// again once the lease expires); the first such error is returned after the rest finished.
+    fn heartbeat_every(&self) -> Duration {
+        self.options.heartbeat.unwrap_or(self.options.lease / 3)
+    }
+
+    /// Claims up to `batch` due jobs and runs them (at most `concurrency` occurrences at once,
+    /// their leases renewed meanwhile), returning once all are settled. Store errors on single
+    /// jobs leave them leased (they run again once the lease expires); the first such error is
+    /// returned after the rest finished.
     pub async fn tick(&self) -> Result<TickReport, StoreError> {
-        self.tick_until(None).await
-    }
-
-    async fn tick_until(
-        &self,
-        stop: Option<&watch::Receiver<bool>>,
-    ) -> Result<TickReport, StoreError> {
-        let now = self.clock.now();
-        let jobs = self
-            .store
-            .claim_due(now, &self.owner, self.options.lease, self.options.batch)
-            .await?;
+        let groups = self.claim(self.options.batch).await?;
         let mut report = TickReport::default();
-        if jobs.is_empty() {
+        if groups.is_empty() {
             return Ok(report);
         }
-        // One occurrence's jobs run in due order (announce before start before end), so the
-        // executor never edits an announcement not yet posted; occurrences run side by side.
-        let mut groups: Vec<Vec<Job>> = Vec::new();
-        for job in jobs {
-            match groups
-                .iter_mut()
-                .find(|g| g[0].occurrence_id == job.occurrence_id)
-            {
-                Some(group) => group.push(job),
-                None => groups.push(vec![job]),
-            }
-        }
-        let mut outcomes = futures::stream::iter(groups)
-            .map(|group| async move {
-                let mut settled = Vec::with_capacity(group.len());
-                for job in group {
-                    settled.push(self.process(job, stop).await);
-                }
-                settled
-            })
-            .buffer_unordered(self.options.concurrency.max(1));
+        let work = futures::stream::iter(groups)
+            .map(|group| self.run_group(group, None))
+            .buffer_unordered(self.options.concurrency.max(1))
+            .collect::<Vec<_>>();
+        let settled = tokio::select! {
+            settled = work => settled,
+            never = self.leases.heartbeat(self.heartbeat_every()) => match never {},
+        };
         let mut first_error = None;
-        while let Some(settled) = outcomes.next().await {
-            for (ran, outcome) in settled {
-                report.ran += u32::from(ran);
-                match outcome {
-                    Ok(Outcome::Completed) => report.completed += 1,
-                    Ok(Outcome::Retried) => report.retried += 1,
-                    Ok(Outcome::GaveUp) => report.gave_up += 1,
-                    Ok(Outcome::Dropped) => report.dropped += 1,
-                    Ok(Outcome::Released) => report.released += 1,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "a job could not be settled; it runs again when its lease expires");
-                        first_error.get_or_insert(e);
-                    }
+        for (ran, outcome) in settled.into_iter().flatten() {
+            match outcome {
+                Ok(outcome) => report.add(ran, &outcome),
+                Err(e) => {
+                    report.ran += u32::from(ran);
+                    warn_unsettled(&e);
+                    first_error.get_or_insert(e);
                 }
             }
         }
@@ -371,31 +388,76 @@ impl Scheduler {
         }
     }
 
+    /// Leases up to `limit` due jobs, grouped by occurrence: one occurrence's jobs run in due
+    /// order (announce before start before end), so the executor never edits an announcement not
+    /// yet posted; occurrences run side by side.
+    async fn claim(&self, limit: u32) -> Result<Vec<Group>, StoreError> {
+        let now = self.clock.now();
+        let lease = chrono::Duration::from_std(self.options.lease).unwrap_or(chrono::Duration::MAX);
+        let until = now
+            .checked_add_signed(lease)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let jobs = self
+            .store
+            .claim_due(now, self.owner(), self.options.lease, limit)
+            .await?;
+        let mut groups: Vec<Group> = Vec::new();
+        for job in jobs {
+            let held = self.leases.hold(job.id, until);
+            match groups
+                .iter_mut()
+                .find(|g| g[0].0.occurrence_id == job.occurrence_id)
+            {
+                Some(group) => group.push((job, held)),
+                None => groups.push(vec![(job, held)]),
+            }
+        }
+        Ok(groups)
+    }
+
+    async fn run_group(&self, group: Group, stop: Option<&watch::Receiver<bool>>) -> Vec<Settled> {
+        let mut settled = Vec::with_capacity(group.len());
+        for (job, held) in group {
+            settled.push(self.process(job, held, stop).await);
+        }
+        settled
+    }
+
     /// Settles one claimed job; the flag says whether the executor was called.
     async fn process(
         &self,
         job: Job,
+        held: HeldLease,
         stop: Option<&watch::Receiver<bool>>,
-    ) -> (bool, Result<Outcome, StoreError>) {
+    ) -> Settled {
         if stop.is_some_and(|s| *s.borrow()) {
-            let released = self.store.release(job.id, &self.owner).await;
+            drop(held);
+            let released = self.store.release(job.id, self.owner()).await;
             return (false, released.map(|_| Outcome::Released));
         }
+        if held.lease().is_lost() {
+            return (false, Ok(Outcome::Lost));
+        }
         let mut ran = false;
-        let outcome = self.settle(&job, &mut ran).await;
+        let outcome = self.settle(&job, held, &mut ran).await;
         (ran, outcome)
     }
 
-    async fn settle(&self, job: &Job, ran: &mut bool) -> Result<Outcome, StoreError> {
+    async fn settle(
+        &self,
+        job: &Job,
+        held: HeldLease,
+        ran: &mut bool,
+    ) -> Result<Outcome, StoreError> {
         let now = self.clock.now();
         let Some(occurrence) = self.store.occurrence(job.occurrence_id).await? else {
             return self
-                .drop_job(job, None, "its occurrence no longer exists", now)
+                .drop_job(job, held, None, "its occurrence no longer exists", now)
                 .await;
         };
         let Some(meeting) = self.store.meeting(&occurrence.meeting_id).await? else {
             return self
-                .drop_job(job, None, "its meeting no longer exists", now)
+                .drop_job(job, held, None, "its meeting no longer exists", now)
                 .await;
         };
         if let Some(reason) = stale_reason(job.kind, &meeting, &occurrence, now) {
@@ -411,27 +473,37 @@ impl Scheduler {
                 .await?;
             }
             return self
-                .drop_job(job, Some((&meeting, &occurrence)), reason, now)
+                .drop_job(job, held, Some((&meeting, &occurrence)), reason, now)
                 .await;
         }
-        let lateness = Lateness {
+        let context = JobContext {
             due_at: job.due_at,
             now,
+            lease: held.lease().clone(),
         };
         *ran = true;
         let ex = &self.executor;
         let result = match job.kind {
-            JobKind::Announce => ex.announce(&meeting, &occurrence, lateness).await,
-            JobKind::Remind => ex.remind(&meeting, &occurrence, lateness).await,
-            JobKind::Start => ex.start(&meeting, &occurrence, lateness).await,
-            JobKind::End => ex.end(&meeting, &occurrence, lateness).await,
+            JobKind::Announce => ex.announce(&meeting, &occurrence, context).await,
+            JobKind::Remind => ex.remind(&meeting, &occurrence, context).await,
+            JobKind::Start => ex.start(&meeting, &occurrence, context).await,
+            JobKind::End => ex.end(&meeting, &occurrence, context).await,
         };
+        let lost = held.lease().is_lost();
+        // Settling ends the lease; a heartbeat after this would only find it gone.
+        drop(held);
         let now = self.clock.now();
         match result {
+            Err(ExecError::LeaseLost) => {
+                tracing::info!(job = job.id, kind = %job.kind, occurrence = occurrence.id, "job stopped: its lease was lost, the process that took it over finishes it");
+                Ok(Outcome::Lost)
+            }
+            // Another process owns the job now and does all of this itself.
+            _ if lost => Ok(Outcome::Lost),
             Ok(()) => {
                 self.record_success(job.kind, &meeting, &occurrence, now)
                     .await?;
-                if !self.store.complete(job.id, &self.owner, now).await? {
+                if !self.store.complete(job.id, self.owner(), now).await? {
                     warn_lease_lost(job);
                 }
                 Ok(Outcome::Completed)
@@ -449,7 +521,7 @@ impl Scheduler {
                 tracing::warn!(job = job.id, kind = %job.kind, occurrence = occurrence.id, attempt = job.attempts, retry_at = %at, error = %e, "job failed, will retry");
                 if !self
                     .store
-                    .retry_later(job.id, &self.owner, at, &e.to_string())
+                    .retry_later(job.id, self.owner(), at, &e.to_string())
                     .await?
                 {
                     warn_lease_lost(job);
@@ -466,7 +538,7 @@ impl Scheduler {
                 }
                 if !self
                     .store
-                    .give_up(job.id, &self.owner, now, &e.to_string())
+                    .give_up(job.id, self.owner(), now, &e.to_string())
                     .await?
                 {
                     warn_lease_lost(job);
@@ -521,83 +593,146 @@ impl Scheduler {
     async fn drop_job(
         &self,
         job: &Job,
+        held: HeldLease,
         context: Option<(&Meeting, &Occurrence)>,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
+        drop(held);
         let meeting = context.map(|(m, _)| m.id.as_str()).unwrap_or("-");
         tracing::info!(job = job.id, kind = %job.kind, occurrence = job.occurrence_id, meeting, due_at = %job.due_at, reason, "dropping job");
-        if !self.store.complete(job.id, &self.owner, now).await? {
+        if !self.store.complete(job.id, self.owner(), now).await? {
             warn_lease_lost(job);
         }
         Ok(Outcome::Dropped)
     }
 
-    /// Ticks until `shutdown` turns true (or its sender goes away): after each tick it sleeps
-    /// until the next job is due, at most `max_sleep`; while the database is unavailable it
-    /// backs off from `outage_backoff_min` to `outage_backoff_max`. `wake` cuts a sleep short
-    /// (a command just created due work). On shutdown, jobs claimed but not yet started are
-    /// released for other processes; running ones finish.
+    /// Runs due jobs until `shutdown` turns true (or its sender goes away). Up to `concurrency`
+    /// occurrences run at once, each in its own task with its lease renewed on the heartbeat;
+    /// claiming goes on while they run, and a slot that frees up is filled at once. When every
+    /// slot is free it sleeps until the next job is due, at most `max_sleep`; while the database
+    /// is unavailable it backs off from `outage_backoff_min` to `outage_backoff_max`. `wake` cuts
+    /// a sleep short (a command just created due work). On shutdown, jobs claimed but not yet
+    /// started are released for other processes; running ones finish.
     pub async fn run(
         self: Arc<Self>,
         mut shutdown: watch::Receiver<bool>,
         wake: Arc<tokio::sync::Notify>,
     ) {
-        tracing::info!(owner = %self.owner, "scheduler started");
-        // The current backoff while ticks fail, and whether the database was unreachable.
+        tracing::info!(owner = %self.owner(), "scheduler started");
+        let heartbeat = {
+            let (leases, every) = (self.leases.clone(), self.heartbeat_every());
+            tokio::spawn(async move { match leases.heartbeat(every).await {} })
+        };
+        let mut running: JoinSet<Vec<Settled>> = JoinSet::new();
+        let slots = self.options.concurrency.max(1);
+        // The current backoff while claims fail, and whether the database was unreachable.
         let mut outage: Option<(Duration, bool)> = None;
         while !*shutdown.borrow() {
-            let wait = match self.tick_and_plan(&shutdown).await {
-                Ok(wait) => {
-                    match outage.take() {
-                        Some((_, true)) => {
-                            tracing::info!("database reachable again, scheduler resumes")
+            let free = slots.saturating_sub(running.len());
+            let wait = if free == 0 {
+                // Every slot is busy: the first group to finish ends this wait.
+                self.options.max_sleep
+            } else {
+                match self.claim_and_start(free, &shutdown, &mut running).await {
+                    Ok(wait) => {
+                        match outage.take() {
+                            Some((_, true)) => {
+                                tracing::info!("database reachable again, scheduler resumes")
+                            }
+                            Some((_, false)) => tracing::info!("scheduler claims succeed again"),
+                            None => {}
                         }
-                        Some((_, false)) => tracing::info!("scheduler tick succeeded again"),
-                        None => {}
+                        wait
                     }
-                    wait
-                }
-                Err(e) => {
-                    let wait = outage.map_or(self.options.outage_backoff_min, |(d, _)| {
-                        d.saturating_mul(2).min(self.options.outage_backoff_max)
-                    });
-                    outage = Some((wait, e.is_unavailable()));
-                    if e.is_unavailable() {
-                        tracing::warn!(error = %e, retry_in = ?wait, "database unavailable, scheduler backing off");
-                    } else {
-                        tracing::error!(error = %e, retry_in = ?wait, "scheduler tick failed");
+                    Err(e) => {
+                        let wait = outage.map_or(self.options.outage_backoff_min, |(d, _)| {
+                            d.saturating_mul(2).min(self.options.outage_backoff_max)
+                        });
+                        outage = Some((wait, e.is_unavailable()));
+                        if e.is_unavailable() {
+                            tracing::warn!(error = %e, retry_in = ?wait, "database unavailable, scheduler backing off");
+                        } else {
+                            tracing::error!(error = %e, retry_in = ?wait, "scheduler claim failed");
+                        }
+                        wait
                     }
-                    wait
                 }
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 // A command just created due work: look now instead of at the next poll.
                 _ = wake.notified() => {}
+                // A slot freed up, and the occurrence's next job may be claimable now.
+                Some(done) = running.join_next(), if !running.is_empty() => note_group(done),
                 changed = shutdown.changed() => if changed.is_err() { break },
             }
         }
-        tracing::info!(owner = %self.owner, "scheduler stopped");
+        // Running groups see the stop before each job and release what they have not started.
+        while let Some(done) = running.join_next().await {
+            note_group(done);
+        }
+        heartbeat.abort();
+        tracing::info!(owner = %self.owner(), "scheduler stopped");
     }
 
-    /// One tick, then how long to sleep before the next.
-    async fn tick_and_plan(&self, stop: &watch::Receiver<bool>) -> Result<Duration, StoreError> {
-        let report = self.tick_until(Some(stop)).await?;
-        if report != TickReport::default() {
-            tracing::debug!(?report, "scheduler tick");
+    /// Claims what `free` slots can take and starts it; returns how long to wait before claiming
+    /// again when no slot frees up first.
+    async fn claim_and_start(
+        self: &Arc<Self>,
+        free: usize,
+        stop: &watch::Receiver<bool>,
+        running: &mut JoinSet<Vec<Settled>>,
+    ) -> Result<Duration, StoreError> {
+        let limit = u32::try_from(free)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.options.batch.max(1));
+        let groups = self.claim(limit).await?;
+        let claimed: usize = groups.iter().map(Vec::len).sum();
+        for group in groups {
+            let (this, stop) = (self.clone(), stop.clone());
+            running.spawn(async move { this.run_group(group, Some(&stop)).await });
         }
-        if report.claimed() >= self.options.batch {
-            // A full batch: more is probably waiting.
+        if claimed >= limit as usize {
+            // As much as asked for: more is probably waiting.
             return Ok(Duration::ZERO);
         }
         let now = self.clock.now();
         let wait = match self.store.next_due_at(now).await? {
+            // Due, yet not claimed: held back by a sibling's lease (the occurrence's earlier job runs,
+            // here or elsewhere) or picked by another claimer. Look again soon rather than spinning;
+            // a sibling finishing here ends the wait at once.
+            Some(due) if due <= now && claimed == 0 => BLOCKED_POLL,
             Some(due) => (due - now).to_std().unwrap_or(Duration::ZERO),
             None => self.options.max_sleep,
         };
         Ok(wait.min(self.options.max_sleep))
     }
+}
+
+/// How soon [`Scheduler::run`] looks again at due work it could not claim.
+const BLOCKED_POLL: Duration = Duration::from_secs(1);
+
+/// Logs how one group run by [`Scheduler::run`] ended.
+fn note_group(done: Result<Vec<Settled>, tokio::task::JoinError>) {
+    match done {
+        Ok(settled) => {
+            let mut report = TickReport::default();
+            for (ran, outcome) in settled {
+                match outcome {
+                    Ok(outcome) => report.add(ran, &outcome),
+                    Err(e) => warn_unsettled(&e),
+                }
+            }
+            tracing::debug!(?report, "jobs settled");
+        }
+        // Its leases were let go as the task unwound: the jobs run again once they run out.
+        Err(e) => tracing::error!(error = %e, "a job task failed"),
+    }
+}
+
+fn warn_unsettled(e: &StoreError) {
+    tracing::warn!(error = %e, "a job could not be settled; it runs again when its lease expires");
 }
 
 fn is_cancelled(meeting: &Meeting, occurrence: &Occurrence) -> bool {

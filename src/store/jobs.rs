@@ -37,13 +37,21 @@ impl TryFrom<JobRow> for Job {
 const JOB_COLUMNS: &str =
     "id, occurrence_id, kind, due_at, lease_owner, lease_until, done_at, attempts, last_error";
 
-/// The rows a claimer may take: undone, due, and not leased (or the lease ran out). The
-/// `done_at IS NULL` term matches the partial index `jobs_due`, so only undone work is read.
-const DUE_FILTER: &str =
-    "done_at IS NULL AND due_at <= $3 AND (lease_until IS NULL OR lease_until <= $3)";
+/// The rows a claimer may take: undone, due, not leased (or the lease ran out), and no other job of
+/// the same occurrence under a live lease. The `done_at IS NULL` term matches the partial index
+/// `jobs_due`, so only undone work is read.
+///
+/// The last term keeps one occurrence's jobs in order across schedulers and across a scheduler's
+/// concurrent groups: while its announcement is being posted (by anyone), its start, falling due
+/// meanwhile, waits instead of editing an announcement that does not exist yet.
+const DUE_FILTER: &str = "done_at IS NULL AND due_at <= $3 \
+     AND (lease_until IS NULL OR lease_until <= $3) AND NOT EXISTS (SELECT 1 FROM jobs s \
+     WHERE s.occurrence_id = jobs.occurrence_id AND s.id <> jobs.id AND s.done_at IS NULL \
+     AND s.lease_until > $3)";
 
 // ORDER BY … LIMIT 1 rather than MIN(): the lease filter would defeat MIN's index shortcut,
-// while walking `jobs_due` in order stops at the first unleased row.
+// while walking `jobs_due` in order stops at the first unleased row. A job held back by a leased
+// sibling still counts: the claimer learns it is due, and finds out at the claim that it must wait.
 const NEXT_DUE_SQL: &str = "SELECT due_at FROM jobs WHERE done_at IS NULL \
      AND (lease_until IS NULL OR lease_until <= $1) ORDER BY due_at LIMIT 1";
 
@@ -212,6 +220,55 @@ impl Store {
                 .rows_affected()
         });
         Ok(n == 1)
+    }
+
+    /// Extends the leases `owner` holds on `job_ids` to `until` (a running job's heartbeat); returns
+    /// the ids it still holds. A job missing from the answer was taken over, settled or removed: its
+    /// holder must stop. A lease that ran out but that nobody took is still `owner`'s and is renewed.
+    pub async fn renew_leases(
+        &self,
+        owner: &str,
+        job_ids: &[i64],
+        until: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut held = Vec::with_capacity(job_ids.len());
+        // Bounded statements: a bind list this long stays far below either backend's limits.
+        for chunk in job_ids.chunks(500) {
+            let list = (0..chunk.len())
+                .map(|i| format!("${}", i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "UPDATE jobs SET lease_until = $2 \
+                 WHERE lease_owner = $1 AND done_at IS NULL AND id IN ({list}) RETURNING id"
+            );
+            let rows: Vec<(i64,)> = with_pool!(self, |pool| {
+                let mut q = sqlx::query_as(&sql).bind(owner).bind(to_secs(until));
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                q.fetch_all(pool).await?
+            });
+            held.extend(rows.into_iter().map(|(id,)| id));
+        }
+        Ok(held)
+    }
+
+    /// Until when `owner` holds its lease on `job_id`; `None` when it does not hold it (taken
+    /// over, settled, or never its own).
+    pub async fn lease_held_until(
+        &self,
+        job_id: i64,
+        owner: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        const SQL: &str =
+            "SELECT lease_until FROM jobs WHERE id = $1 AND lease_owner = $2 AND done_at IS NULL";
+        let row: Option<(Option<i64>,)> = with_pool!(self, |pool| sqlx::query_as(SQL)
+            .bind(job_id)
+            .bind(owner)
+            .fetch_optional(pool)
+            .await?);
+        row.and_then(|(until,)| until).map(from_secs).transpose()
     }
 
     /// Hands a claimed job back untried (e.g. on shutdown) so another worker can take it now;

@@ -1,5 +1,6 @@
 //! Persistence behind one interface: meetings, occurrences, due jobs, deliveries, per-server
-//! settings and the audit trail, on SQLite (default) or PostgreSQL. Knows nothing of Discord.
+//! settings and the audit trail, on SQLite (default) or PostgreSQL; and what several processes on one
+//! PostgreSQL share: one clock, one REST budget, cooldowns and DM channels. Knows nothing of Discord.
 //!
 //! Why one native pool per backend with unix seconds rather than sqlx's `Any` driver: `Any` has no
 //! chrono types, and sqlx's chrono feature is not enabled here. Storing instants as unix seconds
@@ -7,12 +8,20 @@
 //! the few statements that must differ (claiming due jobs) are written per backend.
 
 mod audit;
+pub mod budget;
+pub mod clock;
+mod cooldowns;
 mod deliveries;
+mod dm_channels;
+pub mod housekeeping;
 mod jobs;
 mod meetings;
 mod model;
 mod settings;
 
+pub use budget::{bucket_for_token, BudgetOptions, GlobalBudget, Grant, LocalBudget};
+pub use clock::DbClock;
+pub use housekeeping::{run_housekeeping, Housekeeping, Pruned};
 pub use model::*;
 
 use chrono::{DateTime, TimeZone, Utc};
