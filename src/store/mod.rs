@@ -1,5 +1,6 @@
 //! Persistence behind one interface: meetings, occurrences, due jobs, deliveries, per-server
-//! settings and the audit trail, on SQLite (default) or PostgreSQL. Knows nothing of Discord.
+//! settings, the audit trail and the live state Jitsi reports, on SQLite (default) or
+//! PostgreSQL. Knows nothing of Discord.
 //!
 //! Why one native pool per backend with unix seconds rather than sqlx's `Any` driver: `Any` has no
 //! chrono types, and sqlx's chrono feature is not enabled here. Storing instants as unix seconds
@@ -9,6 +10,7 @@
 mod audit;
 mod deliveries;
 mod jobs;
+mod live;
 mod meetings;
 mod model;
 mod settings;
