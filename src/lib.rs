@@ -1,6 +1,7 @@
 //! meetbot: personal, tokenized Jitsi Meet links for Discord communities.
 
 pub mod clock;
+pub mod coalesce;
 pub mod config;
 pub mod discord;
 pub mod jitsi;

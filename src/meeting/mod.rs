@@ -3,5 +3,6 @@
 
 pub mod cooldown;
 pub mod invite;
+pub mod live;
 pub mod policy;
 pub mod request;
