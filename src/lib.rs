@@ -7,6 +7,8 @@ pub mod discord;
 pub mod jitsi;
 pub mod logging;
 pub mod meeting;
+pub mod metrics;
 pub mod schedule;
 pub mod secret;
 pub mod store;
+pub mod web;
