@@ -12,7 +12,8 @@
 //!   after the planned end plus [`LiveTimings::max_overrun`] nobody counts as present.
 
 use crate::coalesce::Coalescer;
-use crate::store::{LiveRecord, LiveRoomSession, LiveVisit, Meeting, Occurrence};
+use crate::jitsi::events::RoomLife;
+use crate::store::{LiveRecord, LiveVisit, Meeting, Occurrence};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -251,11 +252,7 @@ struct Stretch {
 }
 
 /// The earliest destruction of a room life in `scope` that ends a presence begun at `since`.
-fn destroyed_after(
-    rooms: &[LiveRoomSession],
-    scope: &str,
-    since: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
+fn destroyed_after(rooms: &[RoomLife], scope: &str, since: DateTime<Utc>) -> Option<DateTime<Utc>> {
     rooms
         .iter()
         .filter(|r| r.scope == scope && r.created_at.is_none_or(|c| c <= since))
@@ -266,7 +263,7 @@ fn destroyed_after(
 
 /// The stretches of one visit. A rejoin after the last leave (possible where a visit is a
 /// JaaS session) opens a second stretch; a destroyed room closes what was left open.
-fn stretches(visit: &LiveVisit, rooms: &[LiveRoomSession]) -> Vec<Stretch> {
+fn stretches(visit: &LiveVisit, rooms: &[RoomLife]) -> Vec<Stretch> {
     let Some(joined) = visit.joined_at else {
         return Vec::new();
     };
@@ -572,8 +569,8 @@ mod tests {
         }
     }
 
-    fn room(created: i64, destroyed: Option<i64>) -> LiveRoomSession {
-        LiveRoomSession {
+    fn room(created: i64, destroyed: Option<i64>) -> RoomLife {
+        RoomLife {
             scope: String::new(),
             session: t(created).timestamp().to_string(),
             created_at: Some(t(created)),
@@ -581,7 +578,7 @@ mod tests {
         }
     }
 
-    fn record(visits: Vec<LiveVisit>, rooms: Vec<LiveRoomSession>) -> LiveRecord {
+    fn record(visits: Vec<LiveVisit>, rooms: Vec<RoomLife>) -> LiveRecord {
         let times = visits
             .iter()
             .flat_map(|v| [v.joined_at, v.left_at])

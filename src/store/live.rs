@@ -9,9 +9,10 @@
 
 use super::meetings::{OccurrenceRow, OCCURRENCE_COLUMNS};
 use super::{
-    opt_from_secs, to_secs, with_pool, LiveApplied, LiveRecord, LiveRoomSession, LiveUpdate,
-    LiveVisit, Meeting, Occurrence, Store, StoreError,
+    opt_from_secs, to_secs, with_pool, Backend, LiveApplied, LiveRecord, LiveUpdate, LiveVisit,
+    Meeting, Occurrence, Store, StoreError,
 };
+use crate::jitsi::events::RoomLife;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -175,6 +176,10 @@ impl Store {
             room_upsert_sql(),
             visit_upsert_sql(),
         );
+        let _queued = match self.backend {
+            Backend::Sqlite(_) => Some(self.sqlite_writes.lock().await),
+            Backend::Postgres(_) => None,
+        };
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             if let Some(key) = &update.idempotency_key {
@@ -322,7 +327,7 @@ impl Store {
         }
         for r in rooms {
             if let Some(rec) = records.get_mut(&r.occurrence_id) {
-                rec.rooms.push(LiveRoomSession {
+                rec.rooms.push(RoomLife {
                     scope: r.scope,
                     session: r.session,
                     created_at: opt_from_secs(r.created_at)?,

@@ -133,6 +133,10 @@ pub(crate) enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
+    /// Queues this process's live-state writes on SQLite, where concurrent writers otherwise
+    /// meet in SQLite's busy handler, which sleeps in steps of up to 100 ms: a burst of Jitsi
+    /// events would wait far longer than the writes take.
+    pub(crate) sqlite_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Runs the same body against whichever pool the store holds; the body is compiled once per
@@ -192,7 +196,10 @@ impl Store {
             SQLITE_MIGRATIONS.run(&pool).await?;
             Backend::Sqlite(pool)
         };
-        Ok(Store { backend })
+        Ok(Store {
+            backend,
+            sqlite_writes: Default::default(),
+        })
     }
 
     /// The default SQLite URL for a data directory.

@@ -336,19 +336,6 @@ pub enum LiveApplied {
     Duplicate,
 }
 
-/// One stored life of a room.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveRoomSession {
-    /// `""` for the main room, the breakout room's id otherwise.
-    pub scope: String,
-    /// Names this life of the room.
-    pub session: String,
-    /// Earliest creation time reported.
-    pub created_at: Option<DateTime<Utc>>,
-    /// Latest destruction time reported.
-    pub destroyed_at: Option<DateTime<Utc>>,
-}
-
 /// One stored visit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveVisit {
@@ -381,8 +368,8 @@ pub struct LiveRecord {
     pub activated_at: Option<DateTime<Utc>>,
     /// When an instance claimed its COMPLETED.
     pub completed_at: Option<DateTime<Utc>>,
-    /// The room's lives.
-    pub rooms: Vec<LiveRoomSession>,
+    /// The room's lives, merged (earliest creation, latest destruction reported).
+    pub rooms: Vec<RoomLife>,
     /// The visits.
     pub visits: Vec<LiveVisit>,
 }
