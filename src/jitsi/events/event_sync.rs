@@ -36,6 +36,37 @@ impl EventKind {
     }
 }
 
+/// Where the component runs and where it sends: the inputs of its Prosody `Component` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentSite<'a> {
+    /// The XMPP domain (`meet.example.com`; docker-jitsi-meet: `meet.jitsi`).
+    pub xmpp_domain: &'a str,
+    /// The MUC host (`conference.meet.example.com`; docker-jitsi-meet: `muc.meet.jitsi`). A
+    /// host that does not exist gives no events and no error.
+    pub muc_host: &'a str,
+    /// The breakout MUC host (`breakout.<domain>`), named so the component need not derive it
+    /// from `muc_mapper_domain_base`.
+    pub breakout_host: &'a str,
+    /// meetbot's events prefix as Prosody reaches it, e.g. `http://meetbot:8080/jitsi`.
+    pub api_prefix: &'a str,
+}
+
+/// The Prosody `Component` block for `site`. The token is a placeholder: the operator pastes
+/// `JITSI_EVENTS_TOKEN` in, so the secret is never printed.
+pub fn component_block(site: &ComponentSite<'_>) -> String {
+    format!(
+        "Component \"esync.{domain}\" \"event_sync_component\"\n    \
+         muc_component = \"{muc}\"\n    \
+         breakout_component = \"{breakout}\"\n    \
+         api_prefix = \"{prefix}\"\n    \
+         api_headers = {{\n        [\"Authorization\"] = \"Bearer <JITSI_EVENTS_TOKEN>\";\n    }}\n",
+        domain = site.xmpp_domain,
+        muc = site.muc_host,
+        breakout = site.breakout_host,
+        prefix = site.api_prefix.trim_end_matches('/'),
+    )
+}
+
 /// A unix time in seconds: Lua may encode an integral number as `1796154774` or, from a
 /// float, `1796154774.0`; a fractional or non-numeric value is refused.
 #[derive(Debug, Clone, Copy)]
@@ -247,6 +278,20 @@ mod tests {
 
     fn error(kind: EventKind, body: &str) -> EventError {
         parse(kind, body.as_bytes()).expect_err("should be refused")
+    }
+
+    #[test]
+    fn the_component_block_names_the_hosts_and_a_token_placeholder() {
+        let block = component_block(&ComponentSite {
+            xmpp_domain: "meet.jitsi",
+            muc_host: "muc.meet.jitsi",
+            breakout_host: "breakout.meet.jitsi",
+            api_prefix: "http://meetbot:8080/jitsi/",
+        });
+        assert_eq!(
+            block,
+            "Component \"esync.meet.jitsi\" \"event_sync_component\"\n    muc_component = \"muc.meet.jitsi\"\n    breakout_component = \"breakout.meet.jitsi\"\n    api_prefix = \"http://meetbot:8080/jitsi\"\n    api_headers = {\n        [\"Authorization\"] = \"Bearer <JITSI_EVENTS_TOKEN>\";\n    }\n"
+        );
     }
 
     #[test]
