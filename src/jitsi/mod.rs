@@ -1,7 +1,9 @@
 //! Jitsi's side: token claims and signing, room names and Jitsi's normalisation, links,
-//! verification as Prosody judges a token, and the matching server configuration.
+//! verification as Prosody judges a token, the matching server configuration, and the room
+//! events a deployment reports.
 //! Knows nothing of Discord or storage.
 
+pub mod events;
 pub mod room;
 pub mod server_config;
 pub mod settings;

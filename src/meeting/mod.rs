@@ -7,6 +7,7 @@ pub mod cancel;
 pub mod cooldown;
 pub mod invite;
 pub mod join;
+pub mod live;
 pub mod occurrences;
 pub mod policy;
 pub mod recipients;

@@ -503,7 +503,12 @@ impl Scheduler {
             Ok(()) => {
                 self.record_success(job.kind, &meeting, &occurrence, now)
                     .await?;
-                if !self.store.complete(job.id, self.owner(), now).await? {
+                if self.store.complete(job.id, self.owner(), now).await? {
+                    crate::metrics::scheduler_lag(
+                        job.kind,
+                        (now - job.due_at).to_std().unwrap_or_default(),
+                    );
+                } else {
                     warn_lease_lost(job);
                 }
                 Ok(Outcome::Completed)

@@ -103,7 +103,8 @@ pub(crate) struct OccurrenceRow {
     reminded_at: Option<i64>,
 }
 
-const OCCURRENCE_COLUMNS: &str = "o.id, o.meeting_id, o.starts_at, o.ends_at, o.status, \
+pub(crate) const OCCURRENCE_COLUMNS: &str =
+    "o.id, o.meeting_id, o.starts_at, o.ends_at, o.status, \
      o.announcement_message_id, o.discord_event_id, o.reminded_at";
 
 impl TryFrom<OccurrenceRow> for Occurrence {

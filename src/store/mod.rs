@@ -1,6 +1,7 @@
 //! Persistence behind one interface: meetings, occurrences, due jobs, deliveries, per-server
-//! settings and the audit trail, on SQLite (default) or PostgreSQL; and what several processes on one
-//! PostgreSQL share: one clock, one REST budget, cooldowns and DM channels. Knows nothing of Discord.
+//! settings, the audit trail and the live state Jitsi reports, on SQLite (default) or PostgreSQL; and what
+//! several processes on one PostgreSQL share: one clock, one REST budget, cooldowns and DM channels. Knows nothing
+//! of Discord.
 //!
 //! Why one native pool per backend with unix seconds rather than sqlx's `Any` driver: `Any` has no
 //! chrono types, and sqlx's chrono feature is not enabled here. Storing instants as unix seconds
@@ -15,6 +16,7 @@ mod deliveries;
 mod dm_channels;
 pub mod housekeeping;
 mod jobs;
+mod live;
 mod meetings;
 mod model;
 mod settings;
@@ -140,6 +142,10 @@ pub(crate) enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
+    /// Queues this process's live-state writes on SQLite, where concurrent writers otherwise
+    /// meet in SQLite's busy handler, which sleeps in steps of up to 100 ms: a burst of Jitsi
+    /// events would wait far longer than the writes take.
+    pub(crate) sqlite_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Runs the same body against whichever pool the store holds; the body is compiled once per
@@ -199,7 +205,10 @@ impl Store {
             SQLITE_MIGRATIONS.run(&pool).await?;
             Backend::Sqlite(pool)
         };
-        Ok(Store { backend })
+        Ok(Store {
+            backend,
+            sqlite_writes: Default::default(),
+        })
     }
 
     /// The default SQLite URL for a data directory.

@@ -1,6 +1,7 @@
 //! The records the store reads and writes.
 
 use super::StoreError;
+use crate::jitsi::events::{Presence, RoomLife};
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use std::fmt;
@@ -309,4 +310,66 @@ pub struct AuditEntry {
     pub subject: String,
     /// Detail.
     pub detail: String,
+}
+
+/// What one Jitsi event adds to one occurrence's live state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveUpdate {
+    /// The occurrence the room maps to.
+    pub occurrence_id: i64,
+    /// The event's own time (Jitsi's clock).
+    pub at: DateTime<Utc>,
+    /// Room lives it reports.
+    pub rooms: Vec<RoomLife>,
+    /// Visits it reports.
+    pub visits: Vec<Presence>,
+    /// A delivery id to apply once only (JaaS `idempotencyKey`).
+    pub idempotency_key: Option<String>,
+}
+
+/// Whether an update changed anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveApplied {
+    /// Merged into the live state.
+    Applied,
+    /// Its idempotency key was seen before: nothing was done.
+    Duplicate,
+}
+
+/// One stored visit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveVisit {
+    /// `""` for the main room, the breakout room's id otherwise.
+    pub scope: String,
+    /// The occupant (JID or participant id).
+    pub occupant: String,
+    /// Names this visit.
+    pub visit: String,
+    /// The token's `context.user.id`, if any.
+    pub user_id: Option<String>,
+    /// Earliest join reported.
+    pub joined_at: Option<DateTime<Utc>>,
+    /// Latest join reported (later than `left_at` after a rejoin).
+    pub last_joined_at: Option<DateTime<Utc>>,
+    /// Latest leave reported.
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+/// Everything stored about one occurrence's live state, rows in key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRecord {
+    /// The occurrence.
+    pub occurrence_id: i64,
+    /// Earliest event time (none when only a live decision was claimed).
+    pub first_event_at: Option<DateTime<Utc>>,
+    /// Latest event time.
+    pub last_event_at: Option<DateTime<Utc>>,
+    /// When an instance claimed the Discord event's ACTIVE.
+    pub activated_at: Option<DateTime<Utc>>,
+    /// When an instance claimed its COMPLETED.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The room's lives, merged (earliest creation, latest destruction reported).
+    pub rooms: Vec<RoomLife>,
+    /// The visits.
+    pub visits: Vec<LiveVisit>,
 }

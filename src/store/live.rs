@@ -1,0 +1,409 @@
+//! The live state of occurrences as Jitsi reports it: room lives and visits, merged so that
+//! any order, any repetition and any interleaving of two instances end in one state.
+//!
+//! Each row is a join-semilattice: a merge keeps the earliest start (MIN), the latest end
+//! (MAX) and the smaller of two ids, all in one `INSERT … ON CONFLICT DO UPDATE` per row. Such
+//! merges commute, so two instances applying the same events in any interleaving converge.
+//! Everything derived (who is in, the peak, person-minutes) is computed from the rows by
+//! `meeting::live`, never stored as a counter that reordering could corrupt.
+
+use super::meetings::{OccurrenceRow, OCCURRENCE_COLUMNS};
+use super::{
+    opt_from_secs, to_secs, with_pool, Backend, LiveApplied, LiveRecord, LiveUpdate, LiveVisit,
+    Meeting, Occurrence, Store, StoreError,
+};
+use crate::jitsi::events::RoomLife;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// How long a JaaS idempotency key is remembered; JaaS retries for far less.
+const JAAS_KEY_RETENTION: chrono::Duration = chrono::Duration::days(7);
+
+/// `col = the smaller of the stored and the incoming value`, NULL meaning "not reported".
+/// Written as CASE because SQLite's MIN(a, b) and PostgreSQL's LEAST treat NULL differently.
+fn merge_min(table: &str, col: &str) -> String {
+    format!(
+        "{col} = CASE WHEN excluded.{col} IS NULL THEN {table}.{col} \
+         WHEN {table}.{col} IS NULL OR excluded.{col} < {table}.{col} THEN excluded.{col} \
+         ELSE {table}.{col} END"
+    )
+}
+
+/// `col = the larger of the stored and the incoming value`, NULL meaning "not reported".
+fn merge_max(table: &str, col: &str) -> String {
+    format!(
+        "{col} = CASE WHEN excluded.{col} IS NULL THEN {table}.{col} \
+         WHEN {table}.{col} IS NULL OR excluded.{col} > {table}.{col} THEN excluded.{col} \
+         ELSE {table}.{col} END"
+    )
+}
+
+fn occurrence_upsert_sql() -> String {
+    format!(
+        "INSERT INTO live_occurrences (occurrence_id, first_event_at, last_event_at) \
+         VALUES ($1, $2, $2) ON CONFLICT (occurrence_id) DO UPDATE SET {}, {}",
+        merge_min("live_occurrences", "first_event_at"),
+        merge_max("live_occurrences", "last_event_at"),
+    )
+}
+
+fn room_upsert_sql() -> String {
+    format!(
+        "INSERT INTO live_room_sessions (occurrence_id, scope, session, created_at, destroyed_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (occurrence_id, scope, session) DO UPDATE SET {}, {}",
+        merge_min("live_room_sessions", "created_at"),
+        merge_max("live_room_sessions", "destroyed_at"),
+    )
+}
+
+fn visit_upsert_sql() -> String {
+    format!(
+        "INSERT INTO live_visits (occurrence_id, scope, occupant, visit, user_id, joined_at, \
+         last_joined_at, left_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7) \
+         ON CONFLICT (occurrence_id, scope, occupant, visit) DO UPDATE SET {}, {}, {}, {}",
+        merge_min("live_visits", "user_id"),
+        merge_min("live_visits", "joined_at"),
+        merge_max("live_visits", "last_joined_at"),
+        merge_max("live_visits", "left_at"),
+    )
+}
+
+#[derive(sqlx::FromRow)]
+struct OccurrenceLiveRow {
+    occurrence_id: i64,
+    first_event_at: Option<i64>,
+    last_event_at: Option<i64>,
+    activated_at: Option<i64>,
+    completed_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RoomRow {
+    occurrence_id: i64,
+    scope: String,
+    session: String,
+    created_at: Option<i64>,
+    destroyed_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct VisitRow {
+    occurrence_id: i64,
+    scope: String,
+    occupant: String,
+    visit: String,
+    user_id: Option<String>,
+    joined_at: Option<i64>,
+    last_joined_at: Option<i64>,
+    left_at: Option<i64>,
+}
+
+/// Which live occurrences a read selects; the text is a fixed constant, never input.
+const BY_ID: &str = "occurrence_id = $1";
+const UNSETTLED: &str = "completed_at IS NULL AND last_event_at >= $1";
+
+impl Store {
+    /// A round trip to the database, for readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        // i32: PostgreSQL types a bare 1 as INT4, and SQLite's INTEGER reads as i32 too.
+        let _: (i32,) = with_pool!(self, |pool| sqlx::query_as("SELECT 1")
+            .fetch_one(pool)
+            .await?);
+        Ok(())
+    }
+
+    /// The occurrences (with their meetings) of meetings using `room` whose time could hold an
+    /// event at some instant of `[from, to]`: they start by `to` and end no earlier than `from`.
+    /// Cancelled meetings and occurrences are left out; ended ones are not (a meeting may run
+    /// past its planned end).
+    pub async fn live_room_candidates(
+        &self,
+        room: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(Meeting, Occurrence)>, StoreError> {
+        let ids: Vec<(i64,)> = with_pool!(self, |pool| sqlx::query_as(
+            "SELECT o.id FROM occurrences o JOIN meetings m ON m.id = o.meeting_id \
+             WHERE m.room = $1 AND m.status <> 'cancelled' AND o.status <> 'cancelled' \
+             AND o.starts_at <= $3 AND o.ends_at >= $2 ORDER BY o.starts_at, o.id LIMIT 20"
+        )
+        .bind(room)
+        .bind(to_secs(from))
+        .bind(to_secs(to))
+        .fetch_all(pool)
+        .await?);
+        let mut out = Vec::with_capacity(ids.len());
+        for (id,) in ids {
+            let Some(occurrence) = self.occurrence(id).await? else {
+                continue;
+            };
+            if let Some(meeting) = self.meeting(&occurrence.meeting_id).await? {
+                out.push((meeting, occurrence));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether any meeting (of any status) uses `room`: tells an unknown room from a known
+    /// room's event at no time of its occurrences.
+    pub async fn room_in_use(&self, room: &str) -> Result<bool, StoreError> {
+        let row: Option<(i32,)> = with_pool!(self, |pool| sqlx::query_as(
+            "SELECT 1 FROM meetings WHERE room = $1 LIMIT 1"
+        )
+        .bind(room)
+        .fetch_optional(pool)
+        .await?);
+        Ok(row.is_some())
+    }
+
+    /// Merges one event's facts into its occurrence's live state, all or nothing. With an
+    /// idempotency key seen before (within a week) nothing is done and `Duplicate` returned.
+    pub async fn apply_live(
+        &self,
+        update: &LiveUpdate,
+        received_at: DateTime<Utc>,
+    ) -> Result<LiveApplied, StoreError> {
+        // Rows are written in key order so that two transactions touching the same rows take
+        // their locks in the same order (PostgreSQL would otherwise be free to deadlock them).
+        let mut rooms: Vec<_> = update.rooms.iter().collect();
+        rooms.sort_by(|a, b| (&a.scope, &a.session).cmp(&(&b.scope, &b.session)));
+        let mut visits: Vec<_> = update.visits.iter().collect();
+        visits.sort_by(|a, b| {
+            (&a.scope, &a.occupant, &a.visit).cmp(&(&b.scope, &b.occupant, &b.visit))
+        });
+        let (occurrence_sql, room_sql, visit_sql) = (
+            occurrence_upsert_sql(),
+            room_upsert_sql(),
+            visit_upsert_sql(),
+        );
+        let _queued = match self.backend {
+            Backend::Sqlite(_) => Some(self.sqlite_writes.lock().await),
+            Backend::Postgres(_) => None,
+        };
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            if let Some(key) = &update.idempotency_key {
+                // First statement of the transaction, so a concurrent delivery of the same key
+                // waits on it and then finds it, rather than applying it a second time.
+                let fresh = sqlx::query(
+                    "INSERT INTO jaas_deliveries (idempotency_key, received_at) VALUES ($1, $2) \
+                     ON CONFLICT (idempotency_key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(to_secs(received_at))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if fresh == 0 {
+                    tx.rollback().await?;
+                    return Ok(LiveApplied::Duplicate);
+                }
+                sqlx::query("DELETE FROM jaas_deliveries WHERE received_at < $1")
+                    .bind(to_secs(received_at - JAAS_KEY_RETENTION))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(&occurrence_sql)
+                .bind(update.occurrence_id)
+                .bind(to_secs(update.at))
+                .execute(&mut *tx)
+                .await?;
+            for room in rooms {
+                sqlx::query(&room_sql)
+                    .bind(update.occurrence_id)
+                    .bind(&room.scope)
+                    .bind(&room.session)
+                    .bind(room.created_at.map(to_secs))
+                    .bind(room.destroyed_at.map(to_secs))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for visit in visits {
+                sqlx::query(&visit_sql)
+                    .bind(update.occurrence_id)
+                    .bind(&visit.scope)
+                    .bind(&visit.occupant)
+                    .bind(&visit.visit)
+                    .bind(visit.user_id.as_deref())
+                    .bind(visit.joined_at.map(to_secs))
+                    .bind(visit.left_at.map(to_secs))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(LiveApplied::Applied)
+    }
+
+    /// Everything stored about one occurrence's live state; `None` when Jitsi never reported on
+    /// it and no live decision was claimed.
+    pub async fn live_record(&self, occurrence_id: i64) -> Result<Option<LiveRecord>, StoreError> {
+        let mut records = self.live_records_where(BY_ID, occurrence_id).await?;
+        Ok(records.pop())
+    }
+
+    /// Every occurrence not yet completed that had an event at or after `since`, with its
+    /// live state, by occurrence id (for gauges, and for resuming after a restart).
+    pub async fn live_records_unsettled(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(Occurrence, LiveRecord)>, StoreError> {
+        let records = self.live_records_where(UNSETTLED, to_secs(since)).await?;
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {OCCURRENCE_COLUMNS} FROM occurrences o WHERE o.id IN \
+             (SELECT occurrence_id FROM live_occurrences WHERE {UNSETTLED})"
+        );
+        let rows: Vec<OccurrenceRow> = with_pool!(self, |pool| sqlx::query_as(&sql)
+            .bind(to_secs(since))
+            .fetch_all(pool)
+            .await?);
+        let mut occurrences = rows
+            .into_iter()
+            .map(|r| Occurrence::try_from(r).map(|o| (o.id, o)))
+            .collect::<Result<BTreeMap<_, _>, _>>()?;
+        // A record whose occurrence went between the two reads is skipped.
+        Ok(records
+            .into_iter()
+            .filter_map(|r| occurrences.remove(&r.occurrence_id).map(|o| (o, r)))
+            .collect())
+    }
+
+    /// `filter` is one of the constants above, over `live_occurrences` with one parameter.
+    async fn live_records_where(
+        &self,
+        filter: &'static str,
+        param: i64,
+    ) -> Result<Vec<LiveRecord>, StoreError> {
+        let selected = format!("SELECT occurrence_id FROM live_occurrences WHERE {filter}");
+        let occ_sql = format!(
+            "SELECT occurrence_id, first_event_at, last_event_at, activated_at, completed_at \
+             FROM live_occurrences WHERE {filter} ORDER BY occurrence_id"
+        );
+        let room_sql = format!(
+            "SELECT occurrence_id, scope, session, created_at, destroyed_at FROM live_room_sessions \
+             WHERE occurrence_id IN ({selected}) ORDER BY occurrence_id, scope, session"
+        );
+        let visit_sql = format!(
+            "SELECT occurrence_id, scope, occupant, visit, user_id, joined_at, last_joined_at, \
+             left_at FROM live_visits WHERE occurrence_id IN ({selected}) \
+             ORDER BY occurrence_id, scope, occupant, visit"
+        );
+        let (occs, rooms, visits): (Vec<OccurrenceLiveRow>, Vec<RoomRow>, Vec<VisitRow>) =
+            with_pool!(self, |pool| {
+                // One snapshot, so the three reads agree with each other.
+                let mut tx = pool.begin().await?;
+                let occs = sqlx::query_as(&occ_sql)
+                    .bind(param)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let rooms = sqlx::query_as(&room_sql)
+                    .bind(param)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let visits = sqlx::query_as(&visit_sql)
+                    .bind(param)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                (occs, rooms, visits)
+            });
+        let mut records = BTreeMap::new();
+        for o in occs {
+            records.insert(
+                o.occurrence_id,
+                LiveRecord {
+                    occurrence_id: o.occurrence_id,
+                    first_event_at: opt_from_secs(o.first_event_at)?,
+                    last_event_at: opt_from_secs(o.last_event_at)?,
+                    activated_at: opt_from_secs(o.activated_at)?,
+                    completed_at: opt_from_secs(o.completed_at)?,
+                    rooms: Vec::new(),
+                    visits: Vec::new(),
+                },
+            );
+        }
+        for r in rooms {
+            if let Some(rec) = records.get_mut(&r.occurrence_id) {
+                rec.rooms.push(RoomLife {
+                    scope: r.scope,
+                    session: r.session,
+                    created_at: opt_from_secs(r.created_at)?,
+                    destroyed_at: opt_from_secs(r.destroyed_at)?,
+                });
+            }
+        }
+        for v in visits {
+            if let Some(rec) = records.get_mut(&v.occurrence_id) {
+                rec.visits.push(LiveVisit {
+                    scope: v.scope,
+                    occupant: v.occupant,
+                    visit: v.visit,
+                    user_id: v.user_id,
+                    joined_at: opt_from_secs(v.joined_at)?,
+                    last_joined_at: opt_from_secs(v.last_joined_at)?,
+                    left_at: opt_from_secs(v.left_at)?,
+                });
+            }
+        }
+        Ok(records.into_values().collect())
+    }
+
+    /// Claims the Discord event's move to ACTIVE for an occurrence: true for the first caller
+    /// only, so of several instances exactly one sends it.
+    pub async fn claim_live_activation(
+        &self,
+        occurrence_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.claim_live("activated_at", occurrence_id, at).await
+    }
+
+    /// Claims the Discord event's move to COMPLETED: true for the first caller only.
+    pub async fn claim_live_completion(
+        &self,
+        occurrence_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.claim_live("completed_at", occurrence_id, at).await
+    }
+
+    /// `column` is `activated_at` or `completed_at`, never input.
+    async fn claim_live(
+        &self,
+        column: &'static str,
+        occurrence_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "INSERT INTO live_occurrences (occurrence_id, {column}) VALUES ($1, $2) \
+             ON CONFLICT (occurrence_id) DO UPDATE SET {column} = excluded.{column} \
+             WHERE live_occurrences.{column} IS NULL"
+        );
+        let n = with_pool!(self, |pool| sqlx::query(&sql)
+            .bind(occurrence_id)
+            .bind(to_secs(at))
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Undone jobs: how many are due by `now` (the backlog) and how many are due later.
+    pub async fn pending_jobs(&self, now: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
+        let (due, later): (i64, i64) = with_pool!(self, |pool| sqlx::query_as(
+            "SELECT COALESCE(SUM(CASE WHEN due_at <= $1 THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN due_at > $1 THEN 1 ELSE 0 END), 0) \
+             FROM jobs WHERE done_at IS NULL"
+        )
+        .bind(to_secs(now))
+        .fetch_one(pool)
+        .await?);
+        Ok((
+            u64::try_from(due).unwrap_or(0),
+            u64::try_from(later).unwrap_or(0),
+        ))
+    }
+}
