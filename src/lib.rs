@@ -3,9 +3,12 @@
 pub mod clock;
 pub mod config;
 pub mod discord;
+pub mod fetch;
 pub mod jitsi;
 pub mod logging;
 pub mod meeting;
 pub mod schedule;
+pub mod seal;
 pub mod secret;
 pub mod store;
+pub mod tenant;

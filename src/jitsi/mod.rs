@@ -2,12 +2,17 @@
 //! verification as Prosody judges a token, and the matching server configuration.
 //! Knows nothing of Discord or storage.
 
+pub mod asap;
+pub mod keys;
+pub mod per_server;
 pub mod room;
 pub mod server_config;
 pub mod settings;
+pub mod site_config;
 pub mod token;
 pub mod verify;
 
+pub use per_server::{ServerJitsi, ServerSigner};
 pub use room::{normalize_room_name, Room, RoomError};
 pub use settings::*;
 pub use token::{Claims, Grant, Identity, Link, MintedToken, Minter, TokenError};

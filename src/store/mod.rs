@@ -12,8 +12,13 @@ mod jobs;
 mod meetings;
 mod model;
 mod settings;
+mod tenants;
 
 pub use model::*;
+pub use tenants::{
+    KeyInstall, NewSigningKey, ServedPublicKey, SigningKeyRecord, TenantJitsi, TenantJitsiSummary,
+    TenantKind,
+};
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
