@@ -10,6 +10,7 @@ pub mod server_config;
 pub mod settings;
 pub mod site_config;
 pub mod token;
+pub mod trust_config;
 pub mod verify;
 
 pub use per_server::{ServerJitsi, ServerSigner};
