@@ -8,7 +8,7 @@ use meetbot::jitsi::asap::{verify_via_key_server, KeyServerTrust};
 use meetbot::jitsi::keys::{key_url, sha256_hex, Jwks};
 use meetbot::jitsi::{Grant, Identity, JitsiSettings, Room, Verdict};
 use meetbot::seal::MasterKey;
-use meetbot::store::{KeyInstall, NewSigningKey, Store, TenantJitsi, TenantKind};
+use meetbot::store::{KeyInstall, SigningKeyRecord, Store, TenantJitsi, TenantKind};
 use meetbot::tenant::{
     self, asap_key_server_for, check_master_key, default_issuer, MasterKeyState, Rotation,
     SetupRequest, SetupSigner, TenantError, Tenants,
@@ -57,9 +57,9 @@ fn setup(guild: u64, kind: TenantKind) -> TenantJitsi {
     }
 }
 
-fn fake_key(guild: u64, generation: i64, tag: &str) -> NewSigningKey {
+fn fake_key(guild: u64, generation: i64, tag: &str) -> SigningKeyRecord {
     let kid = format!("meetbot/{guild}/{generation}-{tag}");
-    NewSigningKey {
+    SigningKeyRecord {
         guild_id: guild,
         kid_sha256: sha256_hex(&kid),
         kid,
@@ -67,6 +67,8 @@ fn fake_key(guild: u64, generation: i64, tag: &str) -> NewSigningKey {
         public_pem: format!("public-{tag}"),
         sealed_private_key: format!("mbs1.private-{tag}"),
         created_at: now(),
+        retired_at: None,
+        serve_until: None,
     }
 }
 
@@ -353,6 +355,15 @@ fn asap_request(guild: u64, site: &str, domain: &str) -> SetupRequest {
 }
 
 impl Bed {
+    /// `/meetbot jitsi setup` for a site `https://<domain>/` trusting meetbot's keys.
+    async fn set_up_asap(&self, guild: u64, domain: &str) {
+        let site = format!("https://{domain}/");
+        self.tenants
+            .set_up(asap_request(guild, &site, domain), &operator_defaults())
+            .await
+            .unwrap();
+    }
+
     async fn mint(&self, guild: u64, room: &str) -> String {
         let minter = self
             .tenants
@@ -402,13 +413,7 @@ fn failed(v: &Verdict) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minted_token_verifies_through_the_key_server_exactly_as_jitsi_does() {
     let bed = bed().await;
-    bed.tenants
-        .set_up(
-            asap_request(A, "https://meet.a.example/", "meet.a.example"),
-            &operator_defaults(),
-        )
-        .await
-        .unwrap();
+    bed.set_up_asap(A, "meet.a.example").await;
     let token = bed.mint(A, "standup").await;
     let trust = bed.trust(A, "meet.a.example", "standup");
     let verdict = bed.judge(&token, &trust).await;
@@ -439,20 +444,8 @@ async fn minted_token_verifies_through_the_key_server_exactly_as_jitsi_does() {
 async fn token_of_server_a_is_rejected_by_server_b_settings() {
     let bed = bed().await;
     let d = operator_defaults();
-    bed.tenants
-        .set_up(
-            asap_request(A, "https://meet.a.example/", "meet.a.example"),
-            &d,
-        )
-        .await
-        .unwrap();
-    bed.tenants
-        .set_up(
-            asap_request(B, "https://meet.b.example/", "meet.b.example"),
-            &d,
-        )
-        .await
-        .unwrap();
+    bed.set_up_asap(A, "meet.a.example").await;
+    bed.set_up_asap(B, "meet.b.example").await;
     let a_token = bed.mint(A, "standup").await;
     let b_token = bed.mint(B, "standup").await;
     let b_trust = bed.trust(B, "meet.b.example", "standup");
@@ -484,13 +477,7 @@ async fn token_of_server_a_is_rejected_by_server_b_settings() {
 async fn after_rotation_an_old_token_verifies_until_serve_until_and_not_after() {
     let bed = bed().await;
     let d = operator_defaults();
-    bed.tenants
-        .set_up(
-            asap_request(A, "https://meet.a.example/", "meet.a.example"),
-            &d,
-        )
-        .await
-        .unwrap();
+    bed.set_up_asap(A, "meet.a.example").await;
     let old_token = bed.mint(A, "standup").await;
     let rotation = bed.tenants.rotate_key(A, d.lifetime).await.unwrap();
     let Rotation::Rotated {
@@ -528,13 +515,7 @@ async fn key_server_serves_exactly_the_public_keys() {
     use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
     let bed = bed().await;
     let d = operator_defaults();
-    bed.tenants
-        .set_up(
-            asap_request(A, "https://meet.a.example/", "meet.a.example"),
-            &d,
-        )
-        .await
-        .unwrap();
+    bed.set_up_asap(A, "meet.a.example").await;
     bed.tenants.rotate_key(A, d.lifetime).await.unwrap();
     let served = bed
         .tenants

@@ -16,8 +16,7 @@ mod tenants;
 
 pub use model::*;
 pub use tenants::{
-    KeyInstall, NewSigningKey, ServedPublicKey, SigningKeyRecord, TenantJitsi, TenantJitsiSummary,
-    TenantKind,
+    KeyInstall, ServedPublicKey, SigningKeyRecord, TenantJitsi, TenantJitsiSummary, TenantKind,
 };
 
 use chrono::{DateTime, TimeZone, Utc};

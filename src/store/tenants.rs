@@ -163,25 +163,6 @@ pub struct ServedPublicKey {
     pub serve_until: Option<DateTime<Utc>>,
 }
 
-/// A key about to be stored: made and sealed by the caller.
-#[derive(Clone)]
-pub struct NewSigningKey {
-    /// The Discord server.
-    pub guild_id: u64,
-    /// The key id.
-    pub kid: String,
-    /// Lowercase hex SHA-256 of the kid.
-    pub kid_sha256: String,
-    /// The generation it was named for: one more than the key it replaces, 1 for a first key.
-    pub generation: i64,
-    /// SPKI PEM.
-    pub public_pem: String,
-    /// The private key, sealed.
-    pub sealed_private_key: String,
-    /// Now.
-    pub created_at: DateTime<Utc>,
-}
-
 /// What became of an attempt to install a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyInstall {
@@ -268,6 +249,16 @@ const TENANT_COLUMNS: &str =
      jaas_app_id, jaas_key_id, sealed_secret, updated_by, updated_at";
 const KEY_COLUMNS: &str = "guild_id, kid, kid_sha256, generation, public_pem, sealed_private_key, \
      created_at, retired_at, serve_until";
+
+fn served(
+    (kid, public_pem, until): (String, String, Option<i64>),
+) -> Result<ServedPublicKey, StoreError> {
+    Ok(ServedPublicKey {
+        kid,
+        public_pem,
+        serve_until: opt_from_secs(until)?,
+    })
+}
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
@@ -416,13 +407,14 @@ impl Store {
         row.map(KeyRow::into_record).transpose()
     }
 
-    /// Makes `key` the server's current key in one transaction. With `replaces`, that generation must be
+    /// Makes `key` (made and sealed by the caller; its `retired_at` and `serve_until` are ignored) the
+    /// server's current key in one transaction. With `replaces`, that generation must be
     /// the current key: it is retired and served until `serve_until`. Without, there must be no current
     /// key. When another instance got there first (the replaced key is no longer current, a key is
     /// already current, or this generation exists), nothing changes and the winner is returned.
     pub async fn install_signing_key(
         &self,
-        key: &NewSigningKey,
+        key: &SigningKeyRecord,
         replaces: Option<i64>,
         serve_until: DateTime<Utc>,
     ) -> Result<KeyInstall, StoreError> {
@@ -518,14 +510,7 @@ impl Store {
         .bind(to_secs(now))
         .fetch_optional(pool)
         .await?);
-        row.map(|(kid, public_pem, until)| {
-            Ok(ServedPublicKey {
-                kid,
-                public_pem,
-                serve_until: opt_from_secs(until)?,
-            })
-        })
-        .transpose()
+        row.map(served).transpose()
     }
 
     /// Every public key of `guild_id` served at `now`, newest first (the JWKS).
@@ -543,15 +528,7 @@ impl Store {
         .bind(to_secs(now))
         .fetch_all(pool)
         .await?);
-        rows.into_iter()
-            .map(|(kid, public_pem, until)| {
-                Ok(ServedPublicKey {
-                    kid,
-                    public_pem,
-                    serve_until: opt_from_secs(until)?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(served).collect()
     }
 
     /// The sealed canary, if one was stored.

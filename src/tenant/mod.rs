@@ -9,9 +9,7 @@ use crate::jitsi::keys::{self, KeyError};
 use crate::jitsi::{JitsiSettings, Minter, ServerJitsi, ServerSigner, TokenError};
 use crate::seal::{MasterKey, Purpose, SealError, MAKE_ONE, MASTER_KEY_ENV};
 use crate::secret::Secret;
-use crate::store::{
-    KeyInstall, NewSigningKey, SigningKeyRecord, Store, StoreError, TenantJitsi, TenantKind,
-};
+use crate::store::{KeyInstall, SigningKeyRecord, Store, StoreError, TenantJitsi, TenantKind};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -378,7 +376,7 @@ impl Tenants {
             pair.private_pem.expose().as_bytes(),
             &mut rand::rngs::OsRng,
         );
-        let new = NewSigningKey {
+        let new = SigningKeyRecord {
             guild_id,
             kid_sha256: keys::sha256_hex(&pair.kid),
             kid: pair.kid.clone(),
@@ -386,6 +384,8 @@ impl Tenants {
             public_pem: pair.public_pem.clone(),
             sealed_private_key: sealed,
             created_at: now,
+            retired_at: None,
+            serve_until: None,
         };
         let serve_until = serve_until(now, longest_lifetime);
         match self
