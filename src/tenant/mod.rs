@@ -9,7 +9,9 @@ use crate::jitsi::keys::{self, KeyError};
 use crate::jitsi::{JitsiSettings, Minter, ServerJitsi, ServerSigner, TokenError};
 use crate::seal::{MasterKey, Purpose, SealError, MAKE_ONE, MASTER_KEY_ENV};
 use crate::secret::Secret;
-use crate::store::{KeyInstall, SigningKeyRecord, Store, StoreError, TenantJitsi, TenantKind};
+use crate::store::{
+    KeyInstall, SigningKeyRecord, Store, StoreError, TenantJitsi, TenantJitsiSummary, TenantKind,
+};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -538,4 +540,79 @@ pub fn jwks_url_for(public_base: &Url, guild_id: u64) -> String {
         asap_key_server_for(public_base, guild_id),
         http::JWKS_FILE
     )
+}
+
+/// `meetbot check`'s lines for the servers with their own Jitsi: what each signs with, never a secret.
+pub fn check_lines(servers: &[TenantJitsiSummary]) -> String {
+    use std::fmt::Write as _;
+    if servers.is_empty() {
+        return "servers with their own Jitsi: none\n".to_owned();
+    }
+    let mut out = format!("servers with their own Jitsi: {}\n", servers.len());
+    for s in servers {
+        let _ = write!(
+            out,
+            "  {}: {} at {} (sub {}, iss {}, aud {}",
+            s.guild_id, s.kind, s.site_url, s.sub, s.issuer, s.audience
+        );
+        if let Some(kid) = &s.current_kid {
+            let _ = write!(out, ", key {kid}");
+        }
+        let _ = writeln!(
+            out,
+            "; set by {} at {})",
+            s.updated_by,
+            s.updated_at.format("%Y-%m-%d %H:%M UTC")
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn check_lines_name_each_server_and_its_key_id() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+        let s = TenantJitsiSummary {
+            guild_id: 42,
+            kind: TenantKind::Asap,
+            site_url: "https://meet.example.org/".into(),
+            sub: "meet.example.org".into(),
+            issuer: "meetbot-42".into(),
+            audience: "jitsi".into(),
+            current_kid: Some("meetbot/42/1-ab".into()),
+            updated_by: 7,
+            updated_at: at,
+        };
+        assert_eq!(check_lines(&[]), "servers with their own Jitsi: none\n");
+        assert_eq!(
+            check_lines(&[s]),
+            "servers with their own Jitsi: 1\n  42: asap at https://meet.example.org/ (sub \
+             meet.example.org, iss meetbot-42, aud jitsi, key meetbot/42/1-ab; set by 7 at \
+             2026-12-01 12:00 UTC)\n"
+        );
+    }
+
+    #[test]
+    fn key_urls_have_no_trailing_slash_whatever_the_base() {
+        for base in ["https://bot.example", "https://bot.example/"] {
+            let base = Url::parse(base).unwrap();
+            assert_eq!(
+                asap_key_server_for(&base, 42),
+                "https://bot.example/asap/42"
+            );
+            assert_eq!(
+                jwks_url_for(&base, 42),
+                "https://bot.example/asap/42/jwks.json"
+            );
+        }
+        let nested = Url::parse("https://bot.example/meetbot/").unwrap();
+        assert_eq!(
+            asap_key_server_for(&nested, 1),
+            "https://bot.example/meetbot/asap/1"
+        );
+    }
 }
