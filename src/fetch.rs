@@ -312,7 +312,14 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let lookup = self.lookup.clone();
         let policy = self.policy.clone();
         Box::pin(async move {
-            let ips = lookup.lookup(host.clone()).await?;
+            let ips = match lookup.lookup(host.clone()).await {
+                Ok(ips) => ips,
+                Err(_) => {
+                    let err: Box<dyn std::error::Error + Send + Sync> =
+                        Box::new(FetchError::NoAddress { host });
+                    return Err(err);
+                }
+            };
             let mut allowed = Vec::new();
             let mut first_refused = None;
             for ip in ips {

@@ -228,6 +228,9 @@ async fn big_bodies_redirect_loops_and_slow_sites_are_cut_off() {
         matches!(err, FetchError::Timeout { seconds: 2, .. }),
         "{err}"
     );
+    let err = f.get("http://nowhere.test/").await.unwrap_err();
+    assert!(matches!(err, FetchError::NoAddress { .. }), "{err}");
+    assert!(err.to_string().contains("does not resolve"), "{err}");
     let err = f.get("not a url").await.unwrap_err();
     assert!(matches!(err, FetchError::BadUrl(_)), "{err}");
 }

@@ -26,6 +26,7 @@ use db::TestDb;
 const A: u64 = 1_100_000_000_000_000_001;
 const B: u64 = 1_200_000_000_000_000_002;
 const ADMIN: u64 = 3_300_000_000_000_000_003;
+const HOUR: Duration = Duration::from_secs(3600);
 
 on_both_backends!(
     setup_is_stored_replaced_listed_without_secrets_and_reset,
@@ -359,7 +360,11 @@ impl Bed {
     async fn set_up_asap(&self, guild: u64, domain: &str) {
         let site = format!("https://{domain}/");
         self.tenants
-            .set_up(asap_request(guild, &site, domain), &operator_defaults())
+            .set_up(
+                asap_request(guild, &site, domain),
+                &operator_defaults(),
+                HOUR,
+            )
             .await
             .unwrap();
     }
@@ -598,6 +603,7 @@ async fn setups_are_refused_clearly_without_a_master_key_or_with_bad_settings() 
         .set_up(
             asap_request(A, "https://meet.a.example/", "meet.a.example"),
             &operator_defaults(),
+            HOUR,
         )
         .await
         .unwrap_err();
@@ -614,17 +620,32 @@ async fn setups_are_refused_clearly_without_a_master_key_or_with_bad_settings() 
     let on = Tenants::start(db.store.clone(), Some(key), clock)
         .await
         .unwrap();
+    // A server that trusted meetbot's keys and switches to its own secret: meetbot's key retires.
+    let asap = asap_request(A, "https://meet.a.example/", "meet.a.example");
+    on.set_up(asap, &operator_defaults(), HOUR).await.unwrap();
+    let kid = db.store.current_signing_key(A).await.unwrap().unwrap().kid;
     let mut hs = asap_request(A, "https://meet.a.example/", "meet.a.example");
     hs.signer = SetupSigner::Hs256(meetbot::secret::Secret::new(
         "a-long-enough-shared-secret-0123",
     ));
     let err = on
-        .set_up(hs.clone(), &operator_defaults())
+        .set_up(hs.clone(), &operator_defaults(), HOUR)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("app_id"), "{err}");
     hs.issuer = Some("acme-app".into());
-    on.set_up(hs, &operator_defaults()).await.unwrap();
+    on.set_up(hs, &operator_defaults(), HOUR).await.unwrap();
+    assert_eq!(db.store.current_signing_key(A).await.unwrap(), None);
+    let retired = db
+        .store
+        .served_public_key(A, &sha256_hex(&kid), now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        retired.serve_until,
+        Some(now() + Span::hours(1) + Span::minutes(10))
+    );
     let stored = db.store.tenant_jitsi(A).await.unwrap().unwrap();
     let sealed = stored.sealed_secret.clone().unwrap();
     assert!(
@@ -652,7 +673,7 @@ async fn setups_are_refused_clearly_without_a_master_key_or_with_bad_settings() 
         private_pem: meetbot::secret::Secret::new("pem"),
     };
     assert!(matches!(
-        on.set_up(jaas, &operator_defaults()).await,
+        on.set_up(jaas, &operator_defaults(), HOUR).await,
         Err(TenantError::Token(_))
     ));
 }

@@ -260,6 +260,10 @@ fn served(
     })
 }
 
+/// Retires a server's current key: $1 guild, $2 now, $3 serve_until.
+const RETIRE_CURRENT: &str = "UPDATE tenant_signing_keys SET retired_at = $2, serve_until = $3 \
+     WHERE guild_id = $1 AND retired_at IS NULL";
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
@@ -333,15 +337,12 @@ impl Store {
             let mut tx = pool.begin().await?;
             // Writing first takes SQLite's write lock before anything is read, so two resets queue
             // instead of failing on a stale snapshot.
-            sqlx::query(
-                "UPDATE tenant_signing_keys SET retired_at = $2, serve_until = $3 \
-                 WHERE guild_id = $1 AND retired_at IS NULL",
-            )
-            .bind(id_to_db(guild_id))
-            .bind(to_secs(now))
-            .bind(to_secs(serve_until))
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(RETIRE_CURRENT)
+                .bind(id_to_db(guild_id))
+                .bind(to_secs(now))
+                .bind(to_secs(serve_until))
+                .execute(&mut *tx)
+                .await?;
             let old: Option<TenantRow> = sqlx::query_as(&delete)
                 .bind(id_to_db(guild_id))
                 .fetch_optional(&mut *tx)
@@ -390,6 +391,24 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Retires a server's current key, if any, serving it until `serve_until`; returns its kid. For a
+    /// server that stops trusting meetbot's keys (it switched to its own secret).
+    pub async fn retire_current_key(
+        &self,
+        guild_id: u64,
+        now: DateTime<Utc>,
+        serve_until: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let sql = format!("{RETIRE_CURRENT} RETURNING kid");
+        let row: Option<(String,)> = with_pool!(self, |pool| sqlx::query_as(&sql)
+            .bind(id_to_db(guild_id))
+            .bind(to_secs(now))
+            .bind(to_secs(serve_until))
+            .fetch_optional(pool)
+            .await?);
+        Ok(row.map(|(kid,)| kid))
     }
 
     /// The key that signs a server's tokens now.

@@ -235,13 +235,15 @@ impl Tenants {
         self.key.as_deref().ok_or(TenantError::Disabled)
     }
 
-    /// Stores a server's setup after checking that it makes valid tokens on the operator's `defaults`; for
-    /// `Asap`, makes meetbot's first key for the server when it has none. Returns the stored setup and the
-    /// one it replaced.
+    /// Stores a server's setup after checking that it makes valid tokens on the operator's `defaults`. For
+    /// `Asap`, makes meetbot's first key for the server when it has none; for the other kinds, retires
+    /// meetbot's key if the server had one, served for `longest_lifetime` plus [`SERVE_MARGIN`]. Returns
+    /// the stored setup and the one it replaced.
     pub async fn set_up(
         &self,
         request: SetupRequest,
         defaults: &JitsiSettings,
+        longest_lifetime: Duration,
     ) -> Result<(TenantJitsi, Option<TenantJitsi>), TenantError> {
         let key = self.master()?;
         let guild = request.guild_id;
@@ -328,7 +330,12 @@ impl Tenants {
         Minter::new(defaults.for_server(&probe))?;
 
         let old = self.store.set_tenant_jitsi(&setup).await?;
-        if kind == TenantKind::Asap && self.store.current_signing_key(guild).await?.is_none() {
+        if kind != TenantKind::Asap {
+            let now = self.clock.now();
+            self.store
+                .retire_current_key(guild, now, serve_until(now, longest_lifetime))
+                .await?;
+        } else if self.store.current_signing_key(guild).await?.is_none() {
             self.install_new_key(guild, None, Duration::ZERO).await?;
         }
         Ok((setup, old))
