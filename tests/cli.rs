@@ -30,6 +30,17 @@ fn rsa_key() -> &'static RsaPrivateKey {
     KEY.get_or_init(|| RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap())
 }
 
+/// The test key as PKCS#8 PEM and the public half as SPKI PEM.
+fn rsa_pems() -> (String, String) {
+    let key = rsa_key();
+    let private = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+    let public = key
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    (private, public)
+}
+
 /// What one run of the binary did.
 #[derive(Debug)]
 struct Run {
@@ -298,12 +309,7 @@ fn fragment_link_style_carries_the_token_after_a_hash() {
 
 #[test]
 fn jaas_preset_signs_rs256_with_the_key_file_and_the_token_verifies() {
-    let key = rsa_key();
-    let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
-    let public = key
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
+    let (pem, public) = rsa_pems();
     let base = cli().unset("PUBLIC_URL").unset("JWT_APP_SECRET");
     let file = base.write("jaas.pem", &pem);
     let app = "vpaas-magic-cookie-0123456789abcdef";
@@ -1005,12 +1011,7 @@ fn serve_one(path: String, body: String) -> String {
 
 #[test]
 fn verify_with_a_key_server_fetches_the_key_by_kid_as_prosody_does() {
-    let key = rsa_key();
-    let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
-    let public = key
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
+    let (pem, public) = rsa_pems();
     let kid = "meetbot/42/1-00000000000000aa";
     let base = cli().unset("JWT_APP_SECRET");
     let file = base.write("key.pem", &pem);
