@@ -65,6 +65,16 @@ enum Command {
         /// Accept `room: "*"` (a token for every room).
         #[arg(long)]
         allow_wildcard: bool,
+        /// Judge as a Prosody with this `asap_key_server` would: fetch the public key named by the token's
+        /// kid from `<URL>/<sha256 of kid>.pem` (instead of using the configured key).
+        #[arg(long, value_name = "URL")]
+        key_server: Option<String>,
+        /// With --key-server: an entry of `asap_accepted_issuers` (repeat for more; default: jitsi.app_id).
+        #[arg(long = "issuer", value_name = "ISS", requires = "key_server")]
+        issuers: Vec<String>,
+        /// With --key-server: an entry of `asap_accepted_audiences` (repeat for more; default: "*").
+        #[arg(long = "audience", value_name = "AUD", requires = "key_server")]
+        audiences: Vec<String>,
         /// The token, or a whole meeting link carrying it; `-` or nothing reads it from standard input
         /// (keeps it out of shell history).
         token: Option<String>,
@@ -151,8 +161,18 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Verify {
             room,
             allow_wildcard,
+            key_server,
+            issuers,
+            audiences,
             token,
-        } => verify(&config, room, allow_wildcard, token),
+        } => {
+            let key_server = key_server.map(|url| KeyServerArgs {
+                url,
+                issuers,
+                audiences,
+            });
+            verify(&config, room, allow_wildcard, key_server, token)
+        }
         Command::JitsiConfig => {
             emit(&jitsi::server_config::render(&config.jitsi))?;
             Ok(ExitCode::SUCCESS)
@@ -238,10 +258,18 @@ fn token(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `meetbot verify --key-server`: what the Prosody being imitated is configured with.
+struct KeyServerArgs {
+    url: String,
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+}
+
 fn verify(
     config: &Config,
     room: Option<String>,
     allow_wildcard: bool,
+    key_server: Option<KeyServerArgs>,
     token: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let text = match token.as_deref() {
@@ -265,7 +293,35 @@ fn verify(
     })?;
     let mut expect = jitsi::verify::Expectations::from_settings(&config.jitsi, room.as_deref())?;
     expect.allow_wildcard_room = allow_wildcard;
-    let verdict = jitsi::verify::verify(&token, &expect, Utc::now());
+    let verdict = match key_server {
+        None => jitsi::verify::verify(&token, &expect, Utc::now()),
+        Some(ks) => {
+            let mut trust =
+                jitsi::asap::KeyServerTrust::prosody_defaults(&ks.url, &config.jitsi.app_id);
+            if !ks.issuers.is_empty() {
+                trust.accepted_issuers = ks.issuers;
+            }
+            if !ks.audiences.is_empty() {
+                trust.accepted_audiences = ks.audiences;
+            }
+            trust.sub = expect.sub;
+            trust.room = expect.room;
+            trust.allow_wildcard_room = allow_wildcard;
+            // The operator runs this on their own machine against a URL they typed: every network is theirs.
+            let fetcher = meetbot::fetch::SafeFetcher::new(meetbot::fetch::FetchPolicy {
+                allow_networks: vec!["0.0.0.0/0".parse()?, "::/0".parse()?],
+                allow_http: true,
+                ..meetbot::fetch::FetchPolicy::default()
+            })?;
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            rt.block_on(jitsi::asap::verify_via_key_server(
+                &token,
+                &trust,
+                &fetcher,
+                Utc::now(),
+            ))
+        }
+    };
     let (last, code) = if verdict.accepted() {
         ("Jitsi would ACCEPT this token.", ExitCode::SUCCESS)
     } else {

@@ -30,6 +30,17 @@ fn rsa_key() -> &'static RsaPrivateKey {
     KEY.get_or_init(|| RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap())
 }
 
+/// The test key as PKCS#8 PEM and the public half as SPKI PEM.
+fn rsa_pems() -> (String, String) {
+    let key = rsa_key();
+    let private = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+    let public = key
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    (private, public)
+}
+
 /// What one run of the binary did.
 #[derive(Debug)]
 struct Run {
@@ -298,12 +309,7 @@ fn fragment_link_style_carries_the_token_after_a_hash() {
 
 #[test]
 fn jaas_preset_signs_rs256_with_the_key_file_and_the_token_verifies() {
-    let key = rsa_key();
-    let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
-    let public = key
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
+    let (pem, public) = rsa_pems();
     let base = cli().unset("PUBLIC_URL").unset("JWT_APP_SECRET");
     let file = base.write("jaas.pem", &pem);
     let app = "vpaas-magic-cookie-0123456789abcdef";
@@ -1042,5 +1048,100 @@ fn run_with_a_token_discord_refuses_says_so() {
         run.stderr
     );
     assert!(!run.all().contains("hunter2-discord-secret-part_XYZ"));
+    run.assert_no_panic();
+}
+
+/// Serves `body` at `path` on 127.0.0.1 from a runtime of its own; returns the base URL.
+fn serve_one(path: String, body: String) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().route(
+                &path,
+                axum::routing::get(move || {
+                    let body = body.clone();
+                    async move { body }
+                }),
+            );
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn verify_with_a_key_server_fetches_the_key_by_kid_as_prosody_does() {
+    let (pem, public) = rsa_pems();
+    let kid = "meetbot/42/1-00000000000000aa";
+    let base = cli().unset("JWT_APP_SECRET");
+    let file = base.write("key.pem", &pem);
+    let cli = base
+        .set("MEETBOT_TOKEN_ALGORITHM", "RS256")
+        .set("JWT_KID", kid)
+        .set("JWT_PRIVATE_KEY_FILE", &file);
+    let out = cli.json(&["--room", "Weekly Sync", "--name", "Ana"]);
+    let token = out["token"].as_str().unwrap();
+    let hash = meetbot::jitsi::keys::sha256_hex(kid);
+    let server = format!(
+        "{}/asap/42",
+        serve_one(format!("/asap/42/{hash}.pem"), public)
+    );
+
+    let run = cli.run(&[
+        "verify",
+        "--room",
+        "Weekly Sync",
+        "--key-server",
+        &server,
+        token,
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains(&format!("{server}/{hash}.pem served the public key")),
+        "{}",
+        run.stdout
+    );
+
+    let run = cli.run(&[
+        "verify",
+        "--room",
+        "Weekly Sync",
+        "--key-server",
+        &server,
+        "--issuer",
+        "someone-else",
+        "--audience",
+        "jitsi",
+        token,
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.failures().len(), 1, "{}", run.stdout);
+    assert!(run.failures()[0].contains("iss"), "{}", run.stdout);
+
+    let elsewhere = format!("{server}/other");
+    let run = cli.run(&[
+        "verify",
+        "--room",
+        "Weekly Sync",
+        "--key-server",
+        &elsewhere,
+        token,
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.failures()
+            .iter()
+            .any(|l| l.contains("key") && l.contains("404")),
+        "{}",
+        run.stdout
+    );
     run.assert_no_panic();
 }

@@ -3,13 +3,19 @@
 //! events a deployment reports.
 //! Knows nothing of Discord or storage.
 
+pub mod asap;
 pub mod events;
+pub mod keys;
+pub mod per_server;
 pub mod room;
 pub mod server_config;
 pub mod settings;
+pub mod site_config;
 pub mod token;
+pub mod trust_config;
 pub mod verify;
 
+pub use per_server::{ServerJitsi, ServerSigner};
 pub use room::{normalize_room_name, Room, RoomError};
 pub use settings::*;
 pub use token::{Claims, Grant, Identity, Link, MintedToken, Minter, TokenError};

@@ -20,11 +20,15 @@ mod live;
 mod meetings;
 mod model;
 mod settings;
+mod tenants;
 
 pub use budget::{bucket_for_token, BudgetOptions, GlobalBudget, Grant, LocalBudget};
 pub use clock::DbClock;
 pub use housekeeping::{run_housekeeping, Housekeeping, Pruned};
 pub use model::*;
+pub use tenants::{
+    KeyInstall, ServedPublicKey, SigningKeyRecord, TenantJitsi, TenantJitsiSummary, TenantKind,
+};
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
