@@ -2,7 +2,7 @@
 //! Validated once at start; every problem names the setting and the fix. Secrets come only from the
 //! environment and are held in [`Secret`], so no `Debug` of the configuration shows them.
 //!
-//! [`Config::load`] runs the rooms in order: `file` (the compiled-in defaults, the operator's file merged over them,
+//! [`Config::load`] (in `load.rs`) runs the rooms in order: `file` (the compiled-in defaults, the operator's file merged over them,
 //! the raw structs), `env` (`MEETBOT_<SECTION>_<KEY>` overrides and the variables read by name), `validate` (raw
 //! values into the types below, every problem collected). This file holds the types the rest of the program reads.
 //!
@@ -29,6 +29,7 @@
 
 mod env;
 mod file;
+mod load;
 mod validate;
 
 pub use env::process_env;
@@ -213,32 +214,6 @@ impl Sources<'_> {
 }
 
 impl Config {
-    /// Loads and validates the configuration from the defaults, a file and the environment.
-    pub fn load(sources: &Sources<'_>) -> Result<Config, ConfigError> {
-        let mut table = file::defaults()?;
-
-        let path = sources
-            .path
-            .clone()
-            .or_else(|| sources.var("MEETBOT_CONFIG").map(PathBuf::from))
-            .or_else(|| {
-                let p = PathBuf::from("config/meetbot.toml");
-                p.exists().then_some(p)
-            });
-        if let Some(p) = &path {
-            file::merge_file(&mut table, p)?;
-        }
-
-        let mut problems = Vec::new();
-        env::apply_overrides(&mut table, sources, &mut problems);
-        if !problems.is_empty() {
-            return Err(ConfigError::Invalid(problems));
-        }
-
-        let raw = file::into_raw(table, path.as_deref())?;
-        validate::build(raw, path, &env::Vars::read(sources))
-    }
-
     /// A human-readable summary of what the bot will do, secrets masked (`meetbot check`).
     pub fn describe(&self) -> String {
         let j = &self.jitsi;
