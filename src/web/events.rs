@@ -1,7 +1,8 @@
 //! The Jitsi endpoints: event_sync behind a Bearer token, JaaS webhooks behind a signature.
 //! Every request ends in one verdict, counted in `meetbot_jitsi_events_total`.
 
-use super::{ingest, AppState, APPLY_TIMEOUT};
+use super::ingest;
+use super::state::{AppState, APPLY_TIMEOUT};
 use crate::jitsi::events::jaas::{self, SIGNATURE_HEADER};
 use crate::jitsi::events::{event_sync, EventError, EventKind, EventSource, Parsed};
 use crate::metrics::{self, EventVerdict};

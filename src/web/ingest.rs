@@ -2,7 +2,7 @@
 //! checked), place the event in one of its occurrences, merge it into the store, and tell the
 //! Discord side.
 
-use super::WebDeps;
+use super::state::WebDeps;
 use crate::jitsi::events::RoomEvent;
 use crate::jitsi::normalize_room_name;
 use crate::meeting::live::{choose_occurrence, LiveChange};

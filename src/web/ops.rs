@@ -1,6 +1,6 @@
 //! The operator's endpoints: liveness, readiness and metrics.
 
-use super::{AppState, PING_TIMEOUT};
+use super::state::{AppState, PING_TIMEOUT};
 use crate::meeting::live::{view, LiveState};
 use crate::metrics;
 use axum::extract::State;
