@@ -5,6 +5,7 @@
 //! Meant for message edits (Discord allows a few per message per five seconds): the live post
 //! of a meeting changes with every join and leave, but only the latest state matters.
 
+use crate::meeting::live::{LiveChange, LiveSink};
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
@@ -218,6 +219,14 @@ where
         }
     }
     while running.join_next().await.is_some() {}
+}
+
+/// A coalescer keyed by occurrence is a sink: however fast events come, each post is edited
+/// at most once per window, and the last state lands.
+impl LiveSink for Coalescer<i64, LiveChange> {
+    fn changed(&self, change: LiveChange) {
+        self.push(change.occurrence_id, change);
+    }
 }
 
 #[cfg(test)]

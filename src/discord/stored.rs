@@ -4,22 +4,7 @@
 use super::reply::Refusal;
 use super::Data;
 use crate::meeting::access::MeetingAccess;
-use crate::meeting::occurrences::{Slot, Stage, Timed};
-use crate::store::{Meeting, Occurrence, OccurrenceStatus};
-
-impl Timed for Occurrence {
-    fn slot(&self) -> Slot {
-        Slot {
-            starts_at: self.starts_at,
-            ends_at: self.ends_at,
-            stage: match self.status {
-                OccurrenceStatus::Scheduled => Stage::Upcoming,
-                OccurrenceStatus::Started => Stage::Running,
-                OccurrenceStatus::Ended | OccurrenceStatus::Cancelled => Stage::Over,
-            },
-        }
-    }
-}
+use crate::store::Meeting;
 
 /// What the access rule needs to know about a stored meeting.
 pub(crate) fn access(m: &Meeting) -> MeetingAccess<'_> {

@@ -11,9 +11,7 @@
 //! - A vanished client stays ~60 s; a Prosody crash sends no `left` and no `destroyed`, so
 //!   after the planned end plus [`LiveTimings::max_overrun`] nobody counts as present.
 
-use crate::coalesce::Coalescer;
-use crate::jitsi::events::RoomLife;
-use crate::store::{LiveRecord, LiveVisit, Meeting, Occurrence};
+use super::occurrences::Timed;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -115,19 +113,76 @@ impl Default for LiveTimings {
     }
 }
 
+/// One life of a room (a meeting's room can be created again after it was destroyed), merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSpan {
+    /// `""` for the main room, the breakout room's id otherwise.
+    pub scope: String,
+    /// Names this life (event_sync: its creation time; JaaS: the sessionId).
+    pub session: String,
+    /// When it was created, if an event said.
+    pub created_at: Option<DateTime<Utc>>,
+    /// When it was destroyed, if an event said.
+    pub destroyed_at: Option<DateTime<Utc>>,
+}
+
+/// One visit of one occupant, as stored: merged from every event that named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveVisit {
+    /// `""` for the main room, the breakout room's id otherwise.
+    pub scope: String,
+    /// The occupant (JID or participant id).
+    pub occupant: String,
+    /// Names this visit.
+    pub visit: String,
+    /// The token's `context.user.id`, if any.
+    pub user_id: Option<String>,
+    /// Earliest join reported.
+    pub joined_at: Option<DateTime<Utc>>,
+    /// Latest join reported (later than `left_at` after a rejoin).
+    pub last_joined_at: Option<DateTime<Utc>>,
+    /// Latest leave reported.
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+/// Everything stored about one occurrence's live state, rows in key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRecord {
+    /// The occurrence.
+    pub occurrence_id: i64,
+    /// Earliest event time (none when only a live decision was claimed).
+    pub first_event_at: Option<DateTime<Utc>>,
+    /// Latest event time.
+    pub last_event_at: Option<DateTime<Utc>>,
+    /// When an instance claimed the Discord event's ACTIVE.
+    pub activated_at: Option<DateTime<Utc>>,
+    /// When an instance claimed its COMPLETED.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The room's lives, merged (earliest creation, latest destruction reported).
+    pub rooms: Vec<RoomSpan>,
+    /// The visits.
+    pub visits: Vec<LiveVisit>,
+}
+
 /// Which occurrence an event at `anchor` belongs to: of those whose time (from `early` before
-/// the start to `max_overrun` after the end) holds it, the one that started last.
-pub fn choose_occurrence<'a>(
-    candidates: &'a [(Meeting, Occurrence)],
+/// the start to `max_overrun` after the end) holds it, the one that started last (of two that
+/// started together, the one with the smaller `id`).
+pub fn choose_occurrence<'a, T, O: Timed>(
+    candidates: &'a [T],
     anchor: DateTime<Utc>,
     timings: &LiveTimings,
-) -> Option<&'a (Meeting, Occurrence)> {
+    occurrence: impl Fn(&T) -> (&O, i64),
+) -> Option<&'a T> {
     candidates
         .iter()
-        .filter(|(_, o)| {
+        .filter(|c| {
+            let o = occurrence(c).0.slot();
             o.starts_at - timings.early <= anchor && anchor <= o.ends_at + timings.max_overrun
         })
-        .max_by_key(|(_, o)| (o.starts_at, std::cmp::Reverse(o.id)))
+        .max_by_key(|c| {
+            let (o, id) = occurrence(c);
+            (o.slot().starts_at, std::cmp::Reverse(id))
+        })
 }
 
 /// A Discord id, if a token's user id is one (a snowflake: digits only).
@@ -252,7 +307,7 @@ struct Stretch {
 }
 
 /// The earliest destruction of a room life in `scope` that ends a presence begun at `since`.
-fn destroyed_after(rooms: &[RoomLife], scope: &str, since: DateTime<Utc>) -> Option<DateTime<Utc>> {
+fn destroyed_after(rooms: &[RoomSpan], scope: &str, since: DateTime<Utc>) -> Option<DateTime<Utc>> {
     rooms
         .iter()
         .filter(|r| r.scope == scope && r.created_at.is_none_or(|c| c <= since))
@@ -263,7 +318,7 @@ fn destroyed_after(rooms: &[RoomLife], scope: &str, since: DateTime<Utc>) -> Opt
 
 /// The stretches of one visit. A rejoin after the last leave (possible where a visit is a
 /// JaaS session) opens a second stretch; a destroyed room closes what was left open.
-fn stretches(visit: &LiveVisit, rooms: &[RoomLife]) -> Vec<Stretch> {
+fn stretches(visit: &LiveVisit, rooms: &[RoomSpan]) -> Vec<Stretch> {
     let Some(joined) = visit.joined_at else {
         return Vec::new();
     };
@@ -307,10 +362,11 @@ fn union(mut spans: Vec<Span>) -> Vec<Span> {
 /// The view of an occurrence at `now` from its stored live record (`None`: no event yet).
 pub fn view(
     record: Option<&LiveRecord>,
-    occurrence: &Occurrence,
+    occurrence: &impl Timed,
     now: DateTime<Utc>,
     timings: &LiveTimings,
 ) -> LiveView {
+    let occurrence = occurrence.slot();
     let empty = Vec::new();
     let (visits, rooms) = record.map_or((&empty, &[][..]), |r| (&r.visits, &r.rooms[..]));
     // Past the overrun nobody is presumed present: their stretches end when the meeting was
@@ -446,10 +502,11 @@ pub struct EventPlan {
 ///   Prosody never reports the end).
 pub fn plan_event(
     record: Option<&LiveRecord>,
-    occurrence: &Occurrence,
+    occurrence: &impl Timed,
     now: DateTime<Utc>,
     timings: &LiveTimings,
 ) -> EventPlan {
+    let occurrence = occurrence.slot();
     if record.is_some_and(|r| r.completed_at.is_some()) {
         return EventPlan {
             step: None,
@@ -469,7 +526,7 @@ pub fn plan_event(
         };
     }
 
-    let v = view(record, occurrence, now, timings);
+    let v = view(record, &occurrence, now, timings);
     let nobody_in = v.in_call() == 0;
     let nobody_came = v.people == 0;
     let overrun_at = occurrence.ends_at + timings.max_overrun;
@@ -522,18 +579,10 @@ pub trait LiveSink: Send + Sync {
     fn changed(&self, change: LiveChange);
 }
 
-/// A coalescer keyed by occurrence is a sink: however fast events come, each post is edited
-/// at most once per window, and the last state lands.
-impl LiveSink for Coalescer<i64, LiveChange> {
-    fn changed(&self, change: LiveChange) {
-        self.push(change.occurrence_id, change);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{MeetingStatus, OccurrenceStatus};
+    use crate::meeting::occurrences::{Slot, Stage};
     use chrono::TimeZone;
 
     const ALICE: u64 = 300_000_000_000_000_002;
@@ -544,16 +593,11 @@ mod tests {
     }
 
     /// A 60-minute occurrence from minute 0 to 60.
-    fn occ() -> Occurrence {
-        Occurrence {
-            id: 1,
-            meeting_id: "m".into(),
+    fn occ() -> Slot {
+        Slot {
             starts_at: t(0),
             ends_at: t(60),
-            status: OccurrenceStatus::Scheduled,
-            announcement_message_id: None,
-            discord_event_id: None,
-            reminded_at: None,
+            stage: Stage::Upcoming,
         }
     }
 
@@ -569,8 +613,8 @@ mod tests {
         }
     }
 
-    fn room(created: i64, destroyed: Option<i64>) -> RoomLife {
-        RoomLife {
+    fn room(created: i64, destroyed: Option<i64>) -> RoomSpan {
+        RoomSpan {
             scope: String::new(),
             session: t(created).timestamp().to_string(),
             created_at: Some(t(created)),
@@ -578,7 +622,7 @@ mod tests {
         }
     }
 
-    fn record(visits: Vec<LiveVisit>, rooms: Vec<RoomLife>) -> LiveRecord {
+    fn record(visits: Vec<LiveVisit>, rooms: Vec<RoomSpan>) -> LiveRecord {
         let times = visits
             .iter()
             .flat_map(|v| [v.joined_at, v.left_at])
@@ -970,30 +1014,11 @@ mod tests {
         );
     }
 
-    fn candidate(id: i64, start: i64, end: i64) -> (Meeting, Occurrence) {
-        let meeting = Meeting {
-            id: "m".into(),
-            guild_id: 1,
-            channel_id: 2,
-            host_id: 3,
-            topic: "t".into(),
-            room: "r".into(),
-            created_at: t(-1000),
-            starts_at: t(start),
-            duration_minutes: 60,
-            timezone: "UTC".into(),
-            repeat: "daily".into(),
-            remind_minutes: None,
-            invitee_user_ids: vec![],
-            invitee_role_ids: vec![],
-            private: false,
-            status: MeetingStatus::Active,
-        };
+    fn candidate(id: i64, start: i64, end: i64) -> (i64, Slot) {
         let mut o = occ();
-        o.id = id;
         o.starts_at = t(start);
         o.ends_at = t(end);
-        (meeting, o)
+        (id, o)
     }
 
     #[test]
@@ -1001,7 +1026,9 @@ mod tests {
         let timings = LiveTimings::default();
         let day = 24 * 60;
         let list = vec![candidate(1, 0, 60), candidate(2, day, day + 60)];
-        let pick = |m: i64| choose_occurrence(&list, t(m), &timings).map(|(_, o)| o.id);
+        let pick = |m: i64| {
+            choose_occurrence(&list, t(m), &timings, |(id, o)| (o, *id)).map(|(id, _)| *id)
+        };
         assert_eq!(pick(-31), None);
         assert_eq!(pick(-30), Some(1));
         assert_eq!(pick(60 + 360), Some(1));
@@ -1009,7 +1036,7 @@ mod tests {
         assert_eq!(pick(day - 10), Some(2));
         let overlapping = vec![candidate(1, 0, 60), candidate(2, 30, 90)];
         assert_eq!(
-            choose_occurrence(&overlapping, t(40), &timings).map(|(_, o)| o.id),
+            choose_occurrence(&overlapping, t(40), &timings, |(id, o)| (o, *id)).map(|(id, _)| *id),
             Some(2)
         );
     }

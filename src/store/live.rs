@@ -12,7 +12,6 @@ use super::{
     opt_from_secs, to_secs, with_pool, Backend, LiveApplied, LiveRecord, LiveUpdate, LiveVisit,
     Meeting, Occurrence, Store, StoreError,
 };
-use crate::jitsi::events::RoomLife;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -327,7 +326,7 @@ impl Store {
         }
         for r in rooms {
             if let Some(rec) = records.get_mut(&r.occurrence_id) {
-                rec.rooms.push(RoomLife {
+                rec.rooms.push(super::RoomSpan {
                     scope: r.scope,
                     session: r.session,
                     created_at: opt_from_secs(r.created_at)?,

@@ -336,40 +336,22 @@ pub enum LiveApplied {
     Duplicate,
 }
 
-/// One stored visit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveVisit {
-    /// `""` for the main room, the breakout room's id otherwise.
-    pub scope: String,
-    /// The occupant (JID or participant id).
-    pub occupant: String,
-    /// Names this visit.
-    pub visit: String,
-    /// The token's `context.user.id`, if any.
-    pub user_id: Option<String>,
-    /// Earliest join reported.
-    pub joined_at: Option<DateTime<Utc>>,
-    /// Latest join reported (later than `left_at` after a rejoin).
-    pub last_joined_at: Option<DateTime<Utc>>,
-    /// Latest leave reported.
-    pub left_at: Option<DateTime<Utc>>,
-}
+/// The live state's plain values belong to the core, which reasons over them.
+pub use crate::meeting::live::{LiveRecord, LiveVisit, RoomSpan};
 
-/// Everything stored about one occurrence's live state, rows in key order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveRecord {
-    /// The occurrence.
-    pub occurrence_id: i64,
-    /// Earliest event time (none when only a live decision was claimed).
-    pub first_event_at: Option<DateTime<Utc>>,
-    /// Latest event time.
-    pub last_event_at: Option<DateTime<Utc>>,
-    /// When an instance claimed the Discord event's ACTIVE.
-    pub activated_at: Option<DateTime<Utc>>,
-    /// When an instance claimed its COMPLETED.
-    pub completed_at: Option<DateTime<Utc>>,
-    /// The room's lives, merged (earliest creation, latest destruction reported).
-    pub rooms: Vec<RoomLife>,
-    /// The visits.
-    pub visits: Vec<LiveVisit>,
+/// The core's rules see an occurrence as its time and its stage.
+impl crate::meeting::occurrences::Timed for Occurrence {
+    fn slot(&self) -> crate::meeting::occurrences::Slot {
+        crate::meeting::occurrences::Slot {
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            stage: match self.status {
+                OccurrenceStatus::Scheduled => crate::meeting::occurrences::Stage::Upcoming,
+                OccurrenceStatus::Started => crate::meeting::occurrences::Stage::Running,
+                OccurrenceStatus::Ended | OccurrenceStatus::Cancelled => {
+                    crate::meeting::occurrences::Stage::Over
+                }
+            },
+        }
+    }
 }

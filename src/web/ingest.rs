@@ -43,7 +43,9 @@ pub(super) async fn apply(deps: &WebDeps, event: RoomEvent) -> Result<EventVerdi
             break;
         }
     }
-    let Some((meeting, occurrence)) = choose_occurrence(&candidates, event.anchor, timings) else {
+    let Some((meeting, occurrence)) =
+        choose_occurrence(&candidates, event.anchor, timings, |(_, o)| (o, o.id))
+    else {
         for name in &names {
             if deps.store.room_in_use(name).await? {
                 return Ok(EventVerdict::NoOccurrence);
