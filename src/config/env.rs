@@ -33,6 +33,10 @@ pub(super) struct Vars {
     pub discord_api_base: Option<String>,
     /// May hold a password; `validate` wraps it in a [`Secret`] once it has judged its shape.
     pub database_url: Option<String>,
+    /// The Bearer token Prosody's event_sync component sends.
+    pub jitsi_events_token: Option<Secret>,
+    /// 8x8's webhook signing secret.
+    pub jaas_webhook_secret: Option<Secret>,
 }
 
 impl Vars {
@@ -47,6 +51,8 @@ impl Vars {
             discord_token: sources.var("DISCORD_TOKEN").map(Secret::new),
             discord_api_base: sources.var("DISCORD_API_BASE"),
             database_url: sources.var("DATABASE_URL"),
+            jitsi_events_token: sources.var("JITSI_EVENTS_TOKEN").map(Secret::new),
+            jaas_webhook_secret: sources.var("JAAS_WEBHOOK_SECRET").map(Secret::new),
         }
     }
 }

@@ -77,6 +77,7 @@ pub(super) struct RawConfig {
     pub meetings: RawMeetings,
     pub scheduler: RawScheduler,
     pub storage: RawStorage,
+    pub http: RawHttp,
     pub log: RawLog,
 }
 
@@ -162,6 +163,13 @@ pub(super) struct RawScheduler {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStorage {
     pub data_dir: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHttp {
+    pub listen: String,
+    pub public_url: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -59,6 +59,8 @@ pub struct Config {
     pub storage: StorageSettings,
     /// The scheduler.
     pub scheduler: SchedulerSettings,
+    /// The HTTP side.
+    pub http: HttpSettings,
     /// The tracing filter.
     pub log_filter: String,
     /// Things that work but deserve the operator's attention.
@@ -198,6 +200,15 @@ fn render_problems(problems: &[Problem]) -> String {
     out
 }
 
+/// The HTTP listener (`[http]`).
+#[derive(Debug, Clone, Default)]
+pub struct HttpSettings {
+    /// The listener's address and secrets; `None`: no listener.
+    pub web: Option<crate::web::WebOptions>,
+    /// Where Jitsi servers reach the listener from outside (for `asap_key_server`), without a trailing slash.
+    pub public_url: Option<Url>,
+}
+
 /// Where to read settings from. The environment is passed in so tests need not touch the process's.
 pub struct Sources<'a> {
     /// An explicit file (`--config`); else MEETBOT_CONFIG; else `config/meetbot.toml` when it exists.
@@ -303,6 +314,30 @@ impl Config {
             ),
         );
         line("database", mask_url(self.storage.database_url.expose()));
+        let set = |s: &Option<Secret>| if s.is_some() { "set" } else { "not set" };
+        line(
+            "http listener",
+            match &self.http.web {
+                None => {
+                    "off (http.listen is empty): no health, metrics, Jitsi events or key server"
+                        .into()
+                }
+                Some(w) => format!(
+                    "{} (Jitsi events token {}, JaaS webhook secret {})",
+                    w.listen,
+                    set(&w.events_token),
+                    set(&w.jaas_secret)
+                ),
+            },
+        );
+        line(
+            "http public url",
+            self.http
+                .public_url
+                .as_ref()
+                .map(|u| u.as_str().trim_end_matches('/').to_string())
+                .unwrap_or_else(|| "(none)".into()),
+        );
         for w in &self.warnings {
             out.push_str(&format!("warning: {w}\n"));
         }

@@ -6,10 +6,10 @@
 
 use super::env::{parse_bool, signing_key, Vars};
 use super::file::{
-    RawConfig, RawDiscord, RawJitsi, RawMeetings, RawScheduler, RawStorage, RawToken,
+    RawConfig, RawDiscord, RawHttp, RawJitsi, RawMeetings, RawScheduler, RawStorage, RawToken,
 };
 use super::{
-    Config, ConfigError, DiscordSettings, MeetingSettings, Problem, RegisterOnStart,
+    Config, ConfigError, DiscordSettings, HttpSettings, MeetingSettings, Problem, RegisterOnStart,
     SchedulerSettings, StorageSettings,
 };
 use crate::jitsi::{Algorithm, JitsiSettings, LinkStyle, ModeratorClaims, Preset, SigningKey};
@@ -33,6 +33,7 @@ pub(super) fn build(
     let meetings = meetings(raw.meetings, &mut problems);
     let scheduler = scheduler(raw.scheduler, &mut problems);
     let storage = storage(raw.storage, vars, &mut problems);
+    let http = http(raw.http, vars, &mut problems, &mut warnings);
 
     if !problems.is_empty() {
         return Err(ConfigError::Invalid(problems));
@@ -51,9 +52,67 @@ pub(super) fn build(
         meetings,
         scheduler,
         storage,
+        http,
         log_filter: raw.log.level,
         warnings,
     })
+}
+
+/// `[http]`: the listener's address with the secrets from the environment, and the URL it is reached at.
+fn http(
+    raw: RawHttp,
+    vars: &Vars,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<String>,
+) -> HttpSettings {
+    let mut out = HttpSettings::default();
+    let listen = raw.listen.trim();
+    if !listen.is_empty() {
+        match listen.parse::<std::net::SocketAddr>() {
+            Err(_) => problem(
+                problems,
+                "http.listen",
+                format!("{listen:?} is not an address and port; write e.g. \"127.0.0.1:8080\" or \"[::1]:8080\""),
+            ),
+            Ok(addr) => match crate::web::WebOptions::new(
+                addr,
+                vars.jitsi_events_token.clone(),
+                vars.jaas_webhook_secret.clone(),
+            ) {
+                Ok(web) => {
+                    warnings.extend(web.warnings());
+                    out.web = Some(web);
+                }
+                Err(e) => problem(problems, "http.listen", e.to_string()),
+            },
+        }
+    } else if vars.jitsi_events_token.is_some() || vars.jaas_webhook_secret.is_some() {
+        warnings.push(
+            "JITSI_EVENTS_TOKEN or JAAS_WEBHOOK_SECRET is set but http.listen is empty, so nothing receives Jitsi's events"
+                .into(),
+        );
+    }
+    let public = raw.public_url.trim().trim_end_matches('/');
+    if !public.is_empty() {
+        match Url::parse(public) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                if u.scheme() == "http" {
+                    warnings.push(format!(
+                        "http.public_url {public} is plain http: Jitsi servers would fetch meetbot's keys unprotected; put the listener behind https"
+                    ));
+                }
+                out.public_url = Some(u);
+            }
+            _ => problem(
+                problems,
+                "http.public_url",
+                format!(
+                    "{public:?} is not an http(s) URL; write e.g. \"https://meetbot.example.com\""
+                ),
+            ),
+        }
+    }
+    out
 }
 
 fn problem(problems: &mut Vec<Problem>, setting: &str, message: String) {
@@ -686,6 +745,87 @@ mod tests {
     use crate::config::testing::*;
     use crate::meeting::policy::RoleRef;
     use std::time::Duration;
+
+    #[test]
+    fn the_http_listener_is_off_unless_an_address_is_set() {
+        let c = load_with(&base(), None).unwrap();
+        assert!(c.http.web.is_none());
+        assert!(c.describe().contains("off (http.listen is empty)"));
+    }
+
+    #[test]
+    fn the_http_listener_takes_its_secrets_from_the_environment_and_shows_only_whether_they_are_set(
+    ) {
+        let token = "events-token-0123456789abcdef-0123456789";
+        let vars = with(
+            with(base(), "MEETBOT_HTTP_LISTEN", "127.0.0.1:8080"),
+            "JITSI_EVENTS_TOKEN",
+            token,
+        );
+        let c = load_with(&vars, None).unwrap();
+        let web = c.http.web.as_ref().expect("listener configured");
+        assert_eq!(web.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(web.events_token.as_ref().map(|t| t.expose()), Some(token));
+        let shown = c.describe();
+        assert!(
+            shown.contains("127.0.0.1:8080 (Jitsi events token set, JaaS webhook secret not set)"),
+            "{shown}"
+        );
+        assert!(!shown.contains(token) && !format!("{c:?}").contains(token));
+    }
+
+    #[test]
+    fn a_bad_listen_address_a_public_one_without_token_and_a_weak_token_are_refused() {
+        let p = problems(load_with(
+            &with(base(), "MEETBOT_HTTP_LISTEN", "localhost"),
+            None,
+        ));
+        assert_eq!(p[0].setting, "http.listen");
+        assert!(p[0].message.contains("127.0.0.1:8080"), "{}", p[0].message);
+        let p = problems(load_with(
+            &with(base(), "MEETBOT_HTTP_LISTEN", "203.0.113.7:8080"),
+            None,
+        ));
+        assert!(
+            p[0].message.contains("JITSI_EVENTS_TOKEN"),
+            "{}",
+            p[0].message
+        );
+        let weak = with(
+            with(base(), "MEETBOT_HTTP_LISTEN", "127.0.0.1:8080"),
+            "JITSI_EVENTS_TOKEN",
+            "short",
+        );
+        assert_eq!(problems(load_with(&weak, None))[0].setting, "http.listen");
+    }
+
+    #[test]
+    fn events_secrets_without_a_listener_are_warned_about() {
+        let c = load_with(&with(base(), "JAAS_WEBHOOK_SECRET", "whsec_abc"), None).unwrap();
+        assert!(c
+            .warnings
+            .iter()
+            .any(|w| w.contains("http.listen is empty")));
+    }
+
+    #[test]
+    fn the_public_url_must_be_http_and_loses_its_trailing_slash() {
+        let c = load_with(
+            &with(
+                base(),
+                "MEETBOT_HTTP_PUBLIC_URL",
+                "https://meetbot.example.com/",
+            ),
+            None,
+        )
+        .unwrap();
+        assert!(c.describe().contains("https://meetbot.example.com\n"));
+        let p = problems(load_with(
+            &with(base(), "MEETBOT_HTTP_PUBLIC_URL", "ftp://x"),
+            None,
+        ));
+        assert_eq!(p[0].setting, "http.public_url");
+    }
 
     #[test]
     fn plain_http_public_url_is_refused_unless_allowed() {

@@ -45,6 +45,9 @@ pub enum BotError {
     /// The database could not be opened.
     #[error("cannot open the database: {0}")]
     Store(String),
+    /// The HTTP listener could not be started (`http.listen`).
+    #[error("cannot start the HTTP listener (http.listen): {0}")]
+    Http(String),
     /// Anything else from serenity.
     #[error("Discord connection failed: {0}")]
     Serenity(String),
@@ -77,6 +80,7 @@ pub struct BotHandle {
     scheduler: Arc<Scheduler>,
     scheduler_task: Option<tokio::task::JoinHandle<()>>,
     store: Store,
+    listener: Option<super::listener::Listener>,
 }
 
 /// How to start the bot; tests pass a manual clock and tick the scheduler themselves.
@@ -114,6 +118,10 @@ impl BotHandle {
             let _ = tokio::time::timeout(Duration::from_secs(20), t).await;
         }
         self.shard_manager.shutdown_all().await;
+        if let Some(l) = self.listener {
+            // The listener saw the shutdown signal; requests under way get a moment to finish.
+            let _ = tokio::time::timeout(Duration::from_secs(5), l.task).await;
+        }
         self.store.close().await;
         match tokio::time::timeout(Duration::from_secs(10), self.task).await {
             Ok(Ok(r)) => r,
@@ -127,6 +135,11 @@ impl BotHandle {
         &self,
     ) -> Result<crate::schedule::runner::TickReport, crate::store::StoreError> {
         self.scheduler.tick().await
+    }
+
+    /// Where the HTTP listener listens, when one is configured.
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.listener.as_ref().map(|l| l.addr)
     }
 
     /// The database the bot uses.
@@ -206,6 +219,17 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
             ..Default::default()
         },
     ));
+    let readiness = crate::web::Readiness::new();
+    let listener = super::listener::start(
+        &config,
+        &store,
+        &clock,
+        &readiness,
+        Arc::new(super::listener::LogSink),
+        shutdown_rx.clone(),
+    )
+    .await
+    .map_err(|e| BotError::Http(e.to_string()))?;
     let wake = Arc::new(tokio::sync::Notify::new());
     let scheduler_task = opts
         .run_scheduler
@@ -220,6 +244,7 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
         inflight: inflight.clone(),
         store: store.clone(),
         scheduler_wake: wake,
+        readiness,
         cooldowns: Arc::new(crate::meeting::cooldown::Cooldowns::new()),
     };
     let register = config.discord.register_on_start;
@@ -282,6 +307,7 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
         scheduler,
         scheduler_task,
         store,
+        listener,
     })
 }
 
@@ -359,6 +385,17 @@ async fn on_event(
     fctx: poise::FrameworkContext<'_, Data, Error>,
     event: &serenity::FullEvent,
 ) -> Result<(), Error> {
+    match event {
+        serenity::FullEvent::Ready { .. } | serenity::FullEvent::Resume { .. } => {
+            fctx.user_data.readiness.set_gateway_connected(true);
+        }
+        serenity::FullEvent::ShardStageUpdate { event } => {
+            fctx.user_data
+                .readiness
+                .set_gateway_connected(event.new == serenity::ConnectionStage::Connected);
+        }
+        _ => {}
+    }
     if let serenity::FullEvent::InteractionCreate {
         interaction: serenity::Interaction::Component(click),
     } = event

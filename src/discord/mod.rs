@@ -16,6 +16,7 @@ pub mod guild;
 pub mod http;
 pub mod inflight;
 pub mod links;
+pub mod listener;
 pub mod policy;
 pub mod render;
 pub mod reply;
@@ -48,6 +49,8 @@ pub struct Data {
     pub store: crate::store::Store,
     /// Wakes the scheduler when a command created due work.
     pub scheduler_wake: Arc<tokio::sync::Notify>,
+    /// What `/readyz` reports: set as the gateway connects and disconnects.
+    pub readiness: crate::web::Readiness,
     /// Per-user cooldowns of `/meet` and `/invite` (in memory: a restart clears them).
     pub cooldowns: Arc<crate::meeting::cooldown::Cooldowns>,
 }

@@ -20,5 +20,5 @@ mod server;
 mod state;
 
 pub use options::{WebOptions, WebOptionsError, DEFAULT_BODY_LIMIT, MIN_TOKEN_LEN};
-pub use server::{bind, router, serve};
+pub use server::{bind, router, serve, serve_with};
 pub use state::{Readiness, WebDeps};

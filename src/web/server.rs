@@ -46,14 +46,24 @@ pub async fn serve(
     listener: TcpListener,
     options: WebOptions,
     deps: WebDeps,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    serve_with(listener, options, deps, Router::new(), shutdown).await
+}
+
+/// [`serve`] with more routes beside the listener's own (the key server of servers that trust meetbot's keys),
+/// under the same listener, shutdown and body limit.
+pub async fn serve_with(
+    listener: TcpListener,
+    options: WebOptions,
+    deps: WebDeps,
+    extra: Router,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    for warning in options.warnings() {
-        tracing::warn!("{warning}");
-    }
+    // Warnings about the options were logged with the configuration's at start-up.
     let addr = listener.local_addr()?;
     tracing::info!(%addr, events = options.events_token.is_some(), jaas = options.jaas_secret.is_some(), "HTTP listener started");
-    let app = router(options, deps);
+    let app = router(options, deps).merge(extra);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             while !*shutdown.borrow() {
