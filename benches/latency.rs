@@ -39,16 +39,6 @@ fn main() {
     });
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    // Nearest rank: the smallest sample with at least p of the samples at or below it.
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1000.0)
-}
-
 async fn deferral_latency() {
     let h = Harness::start().await;
     // The first interaction after connecting pays one-time costs (2 to 45 ms in our runs, shared by every call

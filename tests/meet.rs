@@ -961,3 +961,84 @@ async fn in_a_channel_the_caller_cannot_write_in_meet_refuses_to_announce_unless
         .any(|m| m["content"].as_str().unwrap_or("").contains("Admin sync")));
     h.finish().await;
 }
+
+// ---- delivery under load: role listings and answers within Discord's deadline ------------------
+
+/// A role of 1,500 members in a server of 3,000, the cap at 50: the invite is refused with the count after the first
+/// page of the member list, and repeating it within the cache's time asks Discord nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_over_the_cap_stops_listing_at_once_and_a_repeat_is_served_from_the_cache() {
+    const BIG: u64 = 200_000_000_000_000_050;
+    let h = Harness::start_with(&[], |sim| {
+        sim.add_role(GUILD, RoleSpec::new(BIG, "Everyone-ish", 0, 1));
+        for i in 0..3_000u64 {
+            let roles: &[u64] = if i % 2 == 0 { &[BIG] } else { &[] };
+            sim.add_member(
+                GUILD,
+                UserSpec::new(500_000_000_000_000_000 + i, &format!("m{i}")),
+                roles,
+            );
+        }
+    })
+    .await;
+    let listings = |h: &Harness| h.sim.requests_matching("GET", "/guilds/*/members").len();
+    let i = h
+        .meet(ALICE, json!([opt("invite", format!("<@&{BIG}>"))]))
+        .await;
+    let text = h.reply_containing(&i, "the limit here is 50").await;
+    assert!(text.contains("51 people or more"), "{text}");
+    assert_eq!(
+        listings(&h),
+        1,
+        "one page of 1,000 holds more than 50 of the role"
+    );
+    assert_nothing_sent(&h);
+
+    let i = h
+        .meet(ALICE, json!([opt("invite", format!("<@&{BIG}>"))]))
+        .await;
+    h.reply_containing(&i, "the limit here is 50").await;
+    assert_eq!(listings(&h), 1, "the repeat came from the cache");
+    h.finish().await;
+}
+
+/// Discord pausing the message route for 6 s (a 429 on the audit post) must not hold a moderator's Join click past
+/// the 3-second deadline: the click is answered, and the audit line follows once Discord lets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_click_is_answered_within_the_deadline_while_its_audit_post_waits_out_a_429() {
+    let h = Harness::start_with(&[("MEETBOT_DISCORD_COOLDOWN_SECONDS", "0")], |_| {}).await;
+    h.set_audit_channel(OWNER, EVENTS_CHANNEL).await;
+    let i = h.meet(BOB, json!([opt("topic", "Open call")])).await;
+    h.reply_containing(&i, "jwt=").await;
+    let post = wait_announcement(&h, 1).await;
+    h.sim.rate_limit_next(
+        "POST",
+        &format!("/channels/{EVENTS_CHANNEL}/messages"),
+        6.0,
+        false,
+    );
+    let c = click(&h, &post, FRANK, &join_custom_id(&post)).await;
+    let text = h.reply_containing(&c, "jwt=").await;
+    assert_eq!(verified_claims(&text, h.now())["moderator"], true);
+    let answers = h.sim.interaction_responses(&c.token);
+    assert!(
+        !answers.is_empty(),
+        "the click was answered within the deadline"
+    );
+    h.sim
+        .wait_for_request(
+            |r| {
+                r.method == "POST"
+                    && r.path == format!("/channels/{EVENTS_CHANNEL}/messages")
+                    && r.body.as_ref().is_some_and(|b| {
+                        b["content"]
+                            .as_str()
+                            .is_some_and(|t| t.contains("the Join button"))
+                    })
+            },
+            Duration::from_secs(15),
+        )
+        .await
+        .expect("the audit line is posted after the pause");
+    h.finish().await;
+}

@@ -264,6 +264,16 @@ async fn audit_channel_receives_each_event_without_a_token() {
         )
         .await;
     h.reply_containing(&i, "Guest link").await;
+    // Audit lines go out through their own lane, after the answers.
+    h.sim
+        .wait_for_requests(
+            "POST",
+            &format!("/channels/{EVENTS_CHANNEL}/messages"),
+            4,
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .expect("four audit lines");
 
     let posted: Vec<String> = h
         .channel_texts(EVENTS_CHANNEL)

@@ -100,6 +100,116 @@ pub(crate) async fn edit(
     }
 }
 
+/// The mark a Discord event carries in its description, tying it to its occurrence. Events take no nonce, so after a
+/// 5xx or a timeout this is how the bot finds the event Discord may have made anyway.
+pub(crate) fn event_marker(occurrence: i64) -> String {
+    format!("[meetbot o{occurrence}]")
+}
+
+/// The guild's events carrying `marker`, oldest (lowest id) first, skipping those already cancelled or over.
+async fn marked_events(
+    rest: &RestClient,
+    guild: u64,
+    marker: &str,
+) -> Result<Vec<Value>, RestError> {
+    let list = rest
+        .request(
+            Method::GET,
+            &format!("/guilds/{guild}/scheduled-events"),
+            None,
+        )
+        .await?;
+    let mut found: Vec<(u64, Value)> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            e["description"]
+                .as_str()
+                .is_some_and(|d| d.contains(marker))
+                && matches!(e["status"].as_u64(), Some(1 | 2))
+        })
+        .filter_map(|e| Some((e["id"].as_str()?.parse().ok()?, e.clone())))
+        .collect();
+    found.sort_by_key(|(id, _)| *id);
+    Ok(found.into_iter().map(|(_, e)| e).collect())
+}
+
+/// Creates a Discord event at most once in effect. `body`'s description must contain `marker`. The POST is never
+/// retried blindly: after a 5xx or no answer (Discord may have made the event) — and first of all when `look_first`
+/// says an earlier run may have got that far — the guild's events are listed and the one carrying the marker is
+/// adopted. Any further event with the marker is an orphaned duplicate and is cancelled.
+pub(crate) async fn create_event_once(
+    rest: &RestClient,
+    guild: u64,
+    body: &Value,
+    marker: &str,
+    look_first: bool,
+) -> Result<Value, RestError> {
+    let path = format!("/guilds/{guild}/scheduled-events");
+    let tries = rest.retry_policy().max_server_retries + 1;
+    let mut look = look_first;
+    let mut last = None;
+    for attempt in 0..tries {
+        if attempt > 0 {
+            tokio::time::sleep(rest.backoff(attempt)).await;
+        }
+        if look {
+            match marked_events(rest, guild, marker).await {
+                Ok(found) if !found.is_empty() => return Ok(keep_first(rest, guild, found).await),
+                Ok(_) => {}
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            }
+        }
+        match rest.request_once(Method::POST, &path, Some(body)).await {
+            Ok(ev) => {
+                if look || attempt > 0 {
+                    // An earlier attempt may have made one too, not yet visible when we looked.
+                    if let Ok(found) = marked_events(rest, guild, marker).await {
+                        let orphans = found.into_iter().filter(|e| e["id"] != ev["id"]).collect();
+                        cancel_events(rest, guild, orphans).await;
+                    }
+                }
+                return Ok(ev);
+            }
+            Err(e @ (RestError::Server { .. } | RestError::Transport(_))) => {
+                tracing::warn!(error = %e, guild, "creating the Discord event got no clear answer; looking before trying again");
+                look = true;
+                last = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or(RestError::Server { status: 500 }))
+}
+
+/// Keeps the oldest of the marked events and cancels the others.
+async fn keep_first(rest: &RestClient, guild: u64, mut found: Vec<Value>) -> Value {
+    let first = found.remove(0);
+    cancel_events(rest, guild, found).await;
+    first
+}
+
+async fn cancel_events(rest: &RestClient, guild: u64, events: Vec<Value>) {
+    for e in events {
+        let Some(id) = e["id"].as_str() else { continue };
+        tracing::warn!(guild, event = id, "cancelling a duplicate Discord event");
+        let r = rest
+            .request(
+                Method::PATCH,
+                &format!("/guilds/{guild}/scheduled-events/{id}"),
+                Some(&json!({ "status": EVENT_CANCELED })),
+            )
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(error = %e, guild, event = id, "could not cancel a duplicate Discord event");
+        }
+    }
+}
+
 /// The users who pressed Interested on a Discord event (at most 10,000).
 pub(crate) async fn interested_users(
     rest: &RestClient,

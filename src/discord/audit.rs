@@ -6,6 +6,7 @@ use super::render::{self, audit_line};
 use crate::store::{NewAuditEntry, Store};
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use std::time::Duration;
 
 /// What audit entries say was done.
 pub mod actions {
@@ -19,26 +20,34 @@ pub mod actions {
     pub const SETTING: &str = "setting";
 }
 
+/// How long writing an audit entry may hold up its caller; a database slower than that is logged and skipped.
+pub const AUDIT_WRITE_BOUND: Duration = Duration::from_secs(1);
+
 /// Records an audit entry and, when the server has an audit channel, posts it there. Entries never hold a token
 /// or a link: callers write who, what, which meeting and until when. Failures are logged, never shown: the action
-/// itself already happened.
+/// itself already happened. The post goes through the REST client's background lane, so it never waits behind a DM
+/// fan-out or a 429 pause, and the database write is bounded by [`AUDIT_WRITE_BOUND`].
 pub(crate) async fn record_audit(
     rest: &RestClient,
     store: &Store,
     audit_channel: Option<u64>,
     entry: NewAuditEntry,
 ) {
-    if let Err(e) = store.record_audit(&entry).await {
-        tracing::warn!(error = %e, guild = entry.guild_id, action = %entry.action, "could not record an audit entry");
+    match tokio::time::timeout(AUDIT_WRITE_BOUND, store.record_audit(&entry)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, guild = entry.guild_id, action = %entry.action, "could not record an audit entry")
+        }
+        Err(_) => {
+            tracing::warn!(guild = entry.guild_id, action = %entry.action, "recording an audit entry timed out")
+        }
     }
     if let Some(channel) = audit_channel {
         let body = json!({
             "content": audit_line(entry.at, entry.actor_id, &entry.detail, entry.meeting_id.as_deref()),
             "allowed_mentions": { "parse": [] },
         });
-        if let Err(e) = rest.send_message(channel, &body).await {
-            tracing::warn!(error = %e, channel, "could not post to the audit channel");
-        }
+        rest.post_in_background(channel, body);
     }
 }
 

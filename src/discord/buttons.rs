@@ -18,33 +18,62 @@ use crate::store::{Meeting, MeetingStatus};
 use chrono::Duration;
 use poise::serenity_prelude as serenity;
 
+/// How long a click's answer may take before the click is deferred (Discord allows 3 seconds for the first
+/// response; the rest covers the network).
+pub const ANSWER_BUDGET: std::time::Duration = std::time::Duration::from_millis(2000);
+
+/// Answers a click with what `work` yields: at once when it is ready within [`ANSWER_BUDGET`], else the click is
+/// deferred (ephemeral) first and the answer follows as an edit, so Discord's 3-second deadline always holds.
+async fn answer_within(
+    sctx: &serenity::Context,
+    click: &serenity::ComponentInteraction,
+    work: impl std::future::Future<Output = Result<String, Error>>,
+) -> Result<(), Error> {
+    tokio::pin!(work);
+    match tokio::time::timeout(ANSWER_BUDGET, &mut work).await {
+        Ok(content) => click.create_response(sctx, ephemeral(content?)).await?,
+        Err(_) => {
+            let defer = serenity::CreateInteractionResponse::Defer(
+                serenity::CreateInteractionResponseMessage::new().ephemeral(true),
+            );
+            click.create_response(sctx, defer).await?;
+            let content = work.await?;
+            click
+                .edit_response(
+                    sctx,
+                    serenity::EditInteractionResponse::new().content(content),
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// A click on an immediate meeting's Join button: the clicker's own link, moderator by their own roles.
 pub async fn on_immediate_click(
     sctx: &serenity::Context,
     data: &Data,
     click: &serenity::ComponentInteraction,
 ) -> Result<(), Error> {
+    answer_within(sctx, click, immediate_answer(sctx, data, click)).await
+}
+
+/// What a click on an immediate meeting's Join button is answered with.
+async fn immediate_answer(
+    sctx: &serenity::Context,
+    data: &Data,
+    click: &serenity::ComponentInteraction,
+) -> Result<String, Error> {
     let now = data.clock.now();
     let Some(target) = data.join_signer.parse(&click.data.custom_id) else {
-        click
-            .create_response(sctx, ephemeral("This button is not valid any more.".into()))
-            .await?;
-        return Ok(());
+        return Ok("This button is not valid any more.".into());
     };
     let validity = match join::immediate(target.ends_at, now, grace(&data.config)) {
         Ok(v) => v,
-        Err(why) => {
-            click
-                .create_response(sctx, ephemeral(render::no_link("", &why)))
-                .await?;
-            return Ok(());
-        }
+        Err(why) => return Ok(render::no_link("", &why)),
     };
     let (Some(guild_id), Some(member)) = (click.guild_id, click.member.as_ref()) else {
-        click
-            .create_response(sctx, ephemeral("Join works inside the server.".into()))
-            .await?;
-        return Ok(());
+        return Ok("Join works inside the server.".into());
     };
     let JoinTarget { room, ends_at } = target;
     let room =
@@ -59,12 +88,7 @@ pub async fn on_immediate_click(
     // Only public meetings have this button: whoever sees the announcement may join.
     let admission = match join::admit(validity, Access::Granted, moderator) {
         Ok(a) => a,
-        Err(why) => {
-            click
-                .create_response(sctx, ephemeral(render::no_link("", &why)))
-                .await?;
-            return Ok(());
-        }
+        Err(why) => return Ok(render::no_link("", &why)),
     };
     let content = match links::personal(&minter, &room, &who, admission.validity) {
         Err(e) => links::mint_failed(&e, "your meeting link").0,
@@ -85,18 +109,17 @@ pub async fn on_immediate_click(
                 },
             )
             .await;
+            tracing::info!(
+                guild = guild_id.get(),
+                user = who.user_id,
+                room = room.as_str(),
+                moderator,
+                "join link issued"
+            );
             render::join_reply(None, &link, moderator, ends_at)
         }
     };
-    click.create_response(sctx, ephemeral(content)).await?;
-    tracing::info!(
-        guild = guild_id.get(),
-        user = who.user_id,
-        room = room.as_str(),
-        moderator,
-        "join link issued"
-    );
-    Ok(())
+    Ok(content)
 }
 
 /// A click on a scheduled meeting's Join button (its custom_id named meeting `id`).
@@ -107,13 +130,16 @@ pub async fn on_scheduled_click(
     id: &str,
 ) -> Result<(), Error> {
     let guild = click.guild_id.map(|g| g.get()).unwrap_or_default();
-    let content = match (find_meeting(data, guild, id).await, click.member.as_ref()) {
-        (Err(Refusal(t)), _) => t,
-        (Ok(_), None) => "Join works inside the server.".into(),
-        (Ok(m), Some(member)) => personal_answer(sctx, data, &m, &click.user, member).await,
-    };
-    click.create_response(sctx, ephemeral(content)).await?;
-    Ok(())
+    answer_within(sctx, click, async {
+        Ok(
+            match (find_meeting(data, guild, id).await, click.member.as_ref()) {
+                (Err(Refusal(t)), _) => t,
+                (Ok(_), None) => "Join works inside the server.".into(),
+                (Ok(m), Some(member)) => personal_answer(sctx, data, &m, &click.user, member).await,
+            },
+        )
+    })
+    .await
 }
 
 /// The answer to someone asking for their own link to a stored meeting (its Join button, `/meetings link`): the

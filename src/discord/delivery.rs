@@ -36,8 +36,11 @@ pub enum DmOutcome {
     },
     /// The user does not accept DMs from the bot; retrying is pointless.
     DmsClosed,
-    /// Sending failed; the reason names the cause, never the body.
+    /// Sending failed for good (refused, not found); the reason names the cause, never the body.
     Failed(String),
+    /// Discord did not confirm the message (5xx, a long 429, no answer): it may or may not exist, so it is worth
+    /// sending again with the same nonce, which Discord answers with the message it already made.
+    Unconfirmed(String),
     /// Never sent (e.g. the bot was shutting down).
     NotSent(String),
 }
@@ -49,6 +52,7 @@ impl DmOutcome {
             Self::Delivered { .. } => "delivered",
             Self::DmsClosed => "dms_closed",
             Self::Failed(_) => "failed",
+            Self::Unconfirmed(_) => "unconfirmed",
             Self::NotSent(_) => "not_sent",
         }
     }
@@ -119,8 +123,8 @@ async fn deliver_one(rest: &RestClient, dm: Dm, mut shutdown: watch::Receiver<bo
             None => not_sent(),
             Some(Err(e)) => from_error(e),
             Some(Ok(channel_id)) => {
-                let body = with_nonce(dm.body);
-                match rest.send_message(channel_id, &body).await {
+                // send_message adds a nonce Discord enforces unless the body has its own.
+                match rest.send_message(channel_id, &dm.body).await {
                     Ok(message_id) => DmOutcome::Delivered {
                         channel_id,
                         message_id,
@@ -131,7 +135,7 @@ async fn deliver_one(rest: &RestClient, dm: Dm, mut shutdown: watch::Receiver<bo
         }
     };
     match &outcome {
-        DmOutcome::Failed(reason) => {
+        DmOutcome::Failed(reason) | DmOutcome::Unconfirmed(reason) => {
             tracing::warn!(user_id, outcome = outcome.kind(), reason = %reason, "DM not delivered")
         }
         DmOutcome::NotSent(reason) => {
@@ -156,26 +160,28 @@ fn not_sent() -> DmOutcome {
 fn from_error(e: RestError) -> DmOutcome {
     match e {
         RestError::DmsClosed => DmOutcome::DmsClosed,
+        RestError::Server { .. }
+        | RestError::RateLimited { .. }
+        | RestError::Transport(_)
+        | RestError::Decode(_) => DmOutcome::Unconfirmed(e.to_string()),
         other => DmOutcome::Failed(other.to_string()),
     }
 }
 
-/// Gives the message a nonce that Discord enforces, so a retry after a 5xx whose message was in
-/// fact created returns that message instead of posting a second copy.
-fn with_nonce(mut body: Value) -> Value {
-    if let Value::Object(map) = &mut body {
-        if !map.contains_key("nonce") {
-            let nonce = format!("mb{:016x}", rand::random::<u64>());
-            map.insert("nonce".to_owned(), Value::String(nonce));
-            map.insert("enforce_nonce".to_owned(), Value::Bool(true));
-        }
-    }
-    body
+/// A nonce for Discord's `enforce_nonce` derived from what the message is for (e.g. a reminder of one occurrence to
+/// one user), so every attempt at the same message — a retry, a rerun after a crash, another process — carries the
+/// same one: 22 characters, under Discord's 25.
+pub fn nonce_for(purpose: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(purpose.as_bytes());
+    let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
+    format!("mb{hex}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::discord::http::rest::with_nonce;
     use serde_json::json;
 
     #[test]
@@ -199,11 +205,43 @@ mod tests {
     }
 
     #[test]
+    fn a_given_nonce_is_kept_and_enforced_and_derived_ones_are_stable() {
+        let n = nonce_for("reminder:7:42");
+        assert_eq!(n, nonce_for("reminder:7:42"));
+        assert_ne!(n, nonce_for("reminder:7:43"));
+        assert!(n.len() <= 25, "{n}");
+        let body = with_nonce(json!({"content": "hi", "nonce": n}));
+        assert_eq!(body["nonce"].as_str(), Some(n.as_str()));
+        assert_eq!(body["enforce_nonce"], json!(true));
+    }
+
+    #[test]
+    fn unanswered_and_server_errors_are_unconfirmed_refusals_are_final() {
+        for e in [
+            RestError::Server { status: 500 },
+            RestError::Transport("timed out".into()),
+            RestError::RateLimited {
+                retry_after: std::time::Duration::from_secs(600),
+                attempts: 1,
+            },
+        ] {
+            assert!(matches!(from_error(e), DmOutcome::Unconfirmed(_)));
+        }
+        assert!(matches!(
+            from_error(RestError::Forbidden {
+                code: 50001,
+                message: "Missing Access".into()
+            }),
+            DmOutcome::Failed(_)
+        ));
+    }
+
+    #[test]
     fn closed_dms_error_maps_to_its_own_outcome_and_others_to_failed() {
         assert_eq!(from_error(RestError::DmsClosed), DmOutcome::DmsClosed);
         assert!(matches!(
             from_error(RestError::Server { status: 502 }),
-            DmOutcome::Failed(r) if r.contains("502")
+            DmOutcome::Unconfirmed(r) if r.contains("502")
         ));
     }
 }

@@ -4,8 +4,8 @@
 
 use super::announcement::{self, EVENT_ACTIVE, EVENT_COMPLETED};
 use super::audit::{self, LinkIssued};
-use super::delivery::{deliver_all_with, Dm, DmOutcome};
-use super::guild::{guild_facts_rest, invitee_from_member, resolve_invitees, GuildFacts};
+use super::delivery::{deliver_all_with, nonce_for, Dm, DmOutcome};
+use super::guild::{guild_facts_rest, invitee_from_member, resolve_invitees, GuildFacts, OverCap};
 use super::http::{RestClient, RestError};
 use super::links::{self, grace};
 use super::policy::effective;
@@ -20,9 +20,8 @@ use crate::meeting::occurrences::Timed;
 use crate::meeting::policy::GuildPolicy;
 use crate::meeting::recipients::{Invitee, ReminderRecipients};
 use crate::schedule::runner::{ExecError, Executor, JobContext};
-use crate::store::{DeliveryScope, Meeting, Occurrence, OccurrenceStatus, Store};
+use crate::store::{Attempt, DeliveryScope, Meeting, Occurrence, OccurrenceStatus, Store};
 use chrono::{DateTime, Duration, Utc};
-use reqwest::Method;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -35,6 +34,11 @@ pub struct DiscordExecutor {
     config: Arc<Config>,
     clock: SharedClock,
     shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The nonce of one occurrence's reminder to one user: the same at every attempt, so Discord makes one message.
+fn reminder_nonce(occurrence: i64, user: u64) -> String {
+    nonce_for(&format!("reminder:{occurrence}:{user}"))
 }
 
 /// Why a job failed; transient failures are retried by the scheduler.
@@ -78,6 +82,9 @@ impl DiscordExecutor {
         if m.private {
             return Ok(());
         }
+        // The announcement goes out before the event: one already posted means an earlier run may also have made
+        // the event without recording it.
+        let rerun = occ.announcement_message_id.is_some();
         if occ.announcement_message_id.is_none() {
             let state = if now >= occ.starts_at {
                 AnnouncementState::StartedMinutesAgo((now - occ.starts_at).num_minutes())
@@ -87,9 +94,11 @@ impl DiscordExecutor {
                     Duration::from_std(server.join_window).unwrap_or(Duration::minutes(10));
                 AnnouncementState::LinksOpen(occ.starts_at - window)
             };
+            let mut body = announcement::body(m, occ, state);
+            body["nonce"] = json!(nonce_for(&format!("announce:{}", occ.id)));
             let msg = self
                 .rest
-                .send_message(m.channel_id, &announcement::body(m, occ, state))
+                .send_message(m.channel_id, &body)
                 .await
                 .map_err(classify)?;
             self.store
@@ -101,7 +110,7 @@ impl DiscordExecutor {
             && now < occ.ends_at
             && announcement::events_allowed(&self.store, m).await
         {
-            self.create_event(m, occ, now).await?;
+            self.create_event(m, occ, now, rerun).await?;
         }
         Ok(())
     }
@@ -113,27 +122,21 @@ impl DiscordExecutor {
         m: &Meeting,
         occ: &Occurrence,
         now: DateTime<Utc>,
+        rerun: bool,
     ) -> Result<(), ExecError> {
         let room = Room::from_normalized(m.room.clone())
             .unwrap_or_else(|_| Room::from_user_input("meeting").expect("fixed name"));
+        let marker = announcement::event_marker(occ.id);
         let body = json!({
             "name": clip(&m.topic, 100),
             "privacy_level": 2,
             "scheduled_start_time": occ.starts_at.max(now + Duration::seconds(5)).to_rfc3339(),
             "scheduled_end_time": occ.ends_at.to_rfc3339(),
-            "description": "Video meeting hosted by meetbot. Use the Join button in the announcement for your personal link.",
+            "description": format!("Video meeting hosted by meetbot. Use the Join button in the announcement for your personal link. {marker}"),
             "entity_type": 3,
             "entity_metadata": { "location": clip(self.minter.room_url(&room).as_str(), 100) },
         });
-        match self
-            .rest
-            .request(
-                Method::POST,
-                &format!("/guilds/{}/scheduled-events", m.guild_id),
-                Some(&body),
-            )
-            .await
-        {
+        match announcement::create_event_once(&self.rest, m.guild_id, &body, &marker, rerun).await {
             Ok(ev) => {
                 if let Some(id) = ev["id"].as_str().and_then(|s| s.parse::<u64>().ok()) {
                     self.store
@@ -193,7 +196,8 @@ impl DiscordExecutor {
                 policy,
                 &invites,
                 m.host_id,
-                usize::MAX,
+                policy.invitee_cap,
+                OverCap::Keep,
             )
             .await
         };
@@ -215,7 +219,7 @@ impl DiscordExecutor {
         let cap = policy.invitee_cap;
         let mut list = ReminderRecipients::new(invitees, cap);
         if list.over_cap() > 0 {
-            tracing::warn!(meeting = %m.id, invited = cap + list.over_cap(), cap, "more invitees than the cap; reminding only the first ones, the rest can use the Join button");
+            tracing::warn!(meeting = %m.id, cap, "more invitees than the cap; reminding only the first ones, the rest can use the Join button");
         }
         let roles = facts.role_infos();
         if let Ok(Some(host)) = self.rest.get_member(m.guild_id, m.host_id).await {
@@ -254,40 +258,45 @@ impl DiscordExecutor {
         let scope = DeliveryScope::Occurrence(occ.id);
         let mut dms = Vec::new();
         for inv in &invitees {
-            // Claimed before sending: a crash after this point never leads to a second DM.
-            match self.store.claim_delivery(&scope, inv.user_id, now).await {
-                Ok(true) => {}
-                Ok(false) => continue,
+            // The attempt is recorded before the DM goes out and confirmed after; an unconfirmed one (a crash, a
+            // shutdown, a 5xx) is sent again with the same nonce, so Discord returns the message it already made.
+            match self.store.begin_delivery(&scope, inv.user_id, now).await {
+                Ok(Attempt::Settled) => continue,
+                Ok(Attempt::First) => {
+                    audit::link_issued(
+                        &self.rest,
+                        &self.store,
+                        server.audit_channel,
+                        LinkIssued {
+                            guild: m.guild_id,
+                            at: self.clock.now(),
+                            actor: m.host_id,
+                            user: inv.user_id,
+                            moderator: inv.moderator,
+                            meeting: Some(&m.id),
+                            via: "a reminder DM",
+                            until: validity.until,
+                        },
+                    )
+                    .await;
+                }
+                Ok(Attempt::Resend) => {}
                 Err(e) => return Err(ExecError::Transient(e.to_string())),
             }
             let link = links::for_meeting(&minter, m, inv, validity)
                 .map_err(|e| ExecError::Permanent(e.to_string()))?;
-            audit::link_issued(
-                &self.rest,
-                &self.store,
-                server.audit_channel,
-                LinkIssued {
-                    guild: m.guild_id,
-                    at: self.clock.now(),
-                    actor: m.host_id,
-                    user: inv.user_id,
-                    moderator: inv.moderator,
-                    meeting: Some(&m.id),
-                    via: "a reminder DM",
-                    until: validity.until,
-                },
-            )
-            .await;
+            let mut body = render::reminder_dm(
+                &m.topic,
+                &facts.name,
+                occ,
+                validity.from,
+                &link,
+                inv.moderator,
+            );
+            body["nonce"] = json!(reminder_nonce(occ.id, inv.user_id));
             dms.push(Dm {
                 user_id: inv.user_id,
-                body: render::reminder_dm(
-                    &m.topic,
-                    &facts.name,
-                    occ,
-                    validity.from,
-                    &link,
-                    inv.moderator,
-                ),
+                body,
             });
         }
         let mut records = Vec::new();
@@ -301,23 +310,30 @@ impl DiscordExecutor {
             },
         )
         .await;
+        let (mut unsent, mut unconfirmed) = (0usize, 0usize);
         for (user, outcome) in records {
+            let at = self.clock.now();
             let r = match &outcome {
-                DmOutcome::Delivered { .. } => self.store.mark_delivered(&scope, user, now).await,
-                other => {
-                    self.store
-                        .mark_failed(&scope, user, other.kind(), now)
-                        .await
+                DmOutcome::Delivered { .. } => self.store.mark_delivered(&scope, user, at).await,
+                DmOutcome::NotSent(why) => {
+                    unsent += 1;
+                    self.store.mark_unsent(&scope, user, why, at).await
                 }
+                DmOutcome::Unconfirmed(why) => {
+                    unconfirmed += 1;
+                    self.store.mark_unsent(&scope, user, why, at).await
+                }
+                other => self.store.mark_failed(&scope, user, other.kind(), at).await,
             };
             if let Err(e) = r {
                 tracing::warn!(error = %e, user, "could not record a delivery");
             }
         }
-        // A rerun (the first run's completion was lost) must not post the note again; the DMs above are
-        // guarded per user by claim_delivery.
+        // A rerun (the first run's completion was lost) must not post the note again; the note's nonce guards
+        // Discord's own retries, and the DMs above are guarded per user by their recorded attempts.
         if !m.private && occ.reminded_at.is_none() {
-            let note = render::starting_note(&m.topic, occ.starts_at);
+            let mut note = render::starting_note(&m.topic, occ.starts_at);
+            note["nonce"] = json!(nonce_for(&format!("note:{}", occ.id)));
             if let Err(e) = self.rest.send_message(m.channel_id, &note).await {
                 tracing::warn!(error = %e, meeting = %m.id, "could not post the starting note");
             }
@@ -326,6 +342,16 @@ impl DiscordExecutor {
             .set_reminded(occ.id, now)
             .await
             .map_err(|e| ExecError::Transient(e.to_string()))?;
+        if unsent > 0 {
+            return Err(ExecError::Interrupted(format!(
+                "{unsent} reminder DMs not sent yet"
+            )));
+        }
+        if unconfirmed > 0 {
+            return Err(ExecError::Transient(format!(
+                "{unconfirmed} reminder DMs not confirmed by Discord; sending them again"
+            )));
+        }
         Ok(())
     }
 

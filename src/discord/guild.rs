@@ -186,8 +186,18 @@ pub(crate) fn invitee_from_member(
     }
 }
 
+/// What [`resolve_invitees`] does when more than `cap` people are invited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OverCap {
+    /// Refuse, naming how many were found (a command: the caller invites fewer).
+    Refuse,
+    /// Keep the first `cap + 1` (a reminder: the core reminds the first `cap` and says how many were left out).
+    Keep,
+}
+
 /// Expands mentions to people: roles to their members; without bots, the caller and duplicates; at most `cap`.
 /// Mentioned users who are not members come back separately, to be reported, not invited.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn resolve_invitees(
     rest: &RestClient,
     guild_id: u64,
@@ -196,6 +206,7 @@ pub(crate) async fn resolve_invitees(
     invites: &InviteList,
     caller_id: u64,
     cap: usize,
+    over: OverCap,
 ) -> Result<(Vec<Invitee>, Vec<u64>), Refusal> {
     let roles = facts.role_infos();
     for r in &invites.roles {
@@ -234,11 +245,22 @@ pub(crate) async fn resolve_invitees(
             }
         }
         if out.len() > cap {
-            return Err(over_cap(out.len()));
+            match over {
+                OverCap::Refuse => return Err(over_cap(out.len())),
+                OverCap::Keep => return Ok((out, not_members)),
+            }
         }
     }
     if !invites.roles.is_empty() {
-        let members = rest.list_members(guild_id).await.map_err(|e| {
+        // Listing stops as soon as the cap is exceeded: a role in a huge server costs a page or two, not the guild.
+        let room = match over {
+            OverCap::Refuse => cap.saturating_sub(out.len()),
+            OverCap::Keep => cap.saturating_add(1).saturating_sub(out.len()),
+        };
+        let found = rest
+            .members_with_roles(guild_id, &invites.roles, room.saturating_add(seen.len()))
+            .await
+            .map_err(|e| {
             tracing::warn!(error = %e, guild = guild_id, "listing members failed");
             match e {
                 RestError::Forbidden { .. } => Refusal(
@@ -247,16 +269,16 @@ pub(crate) async fn resolve_invitees(
                 _ => Refusal("I could not list the role's members; please try again in a moment.".into()),
             }
         })?;
-        for m in members {
-            if m.bot
-                || !m.roles.iter().any(|r| invites.roles.contains(r))
-                || !seen.insert(m.user_id)
-            {
+        for m in found.members {
+            if !seen.insert(m.user_id) {
                 continue;
             }
             out.push(invitee_from_member(&m, guild_id, facts, policy, &roles));
             if out.len() > cap {
-                return Err(over_cap(out.len()));
+                match over {
+                    OverCap::Refuse => return Err(over_cap(out.len())),
+                    OverCap::Keep => break,
+                }
             }
         }
     }

@@ -7,6 +7,9 @@ use crate::meeting::settings::EffectivePolicy;
 use crate::store::{Setting, Store};
 use std::time::Duration;
 
+/// How long reading a server's settings may take before the database counts as unavailable.
+pub const SETTINGS_READ_BOUND: Duration = Duration::from_millis(1500);
+
 /// What the configuration file says for `guild_id` (its `[discord.guilds.<id>]` table included).
 pub fn from_config(config: &Config, guild_id: u64) -> EffectivePolicy {
     EffectivePolicy {
@@ -28,7 +31,15 @@ pub fn from_config(config: &Config, guild_id: u64) -> EffectivePolicy {
 /// log says so): commands keep working rather than refuse everyone.
 pub async fn effective(config: &Config, store: &Store, guild_id: u64) -> EffectivePolicy {
     let base = from_config(config, guild_id);
-    match store.settings(guild_id).await {
+    // Bounded: a Join click must be answered within Discord's 3 seconds, and a pool waiting for a connection to a
+    // database that is down would take 5.
+    let read = match tokio::time::timeout(SETTINGS_READ_BOUND, store.settings(guild_id)).await {
+        Ok(r) => r,
+        Err(_) => Err(crate::store::StoreError::Unavailable(
+            sqlx::Error::PoolTimedOut,
+        )),
+    };
+    match read {
         Ok(stored) => merge_settings(base, &stored, config.meetings.max_duration),
         Err(e) => {
             tracing::warn!(error = %e, guild = guild_id, "cannot read the server's settings; using the file's defaults");

@@ -66,6 +66,10 @@ pub enum ExecError {
     /// settles it.
     #[error("the job's lease was lost to another process")]
     LeaseLost,
+    /// The process is shutting down and stopped part-way; what is left is handed back to the queue (released, not
+    /// counted as an attempt), for the next process to finish at once.
+    #[error("interrupted by shutdown: {0}")]
+    Interrupted(String),
 }
 
 impl ExecError {
@@ -500,6 +504,13 @@ impl Scheduler {
             }
             // Another process owns the job now and does all of this itself.
             _ if lost => Ok(Outcome::Lost),
+            Err(ExecError::Interrupted(why)) => {
+                tracing::info!(job = job.id, kind = %job.kind, occurrence = occurrence.id, reason = %why, "job interrupted by shutdown; handed back to the queue");
+                if !self.store.release(job.id, self.owner()).await? {
+                    warn_lease_lost(job);
+                }
+                Ok(Outcome::Released)
+            }
             Ok(()) => {
                 self.record_success(job.kind, &meeting, &occurrence, now)
                     .await?;

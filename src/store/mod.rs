@@ -24,6 +24,7 @@ mod tenants;
 
 pub use budget::{bucket_for_token, BudgetOptions, GlobalBudget, Grant, LocalBudget};
 pub use clock::DbClock;
+pub use deliveries::Attempt;
 pub use housekeeping::{run_housekeeping, Housekeeping, Pruned};
 pub use model::*;
 pub use tenants::{

@@ -303,6 +303,19 @@ impl Harness {
         self.connect().await;
     }
 
+    /// `/meetbot settings audit-channel` as `user` (who needs Manage Server), waiting for the answer.
+    pub async fn set_audit_channel(&self, user: u64, channel: u64) {
+        let i = self
+            .command(
+                user,
+                "meetbot",
+                serde_json::json!([{ "name": "settings", "type": 2, "options": [{ "name": "audit-channel",
+                    "type": 1, "options": [{ "name": "channel", "type": 7, "value": channel.to_string() }] }] }]),
+            )
+            .await;
+        self.reply_containing(&i, "Now:").await;
+    }
+
     /// The manual clock's time.
     pub fn now(&self) -> DateTime<Utc> {
         use meetbot::clock::Clock;
@@ -401,6 +414,18 @@ impl Harness {
             self.sim.violations()
         );
     }
+}
+
+/// The nearest-rank percentile of sorted samples (benchmarks).
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    // Nearest rank: the smallest sample with at least p of the samples at or below it.
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Milliseconds with two decimals (benchmarks).
+pub fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
 /// Every token in a text: the `jwt=` values of its links.

@@ -343,7 +343,7 @@ async fn invite_member(ctx: Context<'_>, user: u64, meeting_id: &str) -> Result<
         Some(DmOutcome::DmsClosed) => Err(Refusal(format!(
             "<@{user}> does not accept DMs from me, so the guest link was **not** delivered. Ask them to allow DMs from this server, or give them a link with `/invite guest`."
         ))),
-        Some(DmOutcome::Failed(why)) => Err(Refusal(format!(
+        Some(DmOutcome::Failed(why) | DmOutcome::Unconfirmed(why)) => Err(Refusal(format!(
             "I could not DM <@{user}> ({why}); the guest link was not delivered. Please try again."
         ))),
         Some(DmOutcome::NotSent(_)) | None => Err(give_back(Refusal(

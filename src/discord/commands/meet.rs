@@ -7,7 +7,9 @@ use crate::discord::announcement;
 use crate::discord::audit::{self, LinkIssued};
 use crate::discord::custom_ids::JoinTarget;
 use crate::discord::delivery::{deliver_all, Dm, DmOutcome};
-use crate::discord::guild::{facts_for_command, invitee_of, member_facts, resolve_invitees};
+use crate::discord::guild::{
+    facts_for_command, invitee_of, member_facts, resolve_invitees, OverCap,
+};
 use crate::discord::links::{self, grace};
 use crate::discord::policy::effective;
 use crate::discord::render::{self, clip, Delivery, MeetingView, ScheduledReply};
@@ -158,6 +160,7 @@ async fn start_meeting(
         &valid.invites,
         caller_id,
         policy.invitee_cap,
+        OverCap::Refuse,
     )
     .await?;
     if let Some(opts) = schedule {
@@ -275,7 +278,9 @@ async fn start_meeting(
         match outcome {
             DmOutcome::Delivered { .. } => delivered += 1,
             DmOutcome::DmsClosed => unreached.push((user, Unreached::DmsClosed)),
-            DmOutcome::Failed(why) => unreached.push((user, Unreached::Failed(why))),
+            DmOutcome::Failed(why) | DmOutcome::Unconfirmed(why) => {
+                unreached.push((user, Unreached::Failed(why)))
+            }
             DmOutcome::NotSent(_) => unreached.push((user, Unreached::NotSent)),
         }
     }

@@ -6,4 +6,4 @@ pub mod pacer;
 pub mod rest;
 
 pub use pacer::{route_key, Pacer};
-pub use rest::{Member, RestClient, RestError, RetryPolicy, Role};
+pub use rest::{Member, RestClient, RestError, RetryPolicy, Role, RoleMembers};

@@ -178,6 +178,58 @@ impl Member {
     }
 }
 
+/// The members holding some roles, as [`RestClient::members_with_roles`] found them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleMembers {
+    /// The members found, in id order; when not `complete`, one more than the limit asked for.
+    pub members: Vec<Member>,
+    /// False when listing stopped early because more than the limit were found.
+    pub complete: bool,
+}
+
+/// How long a role's members are remembered.
+pub const ROLE_CACHE_TTL: Duration = Duration::from_secs(60);
+/// How many (guild, roles) answers are remembered at most.
+pub const ROLE_CACHE_ENTRIES: usize = 256;
+
+type RoleKey = (u64, Vec<u64>, usize);
+
+/// A small time-bounded, size-bounded cache of role listings; the oldest entry goes first when full.
+#[derive(Default)]
+struct RoleCache {
+    entries: HashMap<RoleKey, (std::time::Instant, RoleMembers)>,
+}
+
+impl RoleCache {
+    fn get(&mut self, key: &RoleKey) -> Option<RoleMembers> {
+        match self.entries.get(key) {
+            Some((at, v)) if at.elapsed() < ROLE_CACHE_TTL => Some(v.clone()),
+            Some(_) => {
+                self.entries.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn put(&mut self, key: RoleKey, value: RoleMembers) {
+        self.entries
+            .retain(|_, (at, _)| at.elapsed() < ROLE_CACHE_TTL);
+        while self.entries.len() >= ROLE_CACHE_ENTRIES {
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => self.entries.remove(&k),
+                None => break,
+            };
+        }
+        self.entries.insert(key, (std::time::Instant::now(), value));
+    }
+}
+
 /// A guild role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {
@@ -382,6 +434,20 @@ fn classify(status: StatusCode, body: &[u8]) -> RestError {
     }
 }
 
+/// Gives a message body a nonce that Discord enforces (`enforce_nonce`: the same nonce from the same author in the
+/// same channel within minutes returns the message already made instead of a second one). A nonce already in the
+/// body is kept, so callers that derive one from what the message is for keep it across reruns and restarts.
+pub fn with_nonce(mut body: Value) -> Value {
+    if let Value::Object(map) = &mut body {
+        if !map.contains_key("nonce") {
+            let nonce = format!("mb{:016x}", rand::random::<u64>());
+            map.insert("nonce".to_owned(), Value::String(nonce));
+        }
+        map.insert("enforce_nonce".to_owned(), Value::Bool(true));
+    }
+    body
+}
+
 /// Discord REST client; cheap to clone, and clones share the pacer and the DM channel cache.
 #[derive(Clone)]
 pub struct RestClient {
@@ -391,7 +457,12 @@ pub struct RestClient {
     pacer: Arc<Pacer>,
     policy: RetryPolicy,
     dm_channels: Arc<Mutex<HashMap<u64, u64>>>,
+    role_cache: Arc<Mutex<RoleCache>>,
+    lane: Arc<Mutex<Option<tokio::sync::mpsc::Sender<(u64, Value)>>>>,
 }
+
+/// How many posts may wait in the background lane; beyond it a post is dropped (and logged).
+pub const LANE_CAPACITY: usize = 1024;
 
 impl fmt::Debug for RestClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -432,6 +503,8 @@ impl RestClient {
             pacer,
             policy,
             dm_channels: Arc::new(Mutex::new(HashMap::new())),
+            role_cache: Arc::new(Mutex::new(RoleCache::default())),
+            lane: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -448,6 +521,11 @@ impl RestClient {
         self.http = Self::build_http(&policy)?;
         self.policy = policy;
         Ok(self)
+    }
+
+    /// How this client retries.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.policy
     }
 
     /// The pacer every request of this client waits on.
@@ -480,11 +558,39 @@ impl RestClient {
             .copied()
     }
 
-    /// Posts a message; returns the new message's id.
+    /// Posts a message; returns the new message's id. The message carries a nonce Discord enforces (a random one
+    /// unless `body` names its own, see [`with_nonce`]), so the retries after a 5xx or a timeout never post twice.
     pub async fn send_message(&self, channel_id: u64, body: &Value) -> Result<u64, RestError> {
         let path = format!("/channels/{channel_id}/messages");
-        let msg = self.request(Method::POST, &path, Some(body)).await?;
+        let body = with_nonce(body.clone());
+        let msg = self.request(Method::POST, &path, Some(&body)).await?;
         id_field(&msg, "id")
+    }
+
+    /// Posts a message nobody waits for (an audit line) through a lane of its own: one worker sends them in order,
+    /// paced like everything else, so the caller — a Join click, a command — answers at once whatever the DM fan-out
+    /// or a 429 pause is doing. At most [`LANE_CAPACITY`] wait; a post beyond that is dropped and logged.
+    pub fn post_in_background(&self, channel_id: u64, body: Value) {
+        let mut lane = self.lane.lock().expect("lane lock");
+        let tx = lane.get_or_insert_with(|| {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Value)>(LANE_CAPACITY);
+            // The worker's client has no lane of its own, so it does not keep the channel open: the lane ends when
+            // the last client that can post to it is gone.
+            let mut worker = self.clone();
+            worker.lane = Arc::new(Mutex::new(None));
+            tokio::spawn(async move {
+                while let Some((channel, body)) = rx.recv().await {
+                    if let Err(e) = worker.send_message(channel, &body).await {
+                        tracing::warn!(error = %e, channel, "could not post in the background");
+                    }
+                }
+            });
+            tx
+        });
+        // A nonce now, so the post keeps it through the worker's retries.
+        if let Err(e) = tx.try_send((channel_id, with_nonce(body))) {
+            tracing::warn!(channel = channel_id, error = %e, "background post lane full or closed; post dropped");
+        }
     }
 
     /// Edits a message the bot sent.
@@ -537,6 +643,58 @@ impl RestClient {
         Ok(members)
     }
 
+    /// The members (bots left out) holding any of `roles`, listed page by page and **stopping as soon as more than
+    /// `limit` were found**, so a role invite in a huge server reads only as much as the cap needs. Answers are kept
+    /// for [`ROLE_CACHE_TTL`] per guild and role set (at most [`ROLE_CACHE_ENTRIES`] entries), so repeating the invite
+    /// costs Discord nothing meanwhile.
+    pub async fn members_with_roles(
+        &self,
+        guild_id: u64,
+        roles: &[u64],
+        limit: usize,
+    ) -> Result<RoleMembers, RestError> {
+        let mut key_roles = roles.to_vec();
+        key_roles.sort_unstable();
+        key_roles.dedup();
+        let key = (guild_id, key_roles, limit);
+        if let Some(hit) = self.role_cache.lock().expect("role cache lock").get(&key) {
+            return Ok(hit);
+        }
+        let mut found = Vec::new();
+        let mut after = 0u64;
+        let complete = loop {
+            let path = format!("/guilds/{guild_id}/members?limit={MEMBERS_PAGE}&after={after}");
+            let page = self.request(Method::GET, &path, None).await?;
+            let items = page
+                .as_array()
+                .ok_or_else(|| RestError::Decode("member list is not an array".into()))?;
+            let mut next = after;
+            for item in items {
+                let m = Member::from_json(guild_id, item)?;
+                next = next.max(m.user_id);
+                if !m.bot && m.roles.iter().any(|r| key.1.contains(r)) {
+                    found.push(m);
+                }
+            }
+            if found.len() > limit {
+                break false;
+            }
+            if items.len() < MEMBERS_PAGE || next <= after {
+                break true;
+            }
+            after = next;
+        };
+        let result = RoleMembers {
+            members: found,
+            complete,
+        };
+        self.role_cache
+            .lock()
+            .expect("role cache lock")
+            .put(key, result.clone());
+        Ok(result)
+    }
+
     /// The guild's roles.
     pub async fn get_roles(&self, guild_id: u64) -> Result<Vec<Role>, RestError> {
         let path = format!("/guilds/{guild_id}/roles");
@@ -555,13 +713,40 @@ impl RestClient {
     }
 
     /// Any other call, e.g. scheduled events. `path` starts after `/api/v10`. An empty answer
-    /// (204) is `Value::Null`.
+    /// (204) is `Value::Null`. A 5xx or no answer is retried with backoff: use [`RestClient::request_once`] for a
+    /// POST that Discord may have carried out although it answered 5xx, and that has no nonce.
     pub async fn request(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, RestError> {
+        self.send(method, path, body, true).await
+    }
+
+    /// As [`RestClient::request`], but a 5xx or a missing answer is returned at once rather than retried: Discord
+    /// may have done it, and only the caller can look. A 429 is still retried (Discord did nothing).
+    pub async fn request_once(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, RestError> {
+        self.send(method, path, body, false).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        retry_unanswered: bool,
+    ) -> Result<Value, RestError> {
+        let max_server_retries = if retry_unanswered {
+            self.policy.max_server_retries
+        } else {
+            0
+        };
         let route = route_key(method.as_str(), path);
         let url = format!("{}{}", self.api, path);
         let mut sent = 0u32;
@@ -589,7 +774,7 @@ impl RestClient {
                 Ok(r) => r,
                 Err(e) => {
                     let cause = e.without_url().to_string();
-                    if failed < self.policy.max_server_retries {
+                    if failed < max_server_retries {
                         failed += 1;
                         tracing::warn!(method = %method, route = %route, attempt = sent, error = %cause, "Discord request failed; retrying");
                         tokio::time::sleep(self.backoff(failed)).await;
@@ -641,7 +826,7 @@ impl RestClient {
                 continue;
             }
             if status.is_server_error() {
-                if failed < self.policy.max_server_retries {
+                if failed < max_server_retries {
                     failed += 1;
                     tracing::warn!(method = %method, route = %route, status = status.as_u16(), attempt = sent, "Discord server error; retrying");
                     tokio::time::sleep(self.backoff(failed)).await;
@@ -659,7 +844,7 @@ impl RestClient {
     }
 
     /// Exponential backoff with jitter, so clients that failed together do not retry together.
-    fn backoff(&self, attempt: u32) -> Duration {
+    pub fn backoff(&self, attempt: u32) -> Duration {
         let base = self.policy.backoff_base;
         let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
         let jitter_ms = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=base.as_millis() as u64);
@@ -773,6 +958,23 @@ mod tests {
         let e = Member::from_json(1, &v).unwrap_err();
         assert!(matches!(e, RestError::Decode(_)));
         assert!(!e.to_string().contains("eyJsecret"), "{e}");
+    }
+
+    #[test]
+    fn the_role_cache_is_bounded_and_forgets_the_oldest_first() {
+        let mut c = RoleCache::default();
+        let v = RoleMembers {
+            members: Vec::new(),
+            complete: true,
+        };
+        for g in 0..(ROLE_CACHE_ENTRIES as u64 + 10) {
+            c.put((g, vec![1], 5), v.clone());
+        }
+        assert_eq!(c.entries.len(), ROLE_CACHE_ENTRIES);
+        assert!(c.get(&(0, vec![1], 5)).is_none(), "the oldest went first");
+        assert!(c
+            .get(&(ROLE_CACHE_ENTRIES as u64 + 9, vec![1], 5))
+            .is_some());
     }
 
     #[test]

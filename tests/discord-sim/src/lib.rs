@@ -503,6 +503,16 @@ impl Simulator {
             .push(method, path_glob, FaultKind::Status(status), count);
     }
 
+    /// Carries out the next `count` requests matching `method` and `path_glob` (a message or event is created), then
+    /// answers them with `status` anyway, as a gateway timing out in front of Discord does.
+    pub fn fail_after_next(&self, method: &str, path_glob: &str, status: u16, count: u32) {
+        self.inner
+            .net
+            .lock()
+            .faults
+            .push(method, path_glob, FaultKind::StatusAfter(status), count);
+    }
+
     /// Answers the next matching request with 429 and the given `retry_after`.
     pub fn rate_limit_next(
         &self,
@@ -639,6 +649,15 @@ impl Simulator {
             .events
             .get(&event)
             .map(|e| e.json.clone())
+    }
+
+    /// Every scheduled event of a guild as stored, by id.
+    pub fn scheduled_events(&self, guild: u64) -> Vec<Value> {
+        let w = self.inner.world.lock();
+        w.guilds
+            .get(&guild)
+            .map(|g| g.events.values().map(|e| e.json.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// Requests that matched no route ("METHOD /path"); a test should expect none.

@@ -33,6 +33,9 @@ pub fn glob_match(glob: &str, path: &str) -> bool {
 pub enum FaultKind {
     /// A plain error status such as 500 or 502.
     Status(u16),
+    /// The request is carried out (a message or event is created), then answered with this status, as when a
+    /// proxy in front of Discord times out: the client cannot know it worked.
+    StatusAfter(u16),
     /// A 429 with the given `retry_after` seconds and scope.
     RateLimited { retry_after: f64, global: bool },
 }

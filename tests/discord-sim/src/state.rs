@@ -289,7 +289,12 @@ pub struct World {
     pub(crate) ready_sent: u64,
     pub(crate) disconnects: u64,
     pub(crate) close_frames_received: u64,
+    /// Nonces of messages created with `enforce_nonce`, per (channel, author): the message and when it was made.
+    pub(crate) nonces: HashMap<(u64, u64, String), (u64, std::time::Instant)>,
 }
+
+/// How long Discord remembers an enforced nonce ("the past few minutes").
+pub const NONCE_WINDOW: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// Discord's epoch (2015-01-01) in Unix milliseconds.
 const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;

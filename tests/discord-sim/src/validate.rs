@@ -124,6 +124,13 @@ fn docs_over_spec<'a>(template: &str, body: &'a Value) -> std::borrow::Cow<'a, V
 /// Checks a message body (create or edit) against Discord's documented limits.
 pub fn check_message(route: &str, body: &Value) -> Vec<String> {
     let mut out = Vec::new();
+    match body.get("nonce") {
+        Some(Value::String(n)) if n.chars().count() > 25 => {
+            out.push(format!("{route}: nonce is longer than 25 characters"))
+        }
+        Some(Value::String(_) | Value::Number(_) | Value::Null) | None => {}
+        Some(_) => out.push(format!("{route}: nonce is neither a string nor an integer")),
+    }
     if let Some(content) = body.get("content").and_then(Value::as_str) {
         let n = content.chars().count();
         if n > 2000 {

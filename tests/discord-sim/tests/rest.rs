@@ -494,3 +494,38 @@ async fn unpaced_burst_over_the_global_limit_gets_429s_counted() {
     assert!(ok >= 50, "the first 50 in the window are admitted");
     assert_eq!(sim.count_429(), refused as u64);
 }
+
+#[tokio::test]
+async fn an_enforced_nonce_returns_the_existing_message_and_makes_no_second_one() {
+    let sim = Simulator::start(SimOptions::default()).await;
+    world(&sim);
+    let path = format!("/channels/{CHANNEL}/messages");
+    let body = json!({"content": "once", "nonce": "mb1234", "enforce_nonce": true});
+    let (s1, _, first) = call(&sim, "POST", &path, Some(body.clone())).await;
+    let (s2, _, again) = call(&sim, "POST", &path, Some(body.clone())).await;
+    assert_eq!((s1, s2), (200, 200));
+    assert_eq!(first["id"], again["id"]);
+    assert_eq!(first["nonce"], "mb1234");
+    assert_eq!(sim.channel_messages(CHANNEL).len(), 1);
+    // Without enforce_nonce, or with another nonce, Discord makes a new message.
+    let loose = json!({"content": "twice", "nonce": "mb1234"});
+    call(&sim, "POST", &path, Some(loose)).await;
+    let other = json!({"content": "other", "nonce": "mb9999", "enforce_nonce": true});
+    call(&sim, "POST", &path, Some(other)).await;
+    assert_eq!(sim.channel_messages(CHANNEL).len(), 3);
+    let long = json!({"content": "x", "nonce": "n".repeat(26), "enforce_nonce": true});
+    assert_eq!(call(&sim, "POST", &path, Some(long)).await.0, 400);
+}
+
+#[tokio::test]
+async fn fail_after_next_carries_the_request_out_and_answers_the_error() {
+    let sim = Simulator::start(SimOptions::default()).await;
+    world(&sim);
+    let path = format!("/channels/{CHANNEL}/messages");
+    sim.fail_after_next("POST", "/channels/*/messages", 502, 1);
+    let (status, _, _) = call(&sim, "POST", &path, Some(json!({"content": "made"}))).await;
+    assert_eq!(status, 502);
+    assert_eq!(sim.channel_messages(CHANNEL).len(), 1, "created anyway");
+    let (status, _, _) = call(&sim, "POST", &path, Some(json!({"content": "next"}))).await;
+    assert_eq!(status, 200);
+}

@@ -386,9 +386,11 @@ fn respond(
     // `GET /gateway` needs no token on Discord, and serenity answers any failure there by
     // connecting to the real gateway instead, so neither auth nor the window may refuse it.
     let gateway_lookup = path == "/gateway";
+    let mut after = None;
     {
         let mut net = inner.net.lock();
         match net.faults.take(method, path) {
+            Some(FaultKind::StatusAfter(s)) => after = Some(s),
             Some(FaultKind::Status(s)) => {
                 if s == 429 {
                     net.count_429 += 1;
@@ -452,7 +454,11 @@ fn respond(
     if let Some(v) = reply.1 {
         inner.net.lock().violations.push(v);
     }
-    reply.0
+    match after {
+        // The request took effect, and the answer says it failed: what a gateway timeout in front of Discord does.
+        Some(s) => error(s, 0, "simulated failure after the request took effect"),
+        None => reply.0,
+    }
 }
 
 /// Runs a route; the second value is a semantic violation to record (like a bad event).
@@ -716,9 +722,34 @@ fn execute(
                     Some(format!("POST /channels/{channel}/messages: empty message")),
                 );
             }
+            // enforce_nonce: the same nonce from the same author in the same channel within minutes returns the
+            // message already made, and makes no second one.
+            let author = inner.opts.bot_user_id;
+            let enforced = body["enforce_nonce"].as_bool() == Some(true);
+            let nonce = match &body["nonce"] {
+                Value::String(n) => Some(n.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            };
+            if let (true, Some(n)) = (enforced, &nonce) {
+                let key = (channel, author, n.clone());
+                if let Some((existing, at)) = w.nonces.get(&key).copied() {
+                    if now.duration_since(at) < state::NONCE_WINDOW {
+                        if let Some(m) = w.message(existing).cloned() {
+                            return plain(ok(m));
+                        }
+                    }
+                }
+            }
             let mid = w.next_id();
-            let msg =
+            let mut msg =
                 state::new_message(mid, channel, ch.guild_id, inner.bot_user_json(), body, None);
+            if let Some(n) = &nonce {
+                msg["nonce"] = json!(n);
+                if enforced {
+                    w.nonces.insert((channel, author, n.clone()), (mid, now));
+                }
+            }
             w.store_message(channel, msg.clone());
             plain(ok(msg))
         }
