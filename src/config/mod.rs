@@ -61,6 +61,10 @@ pub struct Config {
     pub scheduler: SchedulerSettings,
     /// The HTTP side.
     pub http: HttpSettings,
+    /// What admin-typed URLs may reach (`[fetch]`).
+    pub fetch: crate::fetch::FetchPolicy,
+    /// `MEETBOT_MASTER_KEY`: seals servers' own Jitsi keys and secrets; `None`: servers' own Jitsi is off.
+    pub master_key: Option<crate::seal::MasterKey>,
     /// The tracing filter.
     pub log_filter: String,
     /// Things that work but deserve the operator's attention.
@@ -337,6 +341,42 @@ impl Config {
                 .as_ref()
                 .map(|u| u.as_str().trim_end_matches('/').to_string())
                 .unwrap_or_else(|| "(none)".into()),
+        );
+        line(
+            "fetching admins' URLs",
+            if self.fetch.allow_networks.is_empty() && !self.fetch.allow_http {
+                "public https sites only".to_string()
+            } else {
+                format!(
+                    "public https sites{}{}",
+                    if self.fetch.allow_http {
+                        ", plain http"
+                    } else {
+                        ""
+                    },
+                    if self.fetch.allow_networks.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            ", and {}",
+                            self.fetch
+                                .allow_networks
+                                .iter()
+                                .map(|n| n.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
+                )
+            },
+        );
+        line(
+            "servers' own Jitsi",
+            if self.master_key.is_some() {
+                format!("on ({} is set)", crate::seal::MASTER_KEY_ENV)
+            } else {
+                format!("off ({} is not set)", crate::seal::MASTER_KEY_ENV)
+            },
         );
         for w in &self.warnings {
             out.push_str(&format!("warning: {w}\n"));

@@ -6,7 +6,8 @@
 
 use super::env::{parse_bool, signing_key, Vars};
 use super::file::{
-    RawConfig, RawDiscord, RawHttp, RawJitsi, RawMeetings, RawScheduler, RawStorage, RawToken,
+    RawConfig, RawDiscord, RawFetch, RawHttp, RawJitsi, RawMeetings, RawScheduler, RawStorage,
+    RawToken,
 };
 use super::{
     Config, ConfigError, DiscordSettings, HttpSettings, MeetingSettings, Problem, RegisterOnStart,
@@ -34,6 +35,14 @@ pub(super) fn build(
     let scheduler = scheduler(raw.scheduler, &mut problems);
     let storage = storage(raw.storage, vars, &mut problems);
     let http = http(raw.http, vars, &mut problems, &mut warnings);
+    let fetch = fetch(raw.fetch, &mut problems, &mut warnings);
+    let master_key = match &vars.master_key {
+        Ok(k) => k.clone(),
+        Err(e) => {
+            problem(&mut problems, crate::seal::MASTER_KEY_ENV, e.to_string());
+            None
+        }
+    };
 
     if !problems.is_empty() {
         return Err(ConfigError::Invalid(problems));
@@ -53,6 +62,8 @@ pub(super) fn build(
         scheduler,
         storage,
         http,
+        fetch,
+        master_key,
         log_filter: raw.log.level,
         warnings,
     })
@@ -111,6 +122,54 @@ fn http(
                 ),
             ),
         }
+    }
+    out
+}
+
+/// `[fetch]`: what admin-typed URLs may reach beyond public https sites.
+fn fetch(
+    raw: RawFetch,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<String>,
+) -> crate::fetch::FetchPolicy {
+    let mut out = crate::fetch::FetchPolicy::default();
+    for text in &raw.allow_networks {
+        let t = text.trim();
+        // A bare address is a network of one.
+        let parsed = t
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+        match parsed {
+            Ok(net) => out.allow_networks.push(net),
+            Err(_) => problem(
+                problems,
+                "fetch.allow_networks",
+                format!("{t:?} is not a network; write e.g. \"10.20.0.0/16\" or \"192.168.1.5\""),
+            ),
+        }
+    }
+    if !out.allow_networks.is_empty() {
+        warnings.push(format!(
+            "fetch.allow_networks opens {} to URLs that servers' admins type; only do this for your own Jitsi servers",
+            raw.allow_networks.join(", ")
+        ));
+    }
+    out.allow_http = raw.allow_http;
+    match raw.timeout_seconds {
+        s @ 1..=60 => out.timeout = Duration::from_secs(s as u64),
+        s => problem(
+            problems,
+            "fetch.timeout_seconds",
+            format!("{s} is out of range; use 1 to 60 seconds"),
+        ),
+    }
+    match raw.max_kib {
+        k @ 16..=4096 => out.max_bytes = k as usize * 1024,
+        k => problem(
+            problems,
+            "fetch.max_kib",
+            format!("{k} is out of range; use 16 to 4096 KiB"),
+        ),
     }
     out
 }
