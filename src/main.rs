@@ -164,6 +164,10 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             guild,
         } => {
             let base = match guild {
+                None if !config.default_jitsi => anyhow::bail!(
+                    "there is no default Jitsi (no PUBLIC_URL / JWT_APP_SECRET, and MEETBOT_MASTER_KEY is set): \
+                     give --guild ID to sign as that server's own Jitsi"
+                ),
                 None => config.jitsi.clone(),
                 Some(g) => {
                     let rt =
@@ -189,6 +193,11 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             verify(&config, room, allow_wildcard, key_server, token)
         }
         Command::JitsiConfig => {
+            anyhow::ensure!(
+                config.default_jitsi,
+                "there is no default Jitsi to configure (no PUBLIC_URL / JWT_APP_SECRET); each server's \
+                 /meetbot jitsi setup gives its own lines"
+            );
             emit(&jitsi::server_config::render(&config.jitsi))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -251,6 +260,10 @@ async fn server_settings(config: &Config, guild: u64) -> anyhow::Result<jitsi::J
     store.close().await;
     match own? {
         Some(minter) => Ok(minter.settings().clone()),
+        None if !config.default_jitsi => anyhow::bail!(
+            "server {guild} has no Jitsi of its own and there is no default one; its admins can set one up with \
+             /meetbot jitsi setup"
+        ),
         None => {
             eprintln!("note: server {guild} has no Jitsi of its own; signing with the default one");
             Ok(config.jitsi.clone())

@@ -1191,15 +1191,17 @@ fn check_lists_servers_with_their_own_jitsi_and_token_guild_signs_with_their_sec
     let their_secret = "their-own-secret-for-server-42-0123456789";
     let cli = cli();
     let url = database_with_an_own_jitsi(&cli, master, their_secret);
-    let cli = cli.set("DATABASE_URL", &url).set("MEETBOT_MASTER_KEY", master);
+    let cli = cli
+        .set("DATABASE_URL", &url)
+        .set("MEETBOT_MASTER_KEY", master);
 
     let run = cli.run(&["check"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout.contains("servers with their own Jitsi: 1")
-            && run
-                .stdout
-                .contains("42: hs256 at https://meet.their.org/ (sub meet.their.org, iss their-app"),
+            && run.stdout.contains(
+                "42: hs256 at https://meet.their.org/ (sub meet.their.org, iss their-app"
+            ),
         "{run:?}"
     );
     assert!(run.stdout.contains("servers' own Jitsi"), "{run:?}");
@@ -1207,7 +1209,10 @@ fn check_lists_servers_with_their_own_jitsi_and_token_guild_signs_with_their_sec
     assert!(!run.all().contains("mbs1."), "no sealed value either");
 
     let link = cli.link(&["--room", "Standup", "--name", "Ana", "--guild", "42"]);
-    assert!(link.starts_with("https://meet.their.org/standup?jwt="), "{link}");
+    assert!(
+        link.starts_with("https://meet.their.org/standup?jwt="),
+        "{link}"
+    );
     let token = token_in(&link);
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_audience(&["jitsi"]);

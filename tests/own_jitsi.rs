@@ -636,3 +636,31 @@ fn the_test_master_key_is_a_valid_one() {
     assert!(MasterKey::parse(MASTER).is_ok());
     let _ = meetbot::clock::SystemClock.now();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_default_jitsi_a_server_is_told_how_to_set_one_up_and_then_meets_on_its_own() {
+    let site = jitsi_site("meet.a.test", "/").await;
+    let mut env = own_env(free_port(), true);
+    // No operator Jitsi at all (blank counts as unset): only servers' own.
+    for k in ["JWT_APP_SECRET", "PUBLIC_URL", "JWT_APP_ID", "XMPP_DOMAIN"] {
+        env.push((k.to_string(), String::new()));
+    }
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let h = Harness::start_with(&refs, |_| {}).await;
+    let i = h.meet(ALICE, json!([opt("topic", "standup")])).await;
+    let answer = h.reply_containing(&i, "no Jitsi yet").await;
+    assert!(answer.contains("/meetbot jitsi setup"), "{answer}");
+    assert!(tokens_in(&answer).is_empty());
+    let shown = jitsi(&h, OWNER, "show", json!([])).await;
+    assert!(shown.contains("no Jitsi yet"), "{shown}");
+    jitsi(
+        &h,
+        OWNER,
+        "setup",
+        json!([opt("site", format!("http://127.0.0.1:{}", site.port()))]),
+    )
+    .await;
+    let (token, _) = meet_token(&h, GUILD).await;
+    assert_eq!(decode_claims(&token)["sub"], "meet.a.test");
+    h.finish().await;
+}

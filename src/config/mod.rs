@@ -65,6 +65,9 @@ pub struct Config {
     pub fetch: crate::fetch::FetchPolicy,
     /// `MEETBOT_MASTER_KEY`: seals servers' own Jitsi keys and secrets; `None`: servers' own Jitsi is off.
     pub master_key: Option<crate::seal::MasterKey>,
+    /// Whether the operator's Jitsi (`jitsi`) is real. Off only with a master key and no Jitsi settings at all: then
+    /// `jitsi` holds the token preferences on a stand-in site, and every server must set up its own.
+    pub default_jitsi: bool,
     /// The tracing filter.
     pub log_filter: String,
     /// Things that work but deserve the operator's attention.
@@ -242,8 +245,21 @@ impl Config {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "(built-in defaults)".into()),
         );
+        if !self.default_jitsi {
+            line(
+                "default jitsi",
+                "none: every server sets up its own (/meetbot jitsi setup)".into(),
+            );
+        }
         line("jitsi preset", format!("{:?}", j.preset));
-        line("meeting site", j.public_url.to_string());
+        line(
+            "meeting site",
+            if self.default_jitsi {
+                j.public_url.to_string()
+            } else {
+                "(none)".into()
+            },
+        );
         line(
             "tenant",
             j.tenant.clone().unwrap_or_else(|| "(none)".into()),

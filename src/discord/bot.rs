@@ -208,9 +208,10 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
     let inflight = Arc::new(InFlight::default());
     let config = Arc::new(config);
     let minter = Arc::new(minter);
-    let minters = Arc::new(super::links::ServerMinters {
+    let minters = Arc::new(super::minters::ServerMinters {
         default: minter.clone(),
         tenants: Arc::new(tenants),
+        has_default: config.default_jitsi,
     });
     let rest = Arc::new(rest);
     let executor = DiscordExecutor::new(

@@ -31,7 +31,7 @@ use std::sync::Arc;
 pub struct DiscordExecutor {
     rest: Arc<RestClient>,
     store: Store,
-    minters: Arc<links::ServerMinters>,
+    minters: Arc<super::minters::ServerMinters>,
     config: Arc<Config>,
     clock: SharedClock,
     shutdown: tokio::sync::watch::Receiver<bool>,
@@ -53,7 +53,7 @@ impl DiscordExecutor {
     pub fn new(
         rest: Arc<RestClient>,
         store: Store,
-        minters: Arc<links::ServerMinters>,
+        minters: Arc<super::minters::ServerMinters>,
         config: Arc<Config>,
         clock: SharedClock,
         shutdown: tokio::sync::watch::Receiver<bool>,

@@ -9,42 +9,8 @@ use crate::meeting::join::Validity;
 use crate::meeting::recipients::Invitee;
 use crate::meeting::settings::EffectivePolicy;
 use crate::store::Meeting;
-use crate::tenant::{TenantError, Tenants};
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::time::Duration;
-
-/// Which minter signs for a server: its own Jitsi when its admins set one up (`/meetbot jitsi`), else the
-/// operator's default from the environment. Everything that mints asks this first.
-pub struct ServerMinters {
-    /// The operator's Jitsi.
-    pub default: Arc<Minter>,
-    /// Servers' own Jitsi.
-    pub tenants: Arc<Tenants>,
-}
-
-impl ServerMinters {
-    /// The minter for `guild_id`. A setup that cannot be used (the database is down, a sealed value does not
-    /// open) is a refusal for the person: never a silent fall back to the operator's Jitsi, whose links the
-    /// server's own Jitsi would not accept.
-    pub(crate) async fn for_guild(&self, guild_id: u64) -> Result<Arc<Minter>, Refusal> {
-        match self.tenants.minter(guild_id, self.default.settings()).await {
-            Ok(Some(own)) => Ok(own),
-            Ok(None) => Ok(self.default.clone()),
-            Err(e) => Err(own_jitsi_failed(&e, guild_id)),
-        }
-    }
-}
-
-/// The refusal when a server's own Jitsi cannot sign.
-fn own_jitsi_failed(e: &TenantError, guild_id: u64) -> Refusal {
-    tracing::error!(error = %e, guild = guild_id, "this server's own Jitsi cannot sign");
-    Refusal(
-        "I could not create a link: this server's own Jitsi setup cannot be used right now. A server admin \
-         can check it with `/meetbot jitsi test`."
-            .into(),
-    )
-}
 
 /// The longest any token minted with a server's key can live: a scheduled meeting's links open a join window
 /// (and the reminder lead) before the start and work until the end plus the grace; guest links and CLI tokens

@@ -314,12 +314,13 @@ pub async fn show(ctx: Context<'_>) -> Result<(), Error> {
     answer(ctx, async {
         let (data, guild) = admin(ctx)?;
         let Some(setup) = data.minters.tenants.store().tenant_jitsi(guild).await? else {
-            let default = data.minter.settings();
-            return Ok(format!(
-                "This server has no Jitsi of its own: it meets on the bot's default, {}. An admin can set one up \
-                 with `/meetbot jitsi setup site:…`.",
-                default.public_url
-            ));
+            return Ok(match default_site(data) {
+                Some(site) => format!(
+                    "This server has no Jitsi of its own: it meets on the bot's default, {site}. An admin can set \
+                     one up with `/meetbot jitsi setup site:…`."
+                ),
+                None => crate::discord::minters::NO_JITSI.to_owned(),
+            });
         };
         let kid = current_kid(data, guild).await;
         let mut out = format!(
@@ -507,10 +508,15 @@ pub async fn reset(ctx: Context<'_>) -> Result<(), Error> {
             ),
         )
         .await;
+        let now_on = match default_site(data) {
+            Some(site) => format!("This server meets on the bot's default Jitsi again ({site})."),
+            None => "This server has no Jitsi now (the bot has no default one): links cannot be made until an admin \
+                     sets one up again."
+                .to_owned(),
+        };
         Ok(format!(
-            "This server meets on the bot's default Jitsi again ({}). Links already sent for {} keep working until \
-             they expire; you can remove meetbot's lines from your Prosody after that.",
-            data.minter.settings().public_url,
+            "{now_on} Links already sent for {} keep working until they expire; you can remove meetbot's lines from \
+             your Prosody after that.",
             removed.site_url
         ))
     })
@@ -518,6 +524,13 @@ pub async fn reset(ctx: Context<'_>) -> Result<(), Error> {
 }
 
 // ---- shared pieces ----
+
+/// The operator's default meeting site, when the bot has one.
+fn default_site(data: &Data) -> Option<String> {
+    data.minters
+        .has_default
+        .then(|| data.minter.settings().public_url.to_string())
+}
 
 /// The one access check of every subcommand (reading included), and the server it is about.
 fn admin(ctx: Context<'_>) -> Result<(&Data, u64), Refusal> {
