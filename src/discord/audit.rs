@@ -18,6 +18,8 @@ pub mod actions {
     pub const GUEST_EXTERNAL: &str = "guest_external";
     /// A server setting changed.
     pub const SETTING: &str = "setting";
+    /// The server's own Jitsi was set up, rotated or reset.
+    pub const OWN_JITSI: &str = "own_jitsi";
 }
 
 /// How long writing an audit entry may hold up its caller; a database slower than that is logged and skipped.

@@ -291,6 +291,10 @@ pub struct World {
     pub(crate) close_frames_received: u64,
     /// Nonces of messages created with `enforce_nonce`, per (channel, author): the message and when it was made.
     pub(crate) nonces: HashMap<(u64, u64, String), (u64, std::time::Instant)>,
+    /// Uploaded files served from the simulated CDN: id → (file name, content type, bytes).
+    pub(crate) attachments: HashMap<u64, (String, String, Vec<u8>)>,
+    /// `http://127.0.0.1:PORT`: where the CDN URLs point.
+    pub(crate) base_url: String,
 }
 
 /// How long Discord remembers an enforced nonce ("the past few minutes").
