@@ -458,8 +458,11 @@ pub struct RestClient {
     policy: RetryPolicy,
     dm_channels: Arc<Mutex<HashMap<u64, u64>>>,
     role_cache: Arc<Mutex<RoleCache>>,
-    lane: Arc<Mutex<Option<tokio::sync::mpsc::Sender<(u64, Value)>>>>,
+    lane: Arc<Mutex<Option<LaneSender>>>,
 }
+
+/// Where posts for the background lane go: (channel, body).
+type LaneSender = tokio::sync::mpsc::Sender<(u64, Value)>;
 
 /// How many posts may wait in the background lane; beyond it a post is dropped (and logged).
 pub const LANE_CAPACITY: usize = 1024;
