@@ -364,3 +364,45 @@ async fn member_of_a_guest_inviter_role_may_invite_without_becoming_a_moderator(
     );
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_cap_counts_every_invitation_however_busy_the_audit_trail() {
+    let h = Harness::start_with(&[("MEETBOT_DISCORD_INVITEE_CAP", "2")], |_| {}).await;
+    let (_, id) = alice_meets(&h, json!([opt("topic", "Busy")])).await;
+    let first = invite_guest(
+        &h,
+        ALICE,
+        json!([opt("name", "Ada"), opt("meeting", id.clone())]),
+    )
+    .await;
+    assert_eq!(tokens_in(&first).len(), 1, "{first}");
+    // Many newer entries about the same meeting (moderator links handed out, say) bury the guest invitation.
+    for n in 0..70 {
+        h.store
+            .record_audit(&meetbot::store::NewAuditEntry {
+                guild_id: GUILD,
+                at: h.now(),
+                actor_id: ALICE,
+                action: "moderator_link".into(),
+                meeting_id: Some(id.clone()),
+                subject: n.to_string(),
+                detail: "moderator link".into(),
+            })
+            .await
+            .unwrap();
+    }
+    let second = invite_guest(
+        &h,
+        ALICE,
+        json!([opt("name", "Bea"), opt("meeting", id.clone())]),
+    )
+    .await;
+    assert_eq!(tokens_in(&second).len(), 1, "{second}");
+    let third = invite_guest(&h, ALICE, json!([opt("name", "Cy"), opt("meeting", id)])).await;
+    assert!(
+        third.contains("already has 2 guest invitations; the limit here is 2"),
+        "{third}"
+    );
+    assert!(tokens_in(&third).is_empty(), "{third}");
+    h.finish().await;
+}

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Duration as Minutes, TimeZone, Utc};
 use meetbot::store::{
-    AuditEntry, DeliveryScope, DeliveryStatus, JobKind, MeetingStatus, NewAuditEntry, NewJob,
-    NewMeeting, OccurrenceStatus, Store, StoreError, StoreOptions,
+    AuditEntry, DeliveryScope, DeliveryStatus, GuestSlots, JobKind, MeetingStatus, NewAuditEntry,
+    NewJob, NewMeeting, OccurrenceStatus, Store, StoreError, StoreOptions,
 };
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -35,6 +35,8 @@ on_both_backends!(
     find_meetings_matches_id_prefix_or_topic_case_insensitively,
     add_occurrence_adds_the_next_one_once_and_not_after_cancel,
     occurrence_ids_for_announcement_and_event_are_recorded,
+    guest_slots_are_counted_exactly_and_given_back,
+    two_claims_racing_at_cap_minus_one_let_exactly_one_through,
 );
 
 fn now() -> DateTime<Utc> {
@@ -656,4 +658,75 @@ fn generated_meeting_ids_are_url_safe_and_distinct() {
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
     }
+}
+
+async fn guest_slots_are_counted_exactly_and_given_back(db: &TestDb) {
+    let s = &db.store;
+    s.create_meeting(&meeting("g1", now()), &jobs_at(now()))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.claim_guest_slots("g1", 3, 4).await.unwrap(),
+        GuestSlots::Claimed { total: 3 }
+    );
+    // All or nothing: two more would pass the cap of 4, so none is taken.
+    assert_eq!(
+        s.claim_guest_slots("g1", 2, 4).await.unwrap(),
+        GuestSlots::Full { total: 3 }
+    );
+    assert_eq!(
+        s.claim_guest_slots("g1", 1, 4).await.unwrap(),
+        GuestSlots::Claimed { total: 4 }
+    );
+    assert_eq!(
+        s.claim_guest_slots("g1", 1, 4).await.unwrap(),
+        GuestSlots::Full { total: 4 }
+    );
+    s.release_guest_slots("g1", 1).await.unwrap();
+    assert_eq!(s.guest_invitations("g1").await.unwrap(), Some(3));
+    // Never below zero.
+    s.release_guest_slots("g1", 10).await.unwrap();
+    assert_eq!(s.guest_invitations("g1").await.unwrap(), Some(0));
+    assert!(matches!(
+        s.claim_guest_slots("nope", 1, 4).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn two_claims_racing_at_cap_minus_one_let_exactly_one_through(db: &TestDb) {
+    let first = db.store.clone();
+    let second = Store::open(&db.url).await.unwrap();
+    let cap = 5;
+    for round in 0..20 {
+        let id = format!("race{round}");
+        first
+            .create_meeting(&meeting(&id, now()), &jobs_at(now()))
+            .await
+            .unwrap();
+        assert!(matches!(
+            first.claim_guest_slots(&id, cap - 1, cap).await.unwrap(),
+            GuestSlots::Claimed { .. }
+        ));
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let racers = [first.clone(), second.clone()].map(|store| {
+            let (id, barrier) = (id.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.claim_guest_slots(&id, 1, cap).await.unwrap()
+            })
+        });
+        let mut won = 0;
+        for r in racers {
+            if let GuestSlots::Claimed { total } = r.await.unwrap() {
+                assert_eq!(total, cap);
+                won += 1;
+            }
+        }
+        assert_eq!(
+            won, 1,
+            "round {round}: exactly one claim at cap − 1 may pass"
+        );
+        assert_eq!(first.guest_invitations(&id).await.unwrap(), Some(cap));
+    }
+    second.close().await;
 }

@@ -16,7 +16,7 @@ use crate::meeting::cooldown::Action;
 use crate::meeting::join::Validity;
 use crate::meeting::occurrences::current;
 use crate::meeting::settings::EffectivePolicy;
-use crate::store::{Meeting, MeetingStatus, Occurrence};
+use crate::store::{GuestSlots, Meeting, MeetingStatus, Occurrence};
 use chrono::{DateTime, Duration, Utc};
 use poise::serenity_prelude as serenity;
 use rand::Rng;
@@ -75,11 +75,21 @@ struct Ready {
     guild_name: String,
     caller: u64,
     now: DateTime<Utc>,
+    /// Guest invitations claimed for this command.
+    slots: u32,
+    /// Whether the caller's cooldown was taken.
+    cooldown: bool,
 }
 
-/// Permission, cooldown and meeting checks. On success the caller's cooldown is taken; every refusal after that
-/// gives it back (nothing was sent).
-async fn prepare(ctx: Context<'_>, meeting_id: &str) -> Result<Ready, Refusal> {
+/// Permission, cooldown and meeting checks, then `slots` guest invitations claimed under the meeting's cap. On
+/// success the caller's cooldown is taken (when `cooldown`); every refusal after that gives both back (nothing was
+/// sent): see [`undo`].
+async fn prepare(
+    ctx: Context<'_>,
+    meeting_id: &str,
+    slots: u32,
+    cooldown: bool,
+) -> Result<Ready, Refusal> {
     let data: &Data = ctx.data();
     let now = data.clock.now();
     let guild_id = ctx
@@ -105,18 +115,20 @@ async fn prepare(ctx: Context<'_>, meeting_id: &str) -> Result<Ready, Refusal> {
         )));
     }
     let caller = ctx.author().id.get();
-    let cooldown = Duration::from_std(policy.cooldown).unwrap_or(Duration::zero());
-    if let Err(until) = data
-        .cooldowns
-        .try_take(guild, caller, Action::Invite, now, cooldown)
-    {
-        return Err(Refusal(format!(
-            "You invited someone a moment ago; you can invite again <t:{}:R>.",
-            until.timestamp()
-        )));
+    if cooldown {
+        let wait = Duration::from_std(policy.cooldown).unwrap_or(Duration::zero());
+        if let Err(until) = data
+            .cooldowns
+            .try_take(guild, caller, Action::Invite, now, wait)
+        {
+            return Err(Refusal(format!(
+                "You invited someone a moment ago; you can invite again <t:{}:R>.",
+                until.timestamp()
+            )));
+        }
     }
     let found = match find(data, guild, meeting_id, now).await {
-        Ok((meeting, occurrence)) => within_cap(data, guild, &meeting, policy.guild.invitee_cap)
+        Ok((meeting, occurrence)) => claim_slots(data, &meeting, slots, policy.guild.invitee_cap)
             .await
             .map(|()| (meeting, occurrence)),
         Err(r) => Err(r),
@@ -130,41 +142,58 @@ async fn prepare(ctx: Context<'_>, meeting_id: &str) -> Result<Ready, Refusal> {
             guild_name: facts.name,
             caller,
             now,
+            slots,
+            cooldown,
         }),
         Err(r) => {
-            data.cooldowns.give_back(guild, caller, Action::Invite, now);
+            if cooldown {
+                data.cooldowns.give_back(guild, caller, Action::Invite, now);
+            }
             Err(r)
         }
     }
 }
 
-/// The invitee cap holds for guests too: one meeting gets at most that many guest invitations (counted from the
-/// audit trail, which records each one), so `/invite` cannot be used to DM a server bit by bit.
-async fn within_cap(data: &Data, guild: u64, meeting: &Meeting, cap: usize) -> Result<(), Refusal> {
-    let entries = data
-        .store
-        .recent_audit(
-            guild,
-            Some(&meeting.id),
-            (cap as u32).saturating_mul(4).max(64),
-        )
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "reading the audit trail failed");
-            Refusal("The database is unavailable; please try again in a moment.".into())
-        })?;
-    let invited = entries
-        .iter()
-        .filter(|e| e.action == actions::GUEST_MEMBER || e.action == actions::GUEST_EXTERNAL)
-        .count();
-    if invited >= cap {
-        return Err(Refusal(format!(
-            "**{}** already has {invited} guest invitation{}; the limit here is {cap}.",
-            escape(&meeting.topic),
-            if invited == 1 { "" } else { "s" }
-        )));
+/// The invitee cap holds for guests too: one meeting gets at most that many guest invitations, counted exactly by
+/// the store and claimed in the same statement that checks the count (two moderators racing at the cap cannot
+/// both pass), so `/invite` cannot be used to DM a server bit by bit.
+async fn claim_slots(data: &Data, meeting: &Meeting, n: u32, cap: usize) -> Result<(), Refusal> {
+    let cap = u32::try_from(cap).unwrap_or(u32::MAX);
+    match data.store.claim_guest_slots(&meeting.id, n, cap).await {
+        Ok(GuestSlots::Claimed { .. }) => Ok(()),
+        Ok(GuestSlots::Full { total }) => Err(Refusal(render::guest_cap_reached(
+            &meeting.topic,
+            total,
+            n,
+            cap,
+        ))),
+        Err(e) => {
+            tracing::warn!(error = %e, "claiming guest invitations failed");
+            Err(Refusal(
+                "The database is unavailable; please try again in a moment.".into(),
+            ))
+        }
     }
-    Ok(())
+}
+
+/// Hands back what [`prepare`] took when nothing was handed out: the cooldown and the claimed guest slots.
+async fn undo(data: &Data, r: &Ready, refusal: Refusal) -> Refusal {
+    if r.cooldown {
+        data.cooldowns
+            .give_back(r.guild, r.caller, Action::Invite, r.now);
+    }
+    release(data, r, r.slots).await;
+    refusal
+}
+
+/// Gives back `n` of the claimed slots (logged on failure: the count then stays high, which only refuses sooner).
+async fn release(data: &Data, r: &Ready, n: u32) {
+    if n == 0 {
+        return;
+    }
+    if let Err(e) = data.store.release_guest_slots(&r.meeting.id, n).await {
+        tracing::warn!(error = %e, meeting = %r.meeting.id, "could not give back guest invitations");
+    }
 }
 
 /// The meeting and the occurrence to invite to, or why there is none.
@@ -279,36 +308,53 @@ fn invitation<'a>(
 
 async fn invite_member(ctx: Context<'_>, user: u64, meeting_id: &str) -> Result<String, Refusal> {
     let data = ctx.data();
-    let r = prepare(ctx, meeting_id).await?;
-    let give_back = |refusal: Refusal| {
-        data.cooldowns
-            .give_back(r.guild, r.caller, Action::Invite, r.now);
-        refusal
-    };
+    let r = prepare(ctx, meeting_id, 1, true).await?;
+    match member_invitation(data, &r, user).await {
+        Ok(answer) => Ok(answer),
+        Err(Failed::Undo(refusal)) => Err(undo(data, &r, refusal).await),
+        Err(Failed::Attempted(refusal)) => {
+            // The DM was attempted, so the cooldown is kept: a 403 counts towards Discord's invalid-request limit
+            // (10,000 per 10 minutes bans the bot's IP), and a loop of /invite at a closed inbox must not be free.
+            // The guest slot goes back: nobody was invited.
+            release(data, &r, r.slots).await;
+            Err(refusal)
+        }
+    }
+}
+
+/// Why an invitation was not handed out, and whether what [`prepare`] took goes back.
+enum Failed {
+    /// Nothing was sent: cooldown and slots go back.
+    Undo(Refusal),
+    /// A DM was attempted and did not arrive: the cooldown stays, the slot goes back.
+    Attempted(Refusal),
+}
+
+async fn member_invitation(data: &Data, r: &Ready, user: u64) -> Result<String, Failed> {
     let m = match data.rest.get_member(r.guild, user).await {
-        Ok(Some(m)) if m.bot => return Err(give_back(Refusal("Bots cannot join meetings.".into()))),
+        Ok(Some(m)) if m.bot => return Err(Failed::Undo(Refusal("Bots cannot join meetings.".into()))),
         Ok(Some(m)) => m,
         Ok(None) => {
-            return Err(give_back(Refusal(format!(
+            return Err(Failed::Undo(Refusal(format!(
                 "<@{user}> is not a member of this server. For someone outside it, use `/invite guest`."
             ))))
         }
         Err(e) => {
             tracing::warn!(error = %e, "member lookup failed");
-            return Err(give_back(Refusal(
+            return Err(Failed::Undo(Refusal(
                 "I could not look that member up; please try again in a moment.".into(),
             )));
         }
     };
-    let (opens, expires) = guest_window(data, &r, None).map_err(give_back)?;
+    let (opens, expires) = guest_window(data, r, None).map_err(Failed::Undo)?;
     let identity = Identity {
         id: m.user_id.to_string(),
         name: m.display_name().to_string(),
         avatar: m.avatar_url.clone(),
         email: None,
     };
-    let link = guest_link(data, &r, identity, opens, expires).map_err(give_back)?;
-    let invitation = invitation(&r, opens, expires);
+    let link = guest_link(data, r, identity, opens, expires).map_err(Failed::Undo)?;
+    let invitation = invitation(r, opens, expires);
     let dm = Dm {
         user_id: user,
         body: render::guest_member_dm(&invitation, &link),
@@ -338,15 +384,13 @@ async fn invite_member(ctx: Context<'_>, user: u64, meeting_id: &str) -> Result<
             .await;
             Ok(render::guest_member_sent(&invitation, user))
         }
-        // The DM was attempted, so the use is kept: a 403 counts towards Discord's invalid-request limit (10,000
-        // per 10 minutes bans the bot's IP), and a loop of /invite at a closed inbox must not be free.
-        Some(DmOutcome::DmsClosed) => Err(Refusal(format!(
+        Some(DmOutcome::DmsClosed) => Err(Failed::Attempted(Refusal(format!(
             "<@{user}> does not accept DMs from me, so the guest link was **not** delivered. Ask them to allow DMs from this server, or give them a link with `/invite guest`."
-        ))),
-        Some(DmOutcome::Failed(why)) => Err(Refusal(format!(
+        )))),
+        Some(DmOutcome::Failed(why)) => Err(Failed::Attempted(Refusal(format!(
             "I could not DM <@{user}> ({why}); the guest link was not delivered. Please try again."
-        ))),
-        Some(DmOutcome::NotSent(_)) | None => Err(give_back(Refusal(
+        )))),
+        Some(DmOutcome::NotSent(_)) | None => Err(Failed::Undo(Refusal(
             "The bot is shutting down; the guest link was not sent.".into(),
         ))),
     }
@@ -411,13 +455,11 @@ async fn invite_guest(
         .filter(|e| !e.trim().is_empty())
         .map(check_email)
         .transpose()?;
-    let r = prepare(ctx, meeting_id).await?;
-    let give_back = |refusal: Refusal| {
-        data.cooldowns
-            .give_back(r.guild, r.caller, Action::Invite, r.now);
-        refusal
+    let r = prepare(ctx, meeting_id, 1, true).await?;
+    let (opens, expires) = match guest_window(data, &r, valid_for) {
+        Ok(w) => w,
+        Err(refusal) => return Err(undo(data, &r, refusal).await),
     };
-    let (opens, expires) = guest_window(data, &r, valid_for).map_err(give_back)?;
     let guest_id = {
         let mut rng = rand::thread_rng();
         format!("guest-{:016x}", rng.gen::<u64>())
@@ -428,7 +470,10 @@ async fn invite_guest(
         avatar: None,
         email,
     };
-    let link = guest_link(data, &r, identity, opens, expires).map_err(give_back)?;
+    let link = match guest_link(data, &r, identity, opens, expires) {
+        Ok(l) => l,
+        Err(refusal) => return Err(undo(data, &r, refusal).await),
+    };
     tracing::info!(guild = r.guild, by = r.caller, guest = %guest_id, meeting = %r.meeting.id, "guest link issued");
     record_audit(
         &data.rest,
