@@ -297,27 +297,96 @@ async fn cooldowns_hold_and_release_when_the_clock_advances() {
     let i = h.meet(FRANK, json!([opt("topic", "Frank's")])).await;
     h.reply_containing(&i, "Meeting id: `").await;
 
-    let first = invite_guest(
-        &h,
-        ALICE,
-        json!([opt("name", "Ada"), opt("meeting", id.clone())]),
-    )
-    .await;
-    assert_eq!(tokens_in(&first).len(), 1, "{first}");
-    let second = invite_guest(
-        &h,
-        ALICE,
-        json!([opt("name", "Bea"), opt("meeting", id.clone())]),
-    )
-    .await;
+    // /invite guest sends nothing to anyone, so the cooldown does not hold it up: a moderator can hand out several
+    // guest links in a row.
+    for name in ["Ada", "Bea", "Cy"] {
+        let answer = invite_guest(
+            &h,
+            ALICE,
+            json!([opt("name", name), opt("meeting", id.clone())]),
+        )
+        .await;
+        assert_eq!(tokens_in(&answer).len(), 1, "{answer}");
+    }
+    // /invite member sends a DM: that one is held.
+    let first = invite_member(&h, ALICE, BOB, &id).await;
+    assert!(
+        first.contains(&format!("Sent <@{BOB}> a guest link")),
+        "{first}"
+    );
+    let second = invite_member(&h, ALICE, CAROL, &id).await;
     assert!(second.contains("you can invite again"), "{second}");
     assert!(second.contains(&format!("<t:{until}:R>")), "{second}");
     assert!(tokens_in(&second).is_empty());
+    assert!(h.dm_texts(CAROL).is_empty());
 
     h.clock.advance(Duration::seconds(61));
     let (_, _) = alice_meets(&h, json!([opt("topic", "Three")])).await;
-    let third = invite_guest(&h, ALICE, json!([opt("name", "Bea"), opt("meeting", id)])).await;
-    assert_eq!(tokens_in(&third).len(), 1, "{third}");
+    let third = invite_member(&h, ALICE, CAROL, &id).await;
+    assert!(
+        third.contains(&format!("Sent <@{CAROL}> a guest link")),
+        "{third}"
+    );
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_guest_takes_several_names_and_gives_each_its_own_link() {
+    let h = Harness::start_with(&[("MEETBOT_DISCORD_INVITEE_CAP", "4")], |_| {}).await;
+    let (_, id) = alice_meets(&h, json!([opt("topic", "Panel")])).await;
+    let i = h
+        .command(
+            ALICE,
+            "invite",
+            sub(
+                "guest",
+                json!([opt("name", "Ada, Bea ,Cy"), opt("meeting", id.clone())]),
+            ),
+        )
+        .await;
+    h.reply_containing(&i, "3 guest links to **Panel**").await;
+    // The links follow, one a message (each is several hundred characters).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let texts = loop {
+        let texts: Vec<String> = h
+            .sim
+            .interaction_responses(&i.token)
+            .iter()
+            .filter_map(|r| r.body["content"].as_str().map(str::to_string))
+            .filter(|t| !tokens_in(t).is_empty())
+            .collect();
+        if texts.len() >= 3 || std::time::Instant::now() > deadline {
+            break texts;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    let mut ids = std::collections::HashSet::new();
+    for (text, name) in texts.iter().zip(["Ada", "Bea", "Cy"]) {
+        assert_eq!(tokens_in(text).len(), 1, "{text}");
+        assert!(text.len() <= 2000, "{}", text.len());
+        let c = verified_claims(text, h.now());
+        assert_guest_claims(&c);
+        assert_eq!(c["context"]["user"]["name"], name);
+        ids.insert(c["context"]["user"]["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 3, "each guest has an id of their own");
+    // Three of four taken: two more would pass the cap, so neither is made.
+    let answer = invite_guest(
+        &h,
+        ALICE,
+        json!([opt("name", "Dee, Eve"), opt("meeting", id.clone())]),
+    )
+    .await;
+    assert!(answer.contains("1 more fit, you asked for 2"), "{answer}");
+    assert!(tokens_in(&answer).is_empty());
+    let answer = invite_guest(
+        &h,
+        ALICE,
+        json!([opt("name", "a,b,c,d,e,f"), opt("meeting", id)]),
+    )
+    .await;
+    assert!(answer.contains("At most 5 guests at once"), "{answer}");
     h.finish().await;
 }
 

@@ -9,7 +9,7 @@ use crate::discord::guild::{facts_for_command, member_facts};
 use crate::discord::links::{self, grace};
 use crate::discord::policy::effective;
 use crate::discord::render::{self, escape, GuestInvitation};
-use crate::discord::reply::{answer, Refusal};
+use crate::discord::reply::{answer, followup, reply, Refusal};
 use crate::discord::{Context, Data, Error};
 use crate::jitsi::{Identity, Link, Room};
 use crate::meeting::cooldown::Action;
@@ -44,12 +44,12 @@ pub async fn member(
     answer(ctx, invite_member(ctx, user.get(), &meeting)).await
 }
 
-/// A guest link for someone outside Discord, for you to forward.
+/// Guest links for people outside Discord, for you to forward: one per name.
 #[poise::command(slash_command, guild_only)]
 pub async fn guest(
     ctx: Context<'_>,
-    #[description = "The guest's display name in the meeting"]
-    #[max_length = 64]
+    #[description = "The guest's display name in the meeting; several separated by commas (at most 5)"]
+    #[max_length = 340]
     name: String,
     #[description = "The meeting"]
     #[autocomplete = "autocomplete::meeting"]
@@ -59,11 +59,49 @@ pub async fn guest(
     #[description = "How long the link works, e.g. 2h or 90m (at most the server's maximum)"]
     valid_for: Option<String>,
 ) -> Result<(), Error> {
-    answer(
-        ctx,
-        invite_guest(ctx, &name, &meeting, email.as_deref(), valid_for.as_deref()),
-    )
-    .await
+    ctx.defer_ephemeral().await?;
+    let messages =
+        match invite_guests(ctx, &name, &meeting, email.as_deref(), valid_for.as_deref()).await {
+            Ok(m) => m,
+            Err(Refusal(t)) => vec![t],
+        };
+    let mut messages = messages.into_iter();
+    if let Some(first) = messages.next() {
+        reply(ctx, &first).await;
+    }
+    // One link a message: a link is several hundred characters, and a message holds 2,000.
+    for more in messages {
+        followup(ctx, &more).await;
+    }
+    Ok(())
+}
+
+/// The most guests one `/invite guest` names.
+const GUEST_NAMES_MAX: usize = 5;
+/// The longest guest name (Jitsi shows it in the meeting).
+const GUEST_NAME_MAX_CHARS: usize = 64;
+
+/// Reads `name`: one name or several separated by commas, each trimmed, repeats dropped.
+fn parse_names(text: &str) -> Result<Vec<String>, Refusal> {
+    let mut names: Vec<String> = Vec::new();
+    for n in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if n.chars().count() > GUEST_NAME_MAX_CHARS {
+            return Err(Refusal(format!(
+                "A guest name may be at most {GUEST_NAME_MAX_CHARS} characters; \"{}\" is longer.",
+                escape(&crate::text::clip(n, 20))
+            )));
+        }
+        if !names.iter().any(|m| m.to_lowercase() == n.to_lowercase()) {
+            names.push(n.to_string());
+        }
+    }
+    match names.len() {
+        0 => Err(Refusal("Give the guest a `name`.".into())),
+        n if n > GUEST_NAMES_MAX => Err(Refusal(format!(
+            "At most {GUEST_NAMES_MAX} guests at once; you named {n}. Invite the rest with another `/invite guest`."
+        ))),
+        _ => Ok(names),
+    }
 }
 
 /// What both forms of `/invite` establish before minting.
@@ -433,19 +471,18 @@ fn check_email(text: &str) -> Result<String, Refusal> {
     }
 }
 
-async fn invite_guest(
+/// One guest link per name, each with its own guest id, all under the meeting's guest cap (all or none). No
+/// cooldown: nothing is sent to anyone, the links come back to the caller.
+async fn invite_guests(
     ctx: Context<'_>,
-    name: &str,
+    names: &str,
     meeting_id: &str,
     email: Option<&str>,
     valid_for: Option<&str>,
-) -> Result<String, Refusal> {
+) -> Result<Vec<String>, Refusal> {
     let data = ctx.data();
-    // Input checks first: a typo should cost no cooldown.
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(Refusal("Give the guest a `name`.".into()));
-    }
+    // Input checks first: a typo should cost nothing.
+    let names = parse_names(names)?;
     let max = data.config.meetings.guest_max_validity;
     let valid_for = valid_for
         .filter(|v| !v.trim().is_empty())
@@ -455,46 +492,65 @@ async fn invite_guest(
         .filter(|e| !e.trim().is_empty())
         .map(check_email)
         .transpose()?;
-    let r = prepare(ctx, meeting_id, 1, true).await?;
+    if email.is_some() && names.len() > 1 {
+        return Err(Refusal(
+            "An `email` belongs to one guest: name one guest with it, or leave it out.".into(),
+        ));
+    }
+    let count = u32::try_from(names.len()).unwrap_or(u32::MAX);
+    let r = prepare(ctx, meeting_id, count, false).await?;
     let (opens, expires) = match guest_window(data, &r, valid_for) {
         Ok(w) => w,
         Err(refusal) => return Err(undo(data, &r, refusal).await),
     };
-    let guest_id = {
-        let mut rng = rand::thread_rng();
-        format!("guest-{:016x}", rng.gen::<u64>())
-    };
-    let identity = Identity {
-        id: guest_id.clone(),
-        name: name.to_string(),
-        avatar: None,
-        email,
-    };
-    let link = match guest_link(data, &r, identity, opens, expires) {
-        Ok(l) => l,
-        Err(refusal) => return Err(undo(data, &r, refusal).await),
-    };
-    tracing::info!(guild = r.guild, by = r.caller, guest = %guest_id, meeting = %r.meeting.id, "guest link issued");
-    record_audit(
-        &data.rest,
-        &data.store,
-        r.policy.audit_channel,
-        entry(
-            r.guild,
-            r.now,
-            r.caller,
-            actions::GUEST_EXTERNAL,
-            Some(&r.meeting.id),
-            name.to_string(),
-            render::audit_guest_external(name, &guest_id, &r.meeting.topic, expires),
-        ),
-    )
-    .await;
-    Ok(render::guest_link_reply(
-        &invitation(&r, opens, expires),
-        name,
-        &link,
-    ))
+    let mut minted = Vec::with_capacity(names.len());
+    for name in &names {
+        let guest_id = {
+            let mut rng = rand::thread_rng();
+            format!("guest-{:016x}", rng.gen::<u64>())
+        };
+        let identity = Identity {
+            id: guest_id.clone(),
+            name: name.clone(),
+            avatar: None,
+            email: email.clone(),
+        };
+        match guest_link(data, &r, identity, opens, expires) {
+            Ok(link) => minted.push((name, guest_id, link)),
+            Err(refusal) => return Err(undo(data, &r, refusal).await),
+        }
+    }
+    let mut messages = Vec::with_capacity(minted.len() + 1);
+    if minted.len() > 1 {
+        messages.push(render::guest_links_header(
+            &invitation(&r, opens, expires),
+            minted.len(),
+        ));
+    }
+    for (name, guest_id, link) in minted {
+        tracing::info!(guild = r.guild, by = r.caller, guest = %guest_id, meeting = %r.meeting.id, "guest link issued");
+        record_audit(
+            &data.rest,
+            &data.store,
+            r.policy.audit_channel,
+            entry(
+                r.guild,
+                r.now,
+                r.caller,
+                actions::GUEST_EXTERNAL,
+                Some(&r.meeting.id),
+                name.to_string(),
+                render::audit_guest_external(name, &guest_id, &r.meeting.topic, expires),
+            ),
+        )
+        .await;
+        messages.push(render::guest_link_reply(
+            &invitation(&r, opens, expires),
+            name,
+            &link,
+        ));
+    }
+    Ok(messages)
 }
 
 #[cfg(test)]
@@ -514,6 +570,21 @@ mod tests {
             panic!("two days passed a one-day limit")
         };
         assert!(t.contains("at most 1day"), "{t}");
+    }
+
+    #[test]
+    fn guest_names_split_on_commas_drop_repeats_and_are_capped() {
+        assert_eq!(parse_names(" Ada ").ok(), Some(vec!["Ada".to_string()]));
+        assert_eq!(
+            parse_names("Ada, Bea,,ada , Cy").ok(),
+            Some(vec!["Ada".to_string(), "Bea".into(), "Cy".into()])
+        );
+        assert!(parse_names(" , ").is_err());
+        let Err(Refusal(t)) = parse_names("a,b,c,d,e,f") else {
+            panic!("six names passed a cap of five")
+        };
+        assert!(t.contains("At most 5"), "{t}");
+        assert!(parse_names(&"x".repeat(65)).is_err());
     }
 
     #[test]

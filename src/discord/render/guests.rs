@@ -97,3 +97,12 @@ pub fn guest_cap_reached(topic: &str, total: u32, asked: u32, cap: u32) -> Strin
         )
     }
 }
+
+/// The first of several messages answering `/invite guest` with `n` names: the links follow, one a message.
+pub fn guest_links_header(g: &GuestInvitation<'_>, n: usize) -> String {
+    format!(
+        "{n} guest links to **{}** ({}), one a message below. Forward each to its guest only; none makes them a moderator.",
+        escape(g.topic),
+        ts(g.starts_at, 'F'),
+    )
+}
