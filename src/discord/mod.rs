@@ -18,6 +18,7 @@ pub mod inflight;
 pub mod links;
 pub mod listener;
 pub mod policy;
+pub mod registration;
 pub mod render;
 pub mod reply;
 pub mod stored;
