@@ -344,22 +344,23 @@ async fn invite_guest_takes_several_names_and_gives_each_its_own_link() {
             ),
         )
         .await;
-    h.reply_containing(&i, "3 guest links to **Panel**").await;
-    // The links follow, one a message (each is several hundred characters).
+    // A header, then the links, one a message (each is several hundred characters).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let texts = loop {
-        let texts: Vec<String> = h
+    let all = loop {
+        let all: Vec<String> = h
             .sim
             .interaction_responses(&i.token)
             .iter()
             .filter_map(|r| r.body["content"].as_str().map(str::to_string))
-            .filter(|t| !tokens_in(t).is_empty())
             .collect();
-        if texts.len() >= 3 || std::time::Instant::now() > deadline {
-            break texts;
+        if all.len() >= 4 || std::time::Instant::now() > deadline {
+            break all;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
+    assert!(all[0].starts_with("3 guest links to **Panel**"), "{all:?}");
+    assert!(tokens_in(&all[0]).is_empty());
+    let texts: Vec<&String> = all[1..].iter().collect();
     assert_eq!(texts.len(), 3, "{texts:?}");
     let mut ids = std::collections::HashSet::new();
     for (text, name) in texts.iter().zip(["Ada", "Bea", "Cy"]) {
@@ -473,5 +474,39 @@ async fn guest_cap_counts_every_invitation_however_busy_the_audit_trail() {
         "{third}"
     );
     assert!(tokens_in(&third).is_empty(), "{third}");
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bidi_and_zero_width_characters_cannot_spoof_the_post_the_audit_trail_or_a_guest_name() {
+    let h = Harness::start().await;
+    let spoofs = ['\u{202E}', '\u{2066}', '\u{200B}', '\u{FEFF}', '\u{200F}'];
+    let clean = |t: &str| !t.chars().any(|c| spoofs.contains(&c));
+    let (reply, id) = alice_meets(&h, json!([opt("topic", "Stand\u{202E}pu\u{200B} ot")])).await;
+    assert!(clean(&reply), "{reply:?}");
+    let posts = h.channel_texts(CHANNEL);
+    let post = posts.last().unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(post.contains("Standpu ot"), "{post:?}");
+    assert!(clean(&post), "{post:?}");
+    let answer = invite_guest(
+        &h,
+        ALICE,
+        json!([
+            opt("name", "Ada\u{2066}\u{202E}nimda\u{FEFF}"),
+            opt("meeting", id.clone())
+        ]),
+    )
+    .await;
+    assert!(clean(&answer), "{answer:?}");
+    let c = verified_claims(&answer, h.now());
+    assert_eq!(c["context"]["user"]["name"], "Adanimda");
+    let audit = h.store.recent_audit(GUILD, Some(&id), 10).await.unwrap();
+    assert!(!audit.is_empty());
+    for e in audit {
+        assert!(clean(&e.subject) && clean(&e.detail), "{e:?}");
+    }
     h.finish().await;
 }

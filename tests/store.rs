@@ -37,6 +37,7 @@ on_both_backends!(
     occurrence_ids_for_announcement_and_event_are_recorded,
     guest_slots_are_counted_exactly_and_given_back,
     two_claims_racing_at_cap_minus_one_let_exactly_one_through,
+    housekeeping_prunes_what_outlived_its_retention,
 );
 
 fn now() -> DateTime<Utc> {
@@ -729,4 +730,66 @@ async fn two_claims_racing_at_cap_minus_one_let_exactly_one_through(db: &TestDb)
         assert_eq!(first.guest_invitations(&id).await.unwrap(), Some(cap));
     }
     second.close().await;
+}
+
+async fn housekeeping_prunes_what_outlived_its_retention(db: &TestDb) {
+    use meetbot::store::Housekeeping;
+    let s = &db.store;
+    let day = Minutes::days(1);
+    let old = now() - day * 40;
+    let (_, occ) = s
+        .create_meeting(&meeting("kept", old), &jobs_at(old))
+        .await
+        .unwrap();
+    // Both jobs finished 40 days ago; one job of a newer meeting is still to do.
+    for j in s.claim_due(old, "w", LEASE, 10).await.unwrap() {
+        assert!(s.complete(j.id, "w", old).await.unwrap());
+    }
+    let (_, fresh) = s
+        .create_meeting(&meeting("fresh", now() + day), &jobs_at(now() + day))
+        .await
+        .unwrap();
+    let scope = DeliveryScope::Occurrence(occ.id);
+    assert!(s.claim_delivery(&scope, 10, old).await.unwrap());
+    assert!(s.claim_delivery(&scope, 11, now()).await.unwrap());
+    for (at, what) in [(now() - day * 400, "ancient"), (now() - day, "recent")] {
+        s.record_audit(&NewAuditEntry {
+            guild_id: GUILD,
+            at,
+            actor_id: 1,
+            action: "setting".into(),
+            meeting_id: None,
+            subject: what.into(),
+            detail: what.into(),
+        })
+        .await
+        .unwrap();
+    }
+    let clock: meetbot::clock::SharedClock =
+        std::sync::Arc::new(meetbot::clock::ManualClock::new(now()));
+    let days = |n: u64| Some(Duration::from_secs(n * 24 * 60 * 60));
+    let settings = Housekeeping {
+        audit_retention: days(365),
+        delivery_retention: days(30),
+        job_retention: days(30),
+        ..Housekeeping::default()
+    };
+    let pruned = s.prune_expired(&clock, &settings).await.unwrap();
+    assert_eq!((pruned.audit, pruned.deliveries, pruned.jobs), (1, 1, 2));
+    let audit = s.recent_audit(GUILD, None, 10).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].subject, "recent");
+    let left = s.deliveries(&scope).await.unwrap();
+    assert_eq!(left.iter().map(|d| d.user_id).collect::<Vec<_>>(), [11]);
+    assert!(s.jobs_for_occurrence(occ.id).await.unwrap().is_empty());
+    assert_eq!(s.jobs_for_occurrence(fresh.id).await.unwrap().len(), 2);
+    // Retention off (0 days in the file): nothing more goes, and a second pass finds nothing either way.
+    let keep = Housekeeping {
+        audit_retention: None,
+        delivery_retention: None,
+        job_retention: None,
+        ..Housekeeping::default()
+    };
+    assert_eq!(s.prune_expired(&clock, &keep).await.unwrap().audit, 0);
+    assert_eq!(s.recent_audit(GUILD, None, 10).await.unwrap().len(), 1);
 }

@@ -163,6 +163,9 @@ pub(super) struct RawScheduler {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStorage {
     pub data_dir: String,
+    pub audit_retention_days: i64,
+    pub delivery_retention_days: i64,
+    pub job_retention_days: i64,
 }
 
 #[derive(Debug, Deserialize)]

@@ -146,6 +146,12 @@ pub struct StorageSettings {
     pub database_url: Secret,
     /// Where the SQLite file lives by default.
     pub data_dir: PathBuf,
+    /// How long the audit trail is kept; `None`: forever.
+    pub audit_retention: Option<std::time::Duration>,
+    /// How long delivery records (who was DMed what) are kept; `None`: forever.
+    pub delivery_retention: Option<std::time::Duration>,
+    /// How long finished scheduler jobs are kept; `None`: forever.
+    pub job_retention: Option<std::time::Duration>,
 }
 
 /// One thing wrong with the configuration: which setting, what is wrong, and how to fix it.

@@ -673,9 +673,36 @@ fn storage(raw: RawStorage, vars: &Vars, problems: &mut Vec<Problem>) -> Storage
         }
     }
 
+    let retention = |setting: &str, days: i64, problems: &mut Vec<Problem>| match days {
+        0 => None,
+        1..=36_500 => Some(Duration::from_secs(days as u64 * 24 * 60 * 60)),
+        _ => {
+            problem(
+                problems,
+                setting,
+                format!("{days}: give a number of days from 1 to 36500, or 0 to keep forever"),
+            );
+            None
+        }
+    };
     StorageSettings {
         database_url: Secret::new(database_url),
         data_dir,
+        audit_retention: retention(
+            "storage.audit_retention_days",
+            raw.audit_retention_days,
+            problems,
+        ),
+        delivery_retention: retention(
+            "storage.delivery_retention_days",
+            raw.delivery_retention_days,
+            problems,
+        ),
+        job_retention: retention(
+            "storage.job_retention_days",
+            raw.job_retention_days,
+            problems,
+        ),
     }
 }
 

@@ -235,6 +235,21 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
     let scheduler_task = opts
         .run_scheduler
         .then(|| tokio::spawn(scheduler.clone().run(shutdown_rx.clone(), wake.clone())));
+    if opts.run_scheduler {
+        // Background upkeep beside the scheduler: expired cooldowns, stale DM channels, and what retention says.
+        let housekeeping = crate::store::Housekeeping {
+            audit_retention: config.storage.audit_retention,
+            delivery_retention: config.storage.delivery_retention,
+            job_retention: config.storage.job_retention,
+            ..Default::default()
+        };
+        tokio::spawn(crate::store::run_housekeeping(
+            store.clone(),
+            clock.clone(),
+            housekeeping,
+            shutdown_rx.clone(),
+        ));
+    }
     let data = Data {
         config: config.clone(),
         minter,

@@ -117,7 +117,7 @@ impl DiscordExecutor {
         let room = Room::from_normalized(m.room.clone())
             .unwrap_or_else(|_| Room::from_user_input("meeting").expect("fixed name"));
         let body = json!({
-            "name": clip(&m.topic, 100),
+            "name": clip(&crate::text::plain(&m.topic), 100),
             "privacy_level": 2,
             "scheduled_start_time": occ.starts_at.max(now + Duration::seconds(5)).to_rfc3339(),
             "scheduled_end_time": occ.ends_at.to_rfc3339(),

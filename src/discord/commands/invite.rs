@@ -84,6 +84,8 @@ const GUEST_NAME_MAX_CHARS: usize = 64;
 /// Reads `name`: one name or several separated by commas, each trimmed, repeats dropped.
 fn parse_names(text: &str) -> Result<Vec<String>, Refusal> {
     let mut names: Vec<String> = Vec::new();
+    // Names go into tokens (Jitsi shows them to everyone) and into the audit trail: no invisible characters.
+    let text = crate::text::plain(text);
     for n in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         if n.chars().count() > GUEST_NAME_MAX_CHARS {
             return Err(Refusal(format!(
