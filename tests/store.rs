@@ -38,6 +38,7 @@ on_both_backends!(
     guest_slots_are_counted_exactly_and_given_back,
     two_claims_racing_at_cap_minus_one_let_exactly_one_through,
     housekeeping_prunes_what_outlived_its_retention,
+    two_schedulers_racing_at_the_future_cap_store_exactly_one,
 );
 
 fn now() -> DateTime<Utc> {
@@ -57,6 +58,7 @@ fn meeting(id: &str, starts_at: DateTime<Utc>) -> NewMeeting {
         duration_minutes: 60,
         timezone: "Europe/Berlin".into(),
         repeat: "none".into(),
+        repeat_until: None,
         remind_minutes: Some(15),
         invitee_user_ids: vec![u64::MAX >> 1, 42],
         invitee_role_ids: vec![7],
@@ -792,4 +794,60 @@ async fn housekeeping_prunes_what_outlived_its_retention(db: &TestDb) {
     };
     assert_eq!(s.prune_expired(&clock, &keep).await.unwrap().audit, 0);
     assert_eq!(s.recent_audit(GUILD, None, 10).await.unwrap().len(), 1);
+}
+
+async fn two_schedulers_racing_at_the_future_cap_store_exactly_one(db: &TestDb) {
+    use meetbot::store::FutureCaps;
+    let first = db.store.clone();
+    let second = Store::open(&db.url).await.unwrap();
+    let later = now() + Minutes::days(1);
+    let caps = FutureCaps {
+        now: now(),
+        per_host: 100,
+        per_guild: 3,
+    };
+    for round in 0..10 {
+        let guild = GUILD + round;
+        for n in 0..2 {
+            let mut m = meeting(&format!("r{round}m{n}"), later);
+            m.guild_id = guild;
+            assert!(first
+                .create_meeting_within(&m, &jobs_at(later), &caps)
+                .await
+                .unwrap()
+                .is_ok());
+        }
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let racers = [first.clone(), second.clone()]
+            .into_iter()
+            .enumerate()
+            .map(|(k, store)| {
+                let barrier = barrier.clone();
+                let mut m = meeting(&format!("r{round}race{k}"), later);
+                m.guild_id = guild;
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store
+                        .create_meeting_within(&m, &jobs_at(later), &caps)
+                        .await
+                        .unwrap()
+                        .is_ok()
+                })
+            })
+            .collect::<Vec<_>>();
+        let mut stored = 0;
+        for r in racers {
+            stored += usize::from(r.await.unwrap());
+        }
+        assert_eq!(
+            stored, 1,
+            "round {round}: exactly one may take the last place"
+        );
+        let counts = first
+            .future_meetings(guild, meeting("x", later).host_id, now())
+            .await
+            .unwrap();
+        assert_eq!((counts.by_host, counts.in_guild), (3, 3));
+    }
+    second.close().await;
 }

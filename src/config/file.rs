@@ -149,6 +149,9 @@ pub(super) struct RawMeetings {
     pub remind_minutes: i64,
     pub default_timezone: String,
     pub max_days_ahead: i64,
+    pub max_future_per_user: i64,
+    pub max_future_per_server: i64,
+    pub max_series_times: i64,
     pub guest_max_validity: String,
 }
 

@@ -126,6 +126,12 @@ pub struct MeetingSettings {
     pub default_timezone: chrono_tz::Tz,
     /// How far ahead meetings may be scheduled.
     pub max_ahead: Duration,
+    /// The most meetings still to come one person may host in one server.
+    pub max_future_per_user: u32,
+    /// The most meetings still to come one server may have.
+    pub max_future_per_server: u32,
+    /// The most occurrences `times:` may give a repeating series.
+    pub max_series_times: u32,
     /// The longest a guest link may work, however long the meeting.
     pub guest_max_validity: Duration,
 }

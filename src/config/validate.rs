@@ -631,6 +631,24 @@ fn meetings(raw: RawMeetings, problems: &mut Vec<Problem>) -> MeetingSettings {
         remind: Duration::from_secs(raw.remind_minutes.clamp(0, 7 * 24 * 60) as u64 * 60),
         default_timezone,
         max_ahead: Duration::from_secs(max_days as u64 * 86400),
+        max_future_per_user: positive(
+            "meetings.max_future_per_user",
+            raw.max_future_per_user,
+            100_000,
+            problems,
+        ) as u32,
+        max_future_per_server: positive(
+            "meetings.max_future_per_server",
+            raw.max_future_per_server,
+            1_000_000,
+            problems,
+        ) as u32,
+        max_series_times: positive(
+            "meetings.max_series_times",
+            raw.max_series_times,
+            100_000,
+            problems,
+        ) as u32,
         guest_max_validity,
     }
 }
