@@ -308,7 +308,7 @@ fn guest_window(
 }
 
 /// Mints a guest link: never a moderator, so neither moderator claims nor a lobby bypass.
-fn guest_link(
+async fn guest_link(
     data: &Data,
     r: &Ready,
     identity: Identity,
@@ -319,7 +319,8 @@ fn guest_link(
         tracing::error!(error = %e, meeting = %r.meeting.id, "stored room name is invalid");
         Refusal("This meeting's room is invalid; schedule it again.".into())
     })?;
-    let minter = links::minter(&r.policy, &data.minter);
+    let base = data.minters.for_guild(r.guild).await?;
+    let minter = links::minter(&r.policy, &base);
     let validity = Validity {
         from: opens,
         until: expires,
@@ -393,7 +394,9 @@ async fn member_invitation(data: &Data, r: &Ready, user: u64) -> Result<String, 
         avatar: m.avatar_url.clone(),
         email: None,
     };
-    let link = guest_link(data, r, identity, opens, expires).map_err(Failed::Undo)?;
+    let link = guest_link(data, r, identity, opens, expires)
+        .await
+        .map_err(Failed::Undo)?;
     let invitation = invitation(r, opens, expires);
     let dm = Dm {
         user_id: user,
@@ -517,7 +520,7 @@ async fn invite_guests(
             avatar: None,
             email: email.clone(),
         };
-        match guest_link(data, &r, identity, opens, expires) {
+        match guest_link(data, &r, identity, opens, expires).await {
             Ok(link) => minted.push((name, guest_id, link)),
             Err(refusal) => return Err(undo(data, &r, refusal).await),
         }
