@@ -82,6 +82,7 @@ async fn run(backend: &str, store: Store) {
             duration_minutes: 60,
             timezone: "UTC".into(),
             repeat: "none".into(),
+            repeat_until: None,
             remind_minutes: None,
             invitee_user_ids: vec![],
             invitee_role_ids: vec![],

@@ -116,6 +116,7 @@ async fn store_meeting(
         duration_minutes: 60,
         timezone: "UTC".into(),
         repeat: "none".into(),
+        repeat_until: None,
         remind_minutes: Some(10),
         invitee_user_ids: vec![],
         invitee_role_ids: vec![],

@@ -52,6 +52,7 @@ async fn add(store: &Store, start: DateTime<Utc>, announce_at: DateTime<Utc>) {
         duration_minutes: 60,
         timezone: "Europe/Berlin".into(),
         repeat: "weekly".into(),
+        repeat_until: None,
         remind_minutes: Some(15),
         invitee_user_ids: vec![42],
         invitee_role_ids: vec![],

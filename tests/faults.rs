@@ -51,6 +51,7 @@ async fn schedule(db_url: &str) -> String {
         duration_minutes: 30,
         timezone: "UTC".into(),
         repeat: "none".into(),
+        repeat_until: None,
         remind_minutes: Some(10),
         invitee_user_ids: (0..INVITEES).map(invitee).collect(),
         invitee_role_ids: vec![],

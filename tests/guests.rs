@@ -297,27 +297,97 @@ async fn cooldowns_hold_and_release_when_the_clock_advances() {
     let i = h.meet(FRANK, json!([opt("topic", "Frank's")])).await;
     h.reply_containing(&i, "Meeting id: `").await;
 
-    let first = invite_guest(
-        &h,
-        ALICE,
-        json!([opt("name", "Ada"), opt("meeting", id.clone())]),
-    )
-    .await;
-    assert_eq!(tokens_in(&first).len(), 1, "{first}");
-    let second = invite_guest(
-        &h,
-        ALICE,
-        json!([opt("name", "Bea"), opt("meeting", id.clone())]),
-    )
-    .await;
+    // /invite guest sends nothing to anyone, so the cooldown does not hold it up: a moderator can hand out several
+    // guest links in a row.
+    for name in ["Ada", "Bea", "Cy"] {
+        let answer = invite_guest(
+            &h,
+            ALICE,
+            json!([opt("name", name), opt("meeting", id.clone())]),
+        )
+        .await;
+        assert_eq!(tokens_in(&answer).len(), 1, "{answer}");
+    }
+    // /invite member sends a DM: that one is held.
+    let first = invite_member(&h, ALICE, BOB, &id).await;
+    assert!(
+        first.contains(&format!("Sent <@{BOB}> a guest link")),
+        "{first}"
+    );
+    let second = invite_member(&h, ALICE, CAROL, &id).await;
     assert!(second.contains("you can invite again"), "{second}");
     assert!(second.contains(&format!("<t:{until}:R>")), "{second}");
     assert!(tokens_in(&second).is_empty());
+    assert!(h.dm_texts(CAROL).is_empty());
 
     h.clock.advance(Duration::seconds(61));
     let (_, _) = alice_meets(&h, json!([opt("topic", "Three")])).await;
-    let third = invite_guest(&h, ALICE, json!([opt("name", "Bea"), opt("meeting", id)])).await;
-    assert_eq!(tokens_in(&third).len(), 1, "{third}");
+    let third = invite_member(&h, ALICE, CAROL, &id).await;
+    assert!(
+        third.contains(&format!("Sent <@{CAROL}> a guest link")),
+        "{third}"
+    );
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_guest_takes_several_names_and_gives_each_its_own_link() {
+    let h = Harness::start_with(&[("MEETBOT_DISCORD_INVITEE_CAP", "4")], |_| {}).await;
+    let (_, id) = alice_meets(&h, json!([opt("topic", "Panel")])).await;
+    let i = h
+        .command(
+            ALICE,
+            "invite",
+            sub(
+                "guest",
+                json!([opt("name", "Ada, Bea ,Cy"), opt("meeting", id.clone())]),
+            ),
+        )
+        .await;
+    // A header, then the links, one a message (each is several hundred characters).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let all = loop {
+        let all: Vec<String> = h
+            .sim
+            .interaction_responses(&i.token)
+            .iter()
+            .filter_map(|r| r.body["content"].as_str().map(str::to_string))
+            .collect();
+        if all.len() >= 4 || std::time::Instant::now() > deadline {
+            break all;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(all[0].starts_with("3 guest links to **Panel**"), "{all:?}");
+    assert!(tokens_in(&all[0]).is_empty());
+    let texts: Vec<&String> = all[1..].iter().collect();
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    let mut ids = std::collections::HashSet::new();
+    for (text, name) in texts.iter().zip(["Ada", "Bea", "Cy"]) {
+        assert_eq!(tokens_in(text).len(), 1, "{text}");
+        assert!(text.len() <= 2000, "{}", text.len());
+        let c = verified_claims(text, h.now());
+        assert_guest_claims(&c);
+        assert_eq!(c["context"]["user"]["name"], name);
+        ids.insert(c["context"]["user"]["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 3, "each guest has an id of their own");
+    // Three of four taken: two more would pass the cap, so neither is made.
+    let answer = invite_guest(
+        &h,
+        ALICE,
+        json!([opt("name", "Dee, Eve"), opt("meeting", id.clone())]),
+    )
+    .await;
+    assert!(answer.contains("1 more fit, you asked for 2"), "{answer}");
+    assert!(tokens_in(&answer).is_empty());
+    let answer = invite_guest(
+        &h,
+        ALICE,
+        json!([opt("name", "a,b,c,d,e,f"), opt("meeting", id)]),
+    )
+    .await;
+    assert!(answer.contains("At most 5 guests at once"), "{answer}");
     h.finish().await;
 }
 
@@ -362,5 +432,81 @@ async fn member_of_a_guest_inviter_role_may_invite_without_becoming_a_moderator(
         answer.contains(&format!("and members of <@&{ROLE_TEAM}>")),
         "{answer}"
     );
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_cap_counts_every_invitation_however_busy_the_audit_trail() {
+    let h = Harness::start_with(&[("MEETBOT_DISCORD_INVITEE_CAP", "2")], |_| {}).await;
+    let (_, id) = alice_meets(&h, json!([opt("topic", "Busy")])).await;
+    let first = invite_guest(
+        &h,
+        ALICE,
+        json!([opt("name", "Ada"), opt("meeting", id.clone())]),
+    )
+    .await;
+    assert_eq!(tokens_in(&first).len(), 1, "{first}");
+    // Many newer entries about the same meeting (moderator links handed out, say) bury the guest invitation.
+    for n in 0..70 {
+        h.store
+            .record_audit(&meetbot::store::NewAuditEntry {
+                guild_id: GUILD,
+                at: h.now(),
+                actor_id: ALICE,
+                action: "moderator_link".into(),
+                meeting_id: Some(id.clone()),
+                subject: n.to_string(),
+                detail: "moderator link".into(),
+            })
+            .await
+            .unwrap();
+    }
+    let second = invite_guest(
+        &h,
+        ALICE,
+        json!([opt("name", "Bea"), opt("meeting", id.clone())]),
+    )
+    .await;
+    assert_eq!(tokens_in(&second).len(), 1, "{second}");
+    let third = invite_guest(&h, ALICE, json!([opt("name", "Cy"), opt("meeting", id)])).await;
+    assert!(
+        third.contains("already has 2 guest invitations; the limit here is 2"),
+        "{third}"
+    );
+    assert!(tokens_in(&third).is_empty(), "{third}");
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bidi_and_zero_width_characters_cannot_spoof_the_post_the_audit_trail_or_a_guest_name() {
+    let h = Harness::start().await;
+    let spoofs = ['\u{202E}', '\u{2066}', '\u{200B}', '\u{FEFF}', '\u{200F}'];
+    let clean = |t: &str| !t.chars().any(|c| spoofs.contains(&c));
+    let (reply, id) = alice_meets(&h, json!([opt("topic", "Stand\u{202E}pu\u{200B} ot")])).await;
+    assert!(clean(&reply), "{reply:?}");
+    let posts = h.channel_texts(CHANNEL);
+    let post = posts.last().unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(post.contains("Standpu ot"), "{post:?}");
+    assert!(clean(&post), "{post:?}");
+    let answer = invite_guest(
+        &h,
+        ALICE,
+        json!([
+            opt("name", "Ada\u{2066}\u{202E}nimda\u{FEFF}"),
+            opt("meeting", id.clone())
+        ]),
+    )
+    .await;
+    assert!(clean(&answer), "{answer:?}");
+    let c = verified_claims(&answer, h.now());
+    assert_eq!(c["context"]["user"]["name"], "Adanimda");
+    let audit = h.store.recent_audit(GUILD, Some(&id), 10).await.unwrap();
+    assert!(!audit.is_empty());
+    for e in audit {
+        assert!(clean(&e.subject) && clean(&e.detail), "{e:?}");
+    }
     h.finish().await;
 }

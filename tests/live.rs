@@ -65,6 +65,7 @@ fn meeting(id: &str, room: &str) -> NewMeeting {
         duration_minutes: 60,
         timezone: "UTC".into(),
         repeat: "none".into(),
+        repeat_until: None,
         remind_minutes: None,
         invitee_user_ids: vec![],
         invitee_role_ids: vec![],

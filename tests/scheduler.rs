@@ -80,6 +80,7 @@ fn new_meeting(
         duration_minutes: 60,
         timezone: "Europe/Berlin".into(),
         repeat: repeat.into(),
+        repeat_until: None,
         remind_minutes: remind,
         invitee_user_ids: vec![42],
         invitee_role_ids: vec![],

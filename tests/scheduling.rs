@@ -1027,3 +1027,144 @@ async fn when_a_roles_members_cannot_be_listed_the_people_invited_by_name_still_
     assert!(logs().contains("cannot expand the invited roles"));
     h.finish().await;
 }
+
+/// `/meet` as Alice on 1 Dec 2026 for a series from 2 Dec 09:30 repeating by choice `repeat`, ending by `end`.
+async fn series_reply(h: &Harness, topic: &str, repeat: i64, end: Value) -> String {
+    h.clock.set(utc(2026, 12, 1, 8, 0));
+    let options = json!([
+        opt("topic", topic),
+        opt("when", "2026-12-02 09:30"),
+        int_opt("repeat", repeat),
+        end
+    ]);
+    meet_reply(h, ALICE, options).await.1
+}
+
+/// Runs the scheduler through one occurrence: its start, then its end.
+async fn run_through(h: &Harness, occ: &Occurrence) {
+    h.clock.set(occ.starts_at);
+    h.tick().await;
+    h.clock.set(occ.ends_at + Span::minutes(1));
+    h.tick().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_series_with_times_ends_after_that_many_and_says_so_in_the_reply_and_the_list() {
+    let h = Harness::start().await;
+    let reply = series_reply(&h, "Sprint", 1, int_opt("times", 3)).await; // daily
+    let last = utc(2026, 12, 4, 9, 30);
+    assert!(
+        reply.contains(&format!("3 times, the last <t:{}:D>", last.timestamp())),
+        "{reply}"
+    );
+    let id = meeting_id_in(&reply);
+    let i = meetings(&h, BOB, "list", json!([])).await;
+    let list = h.reply_containing(&i, "Upcoming meetings").await;
+    assert!(
+        list.contains(&format!("until <t:{}:D>", last.timestamp())),
+        "{list}"
+    );
+    h.tick().await;
+    for n in 0..3 {
+        let occs = occurrences(&h, &id).await;
+        assert_eq!(occs.len(), n + 1, "one occurrence at a time");
+        run_through(&h, &occs[n]).await;
+    }
+    let occs = occurrences(&h, &id).await;
+    assert_eq!(
+        occs.iter().map(|o| o.starts_at).collect::<Vec<_>>(),
+        [utc(2026, 12, 2, 9, 30), utc(2026, 12, 3, 9, 30), last],
+        "three, then no fourth"
+    );
+    let m = h.store.meeting(&id).await.unwrap().unwrap();
+    assert_eq!(m.status, meetbot::store::MeetingStatus::Ended);
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_series_until_a_day_ends_on_that_day_and_bad_ends_are_refused() {
+    let h = Harness::start().await;
+    // Weekly on Wednesdays from 2 Dec, until Wed 16 Dec: three meetings.
+    let reply = series_reply(&h, "Review", 3, opt("until", "2026-12-16")).await;
+    assert!(reply.contains(", until <t:"), "{reply}");
+    let id = meeting_id_in(&reply);
+    h.tick().await;
+    for n in 0..3 {
+        let occs = occurrences(&h, &id).await;
+        run_through(&h, &occs[n]).await;
+    }
+    let occs = occurrences(&h, &id).await;
+    assert_eq!(occs.len(), 3, "{occs:?}");
+    assert_eq!(occs[2].starts_at, utc(2026, 12, 16, 9, 30));
+
+    h.clock.set(utc(2026, 12, 1, 8, 0));
+    for (options, needle) in [
+        (
+            json!([opt("when", "2026-12-02 09:30"), int_opt("times", 3)]),
+            "choose a `repeat` too",
+        ),
+        (
+            json!([
+                opt("when", "2026-12-02 09:30"),
+                int_opt("repeat", 1),
+                int_opt("times", 3),
+                opt("until", "2026-12-09")
+            ]),
+            "not both",
+        ),
+        (
+            json!([
+                opt("when", "2026-12-02 09:30"),
+                int_opt("repeat", 1),
+                opt("until", "2026-11-30")
+            ]),
+            "is before the first meeting",
+        ),
+        (
+            json!([
+                opt("when", "2026-12-02 09:30"),
+                int_opt("repeat", 1),
+                opt("until", "soon")
+            ]),
+            "written like 2027-03-31",
+        ),
+        (json!([int_opt("times", 3)]), "add `when` too"),
+    ] {
+        let (_, reply) = meet_reply(&h, ALICE, options).await;
+        assert!(reply.contains(needle), "{needle}: {reply}");
+        assert!(!reply.contains("Meeting id"), "{reply}");
+    }
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn future_meetings_are_capped_per_host_and_per_server() {
+    let h = Harness::start_with(
+        &[
+            ("MEETBOT_MEETINGS_MAX_FUTURE_PER_USER", "2"),
+            ("MEETBOT_MEETINGS_MAX_FUTURE_PER_SERVER", "3"),
+        ],
+        |_| {},
+    )
+    .await;
+    let at = |d: u32| json!([opt("when", format!("2026-12-{d:02} 15:00"))]);
+    schedule(&h, ALICE, at(2)).await;
+    let second = schedule(&h, ALICE, at(3)).await;
+    let (_, refused) = meet_reply(&h, ALICE, at(4)).await;
+    assert!(
+        refused.contains("You already host 2 upcoming meetings here"),
+        "{refused}"
+    );
+    // Another host still may, until the server is full.
+    schedule(&h, FRANK, at(5)).await;
+    let (_, refused) = meet_reply(&h, FRANK, at(6)).await;
+    assert!(
+        refused.contains("This server already has 3 upcoming meetings"),
+        "{refused}"
+    );
+    // Cancelling one frees its place.
+    let i = meetings(&h, ALICE, "cancel", json!([opt("meeting", second)])).await;
+    h.reply_containing(&i, "ancel").await;
+    schedule(&h, FRANK, at(6)).await;
+    h.finish().await;
+}

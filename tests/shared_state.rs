@@ -244,7 +244,8 @@ async fn dm_channels_unused_for_the_ttl_are_pruned(db: &TestDb) {
         pruned,
         Pruned {
             cooldowns: 0,
-            dm_channels: 1
+            dm_channels: 1,
+            ..Pruned::default()
         }
     );
     assert_eq!(s.dm_channel(2, t(0) + day * 31).await.unwrap(), None);

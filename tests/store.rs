@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Duration as Minutes, TimeZone, Utc};
 use meetbot::store::{
-    AuditEntry, DeliveryScope, DeliveryStatus, JobKind, MeetingStatus, NewAuditEntry, NewJob,
-    NewMeeting, OccurrenceStatus, Store, StoreError, StoreOptions,
+    AuditEntry, DeliveryScope, DeliveryStatus, GuestSlots, JobKind, MeetingStatus, NewAuditEntry,
+    NewJob, NewMeeting, OccurrenceStatus, Store, StoreError, StoreOptions,
 };
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -35,6 +35,10 @@ on_both_backends!(
     find_meetings_matches_id_prefix_or_topic_case_insensitively,
     add_occurrence_adds_the_next_one_once_and_not_after_cancel,
     occurrence_ids_for_announcement_and_event_are_recorded,
+    guest_slots_are_counted_exactly_and_given_back,
+    two_claims_racing_at_cap_minus_one_let_exactly_one_through,
+    housekeeping_prunes_what_outlived_its_retention,
+    two_schedulers_racing_at_the_future_cap_store_exactly_one,
 );
 
 fn now() -> DateTime<Utc> {
@@ -54,6 +58,7 @@ fn meeting(id: &str, starts_at: DateTime<Utc>) -> NewMeeting {
         duration_minutes: 60,
         timezone: "Europe/Berlin".into(),
         repeat: "none".into(),
+        repeat_until: None,
         remind_minutes: Some(15),
         invitee_user_ids: vec![u64::MAX >> 1, 42],
         invitee_role_ids: vec![7],
@@ -656,4 +661,193 @@ fn generated_meeting_ids_are_url_safe_and_distinct() {
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
     }
+}
+
+async fn guest_slots_are_counted_exactly_and_given_back(db: &TestDb) {
+    let s = &db.store;
+    s.create_meeting(&meeting("g1", now()), &jobs_at(now()))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.claim_guest_slots("g1", 3, 4).await.unwrap(),
+        GuestSlots::Claimed { total: 3 }
+    );
+    // All or nothing: two more would pass the cap of 4, so none is taken.
+    assert_eq!(
+        s.claim_guest_slots("g1", 2, 4).await.unwrap(),
+        GuestSlots::Full { total: 3 }
+    );
+    assert_eq!(
+        s.claim_guest_slots("g1", 1, 4).await.unwrap(),
+        GuestSlots::Claimed { total: 4 }
+    );
+    assert_eq!(
+        s.claim_guest_slots("g1", 1, 4).await.unwrap(),
+        GuestSlots::Full { total: 4 }
+    );
+    s.release_guest_slots("g1", 1).await.unwrap();
+    assert_eq!(s.guest_invitations("g1").await.unwrap(), Some(3));
+    // Never below zero.
+    s.release_guest_slots("g1", 10).await.unwrap();
+    assert_eq!(s.guest_invitations("g1").await.unwrap(), Some(0));
+    assert!(matches!(
+        s.claim_guest_slots("nope", 1, 4).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn two_claims_racing_at_cap_minus_one_let_exactly_one_through(db: &TestDb) {
+    let first = db.store.clone();
+    let second = Store::open(&db.url).await.unwrap();
+    let cap = 5;
+    for round in 0..20 {
+        let id = format!("race{round}");
+        first
+            .create_meeting(&meeting(&id, now()), &jobs_at(now()))
+            .await
+            .unwrap();
+        assert!(matches!(
+            first.claim_guest_slots(&id, cap - 1, cap).await.unwrap(),
+            GuestSlots::Claimed { .. }
+        ));
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let racers = [first.clone(), second.clone()].map(|store| {
+            let (id, barrier) = (id.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.claim_guest_slots(&id, 1, cap).await.unwrap()
+            })
+        });
+        let mut won = 0;
+        for r in racers {
+            if let GuestSlots::Claimed { total } = r.await.unwrap() {
+                assert_eq!(total, cap);
+                won += 1;
+            }
+        }
+        assert_eq!(
+            won, 1,
+            "round {round}: exactly one claim at cap − 1 may pass"
+        );
+        assert_eq!(first.guest_invitations(&id).await.unwrap(), Some(cap));
+    }
+    second.close().await;
+}
+
+async fn housekeeping_prunes_what_outlived_its_retention(db: &TestDb) {
+    use meetbot::store::Housekeeping;
+    let s = &db.store;
+    let day = Minutes::days(1);
+    let old = now() - day * 40;
+    let (_, occ) = s
+        .create_meeting(&meeting("kept", old), &jobs_at(old))
+        .await
+        .unwrap();
+    // Both jobs finished 40 days ago; one job of a newer meeting is still to do.
+    for j in s.claim_due(old, "w", LEASE, 10).await.unwrap() {
+        assert!(s.complete(j.id, "w", old).await.unwrap());
+    }
+    let (_, fresh) = s
+        .create_meeting(&meeting("fresh", now() + day), &jobs_at(now() + day))
+        .await
+        .unwrap();
+    let scope = DeliveryScope::Occurrence(occ.id);
+    assert!(s.claim_delivery(&scope, 10, old).await.unwrap());
+    assert!(s.claim_delivery(&scope, 11, now()).await.unwrap());
+    for (at, what) in [(now() - day * 400, "ancient"), (now() - day, "recent")] {
+        s.record_audit(&NewAuditEntry {
+            guild_id: GUILD,
+            at,
+            actor_id: 1,
+            action: "setting".into(),
+            meeting_id: None,
+            subject: what.into(),
+            detail: what.into(),
+        })
+        .await
+        .unwrap();
+    }
+    let clock: meetbot::clock::SharedClock =
+        std::sync::Arc::new(meetbot::clock::ManualClock::new(now()));
+    let days = |n: u64| Some(Duration::from_secs(n * 24 * 60 * 60));
+    let settings = Housekeeping {
+        audit_retention: days(365),
+        delivery_retention: days(30),
+        job_retention: days(30),
+        ..Housekeeping::default()
+    };
+    let pruned = s.prune_expired(&clock, &settings).await.unwrap();
+    assert_eq!((pruned.audit, pruned.deliveries, pruned.jobs), (1, 1, 2));
+    let audit = s.recent_audit(GUILD, None, 10).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].subject, "recent");
+    let left = s.deliveries(&scope).await.unwrap();
+    assert_eq!(left.iter().map(|d| d.user_id).collect::<Vec<_>>(), [11]);
+    assert!(s.jobs_for_occurrence(occ.id).await.unwrap().is_empty());
+    assert_eq!(s.jobs_for_occurrence(fresh.id).await.unwrap().len(), 2);
+    // Retention off (0 days in the file): nothing more goes, and a second pass finds nothing either way.
+    let keep = Housekeeping {
+        audit_retention: None,
+        delivery_retention: None,
+        job_retention: None,
+        ..Housekeeping::default()
+    };
+    assert_eq!(s.prune_expired(&clock, &keep).await.unwrap().audit, 0);
+    assert_eq!(s.recent_audit(GUILD, None, 10).await.unwrap().len(), 1);
+}
+
+async fn two_schedulers_racing_at_the_future_cap_store_exactly_one(db: &TestDb) {
+    use meetbot::store::FutureCaps;
+    let first = db.store.clone();
+    let second = Store::open(&db.url).await.unwrap();
+    let later = now() + Minutes::days(1);
+    let caps = FutureCaps {
+        now: now(),
+        per_host: 100,
+        per_guild: 3,
+    };
+    for round in 0..10 {
+        let guild = GUILD + round;
+        for n in 0..2 {
+            let mut m = meeting(&format!("r{round}m{n}"), later);
+            m.guild_id = guild;
+            assert!(first
+                .create_meeting_within(&m, &jobs_at(later), &caps)
+                .await
+                .unwrap()
+                .is_ok());
+        }
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let racers = [first.clone(), second.clone()]
+            .into_iter()
+            .enumerate()
+            .map(|(k, store)| {
+                let barrier = barrier.clone();
+                let mut m = meeting(&format!("r{round}race{k}"), later);
+                m.guild_id = guild;
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store
+                        .create_meeting_within(&m, &jobs_at(later), &caps)
+                        .await
+                        .unwrap()
+                        .is_ok()
+                })
+            })
+            .collect::<Vec<_>>();
+        let mut stored = 0;
+        for r in racers {
+            stored += usize::from(r.await.unwrap());
+        }
+        assert_eq!(
+            stored, 1,
+            "round {round}: exactly one may take the last place"
+        );
+        let counts = first
+            .future_meetings(guild, meeting("x", later).host_id, now())
+            .await
+            .unwrap();
+        assert_eq!((counts.by_host, counts.in_guild), (3, 3));
+    }
+    second.close().await;
 }

@@ -150,6 +150,9 @@ pub(super) struct RawMeetings {
     pub remind_minutes: i64,
     pub default_timezone: String,
     pub max_days_ahead: i64,
+    pub max_future_per_user: i64,
+    pub max_future_per_server: i64,
+    pub max_series_times: i64,
     pub guest_max_validity: String,
 }
 
@@ -164,6 +167,9 @@ pub(super) struct RawScheduler {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStorage {
     pub data_dir: String,
+    pub audit_retention_days: i64,
+    pub delivery_retention_days: i64,
+    pub job_retention_days: i64,
 }
 
 #[derive(Debug, Deserialize)]

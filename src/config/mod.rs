@@ -133,6 +133,12 @@ pub struct MeetingSettings {
     pub default_timezone: chrono_tz::Tz,
     /// How far ahead meetings may be scheduled.
     pub max_ahead: Duration,
+    /// The most meetings still to come one person may host in one server.
+    pub max_future_per_user: u32,
+    /// The most meetings still to come one server may have.
+    pub max_future_per_server: u32,
+    /// The most occurrences `times:` may give a repeating series.
+    pub max_series_times: u32,
     /// The longest a guest link may work, however long the meeting.
     pub guest_max_validity: Duration,
 }
@@ -153,6 +159,12 @@ pub struct StorageSettings {
     pub database_url: Secret,
     /// Where the SQLite file lives by default.
     pub data_dir: PathBuf,
+    /// How long the audit trail is kept; `None`: forever.
+    pub audit_retention: Option<std::time::Duration>,
+    /// How long delivery records (who was DMed what) are kept; `None`: forever.
+    pub delivery_retention: Option<std::time::Duration>,
+    /// How long finished scheduler jobs are kept; `None`: forever.
+    pub job_retention: Option<std::time::Duration>,
 }
 
 /// One thing wrong with the configuration: which setting, what is wrong, and how to fix it.

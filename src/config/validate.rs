@@ -757,6 +757,24 @@ fn meetings(raw: RawMeetings, problems: &mut Vec<Problem>) -> MeetingSettings {
         remind: Duration::from_secs(raw.remind_minutes.clamp(0, 7 * 24 * 60) as u64 * 60),
         default_timezone,
         max_ahead: Duration::from_secs(max_days as u64 * 86400),
+        max_future_per_user: positive(
+            "meetings.max_future_per_user",
+            raw.max_future_per_user,
+            100_000,
+            problems,
+        ) as u32,
+        max_future_per_server: positive(
+            "meetings.max_future_per_server",
+            raw.max_future_per_server,
+            1_000_000,
+            problems,
+        ) as u32,
+        max_series_times: positive(
+            "meetings.max_series_times",
+            raw.max_series_times,
+            100_000,
+            problems,
+        ) as u32,
         guest_max_validity,
     }
 }
@@ -799,9 +817,36 @@ fn storage(raw: RawStorage, vars: &Vars, problems: &mut Vec<Problem>) -> Storage
         }
     }
 
+    let retention = |setting: &str, days: i64, problems: &mut Vec<Problem>| match days {
+        0 => None,
+        1..=36_500 => Some(Duration::from_secs(days as u64 * 24 * 60 * 60)),
+        _ => {
+            problem(
+                problems,
+                setting,
+                format!("{days}: give a number of days from 1 to 36500, or 0 to keep forever"),
+            );
+            None
+        }
+    };
     StorageSettings {
         database_url: Secret::new(database_url),
         data_dir,
+        audit_retention: retention(
+            "storage.audit_retention_days",
+            raw.audit_retention_days,
+            problems,
+        ),
+        delivery_retention: retention(
+            "storage.delivery_retention_days",
+            raw.delivery_retention_days,
+            problems,
+        ),
+        job_retention: retention(
+            "storage.job_retention_days",
+            raw.job_retention_days,
+            problems,
+        ),
     }
 }
 

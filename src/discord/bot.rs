@@ -4,6 +4,7 @@ use super::custom_ids::{self, JoinSigner};
 use super::executor::DiscordExecutor;
 use super::http::{RestClient, RestError};
 use super::inflight::InFlight;
+use super::registration::{self, Synced};
 use super::{buttons, commands, Data, Error};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, RegisterOnStart};
@@ -249,6 +250,21 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
     let scheduler_task = opts
         .run_scheduler
         .then(|| tokio::spawn(scheduler.clone().run(shutdown_rx.clone(), wake.clone())));
+    if opts.run_scheduler {
+        // Background upkeep beside the scheduler: expired cooldowns, stale DM channels, and what retention says.
+        let housekeeping = crate::store::Housekeeping {
+            audit_retention: config.storage.audit_retention,
+            delivery_retention: config.storage.delivery_retention,
+            job_retention: config.storage.job_retention,
+            ..Default::default()
+        };
+        tokio::spawn(crate::store::run_housekeeping(
+            store.clone(),
+            clock.clone(),
+            housekeeping,
+            shutdown_rx.clone(),
+        ));
+    }
     let data = Data {
         config: config.clone(),
         minter,
@@ -281,17 +297,26 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
             ..Default::default()
         })
         .initialize_owners(false)
-        .setup(move |sctx, ready, framework| {
+        .setup(move |_sctx, ready, framework| {
             Box::pin(async move {
                 tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
-                match register {
-                    RegisterOnStart::Off => {}
-                    RegisterOnStart::Global => {
-                        poise::builtins::register_globally(sctx, &framework.options().commands).await?;
-                    }
-                    RegisterOnStart::Guild(g) => {
-                        poise::builtins::register_in_guild(sctx, &framework.options().commands, serenity::GuildId::new(g))
-                            .await?;
+                let scope = match register {
+                    RegisterOnStart::Off => None,
+                    RegisterOnStart::Global => Some(None),
+                    RegisterOnStart::Guild(g) => Some(Some(g)),
+                };
+                if let Some(guild) = scope {
+                    let desired = serde_json::to_value(poise::builtins::create_application_commands(
+                        &framework.options().commands,
+                    ))?;
+                    let desired = desired.as_array().cloned().unwrap_or_default();
+                    match registration::sync(&data.rest, ready.application.id.get(), guild, &desired).await {
+                        Ok(Synced::Unchanged) => {
+                            tracing::info!(?guild, "slash commands already registered as they are")
+                        }
+                        Ok(Synced::Written(n)) => tracing::info!(?guild, n, "registered the slash commands"),
+                        // The commands registered before still work; the next start tries again.
+                        Err(e) => tracing::warn!(error = %e, ?guild, "could not register the slash commands"),
                     }
                 }
                 Ok(data)

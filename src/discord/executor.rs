@@ -134,7 +134,7 @@ impl DiscordExecutor {
             .await
             .map_err(|r| ExecError::Transient(r.0))?;
         let body = json!({
-            "name": clip(&m.topic, 100),
+            "name": clip(&crate::text::plain(&m.topic), 100),
             "privacy_level": 2,
             "scheduled_start_time": occ.starts_at.max(now + Duration::seconds(5)).to_rfc3339(),
             "scheduled_end_time": occ.ends_at.to_rfc3339(),

@@ -19,6 +19,7 @@ pub mod links;
 pub mod listener;
 pub mod minters;
 pub mod policy;
+pub mod registration;
 pub mod render;
 pub mod reply;
 pub mod stored;

@@ -27,6 +27,17 @@ pub(crate) async fn reply(ctx: Context<'_>, content: &str) {
     }
 }
 
+/// Sends one more ephemeral message after the reply (a command with more to say than one message holds).
+pub(crate) async fn followup(ctx: Context<'_>, content: &str) {
+    let more = poise::CreateReply::default()
+        .content(content)
+        .ephemeral(true)
+        .allowed_mentions(serenity::CreateAllowedMentions::new());
+    if let Err(e) = ctx.send(more).await {
+        tracing::warn!(error = %e, "could not send a follow-up message");
+    }
+}
+
 /// Answers a command: defer (Discord allows 3 s for the first response), run, reply with the sentence either way.
 pub(crate) async fn answer(
     ctx: Context<'_>,

@@ -93,6 +93,28 @@ impl Repeat {
             .find(|at| *at > after)
     }
 
+    /// The start of the `times`-th occurrence (1: the first) of a series that starts at `first_start`; `None` when
+    /// the series has fewer (a one-off asked for two).
+    pub fn nth_start(
+        self,
+        first_start: DateTime<Utc>,
+        tz: Tz,
+        times: u32,
+    ) -> Option<DateTime<Utc>> {
+        let mut at = first_start;
+        for _ in 1..times {
+            at = self.next_after(first_start, tz, at)?;
+        }
+        Some(at)
+    }
+
+    /// The last start a series that ends on `last_day` (in `tz`, that day included) may have: the last instant of
+    /// that day.
+    pub fn last_start_on(last_day: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
+        let next_day = last_day.succ_opt()?.and_hms_opt(0, 0, 0)?;
+        Some(resolve_forward(next_day, tz) - Duration::seconds(1))
+    }
+
     /// The date of the `step`-th candidate day, or `None` when that day is skipped.
     fn nth_day(self, first_day: NaiveDate, step: i64) -> Option<NaiveDate> {
         match self {
@@ -153,5 +175,32 @@ impl FromStr for Repeat {
             .into_iter()
             .find(|r| r.as_str() == wanted)
             .ok_or_else(|| UnknownRepeat(s.trim().to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_series_of_n_ends_at_its_nth_start_and_an_end_date_at_the_end_of_that_day() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let first = Utc.with_ymd_and_hms(2026, 12, 1, 8, 30, 0).unwrap(); // Tue 9:30 Berlin
+        assert_eq!(Repeat::Weekly.nth_start(first, tz, 1), Some(first));
+        assert_eq!(
+            Repeat::Weekly.nth_start(first, tz, 3),
+            Some(Utc.with_ymd_and_hms(2026, 12, 15, 8, 30, 0).unwrap())
+        );
+        // Weekdays skip the weekend: the 5th from a Tuesday is the next Monday.
+        assert_eq!(
+            Repeat::Weekdays.nth_start(first, tz, 5),
+            Some(Utc.with_ymd_and_hms(2026, 12, 7, 8, 30, 0).unwrap())
+        );
+        assert_eq!(Repeat::None.nth_start(first, tz, 2), None);
+        let day = NaiveDate::from_ymd_opt(2027, 1, 31).unwrap();
+        assert_eq!(
+            Repeat::last_start_on(day, tz),
+            Some(Utc.with_ymd_and_hms(2027, 1, 31, 22, 59, 59).unwrap())
+        );
     }
 }

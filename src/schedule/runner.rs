@@ -271,6 +271,10 @@ pub async fn add_next_occurrence(
         let Some(candidate) = repeat.next_after(meeting.starts_at, tz, after) else {
             return Ok(None);
         };
+        if meeting.repeat_until.is_some_and(|last| candidate > last) {
+            // The series has run its course (`times:` or `until:`).
+            return Ok(None);
+        }
         if candidate + length > now {
             next = Some(candidate);
             break;
@@ -291,6 +295,26 @@ pub async fn add_next_occurrence(
         tracing::info!(meeting = %meeting.id, occurrence = occ.id, start = %starts_at, "scheduled the next occurrence");
     }
     Ok(added)
+}
+
+/// Whether the occurrence starting at `last` is a meeting's last: it does not repeat, or its series ends before
+/// the next start.
+fn series_over(meeting: &Meeting, last: DateTime<Utc>) -> bool {
+    let repeat = match meeting.repeat.parse::<Repeat>() {
+        Ok(Repeat::None) => return true,
+        Ok(r) => r,
+        // Not repeatable either way: add_next_occurrence adds none.
+        Err(_) => return true,
+    };
+    let Some(until) = meeting.repeat_until else {
+        return false;
+    };
+    let Ok(tz) = meeting.timezone.parse::<Tz>() else {
+        return true;
+    };
+    repeat
+        .next_after(meeting.starts_at, tz, last)
+        .is_none_or(|next| next > until)
 }
 
 enum Outcome {
@@ -598,7 +622,7 @@ impl Scheduler {
                 self.store
                     .set_occurrence_status(occurrence.id, OccurrenceStatus::Ended)
                     .await?;
-                if matches!(meeting.repeat.parse(), Ok(Repeat::None)) {
+                if series_over(meeting, occurrence.starts_at) {
                     self.store.end_meeting(&meeting.id).await?;
                 }
             }

@@ -1,8 +1,8 @@
 //! Meetings and their occurrences.
 
 use super::{
-    from_secs, id_from_db, id_to_db, opt_from_secs, to_secs, with_pool, Meeting, NewJob,
-    NewMeeting, Occurrence, OccurrenceStatus, Store, StoreError,
+    from_secs, id_from_db, id_to_db, opt_from_secs, to_secs, with_pool, FutureCaps, FutureCounts,
+    Meeting, NewJob, NewMeeting, Occurrence, OccurrenceStatus, Store, StoreError,
 };
 use chrono::{DateTime, Utc};
 
@@ -43,6 +43,7 @@ struct MeetingRow {
     duration_minutes: i64,
     timezone: String,
     repeat_rule: String,
+    repeat_until: Option<i64>,
     remind_minutes: Option<i64>,
     invitee_user_ids: String,
     invitee_role_ids: String,
@@ -51,7 +52,7 @@ struct MeetingRow {
 }
 
 const MEETING_COLUMNS: &str = "m.id, m.guild_id, m.channel_id, m.host_id, m.topic, m.room, \
-     m.created_at, m.starts_at, m.duration_minutes, m.timezone, m.repeat_rule, m.remind_minutes, \
+     m.created_at, m.starts_at, m.duration_minutes, m.timezone, m.repeat_rule, m.repeat_until, m.remind_minutes, \
      m.invitee_user_ids, m.invitee_role_ids, m.private, m.status";
 
 fn ids_from_json(text: &str) -> Result<Vec<u64>, StoreError> {
@@ -78,6 +79,7 @@ impl TryFrom<MeetingRow> for Meeting {
                 .map_err(|_| StoreError::Corrupt("duration".into()))?,
             timezone: r.timezone,
             repeat: r.repeat_rule,
+            repeat_until: opt_from_secs(r.repeat_until)?,
             remind_minutes: r
                 .remind_minutes
                 .map(u32::try_from)
@@ -123,6 +125,19 @@ impl TryFrom<OccurrenceRow> for Occurrence {
     }
 }
 
+/// Counts the meetings still to come in server `guild` (hosted by `host`, when given): active, with an occurrence
+/// scheduled after `now`; a repeating series counts once. The arguments are the statement's placeholders.
+fn future_count(guild: &str, host: Option<&str>, now: &str) -> String {
+    let by_host = host
+        .map(|h| format!(" AND m.host_id = {h}"))
+        .unwrap_or_default();
+    format!(
+        "SELECT COUNT(*) FROM meetings m WHERE m.guild_id = {guild}{by_host} AND m.status = 'active' \
+         AND EXISTS (SELECT 1 FROM occurrences o WHERE o.meeting_id = m.id \
+         AND o.status = 'scheduled' AND o.starts_at > {now})"
+    )
+}
+
 /// Escapes LIKE wildcards so user input matches literally.
 fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -143,36 +158,120 @@ impl Store {
         new: &NewMeeting,
         jobs: &[NewJob],
     ) -> Result<(Meeting, Occurrence), StoreError> {
+        match self.insert_meeting(new, jobs, None).await? {
+            Ok(created) => Ok(created),
+            Err(full) => Err(StoreError::Corrupt(format!(
+                "no cap was given, yet {full:?}"
+            ))),
+        }
+    }
+
+    /// As [`Store::create_meeting`], unless the host or the server already has as many meetings still to come as
+    /// `caps` allow: then nothing is stored and the counts come back. The counts and the insert are one statement,
+    /// and on PostgreSQL a per-server transaction lock orders racing schedulers, so two `/meet when:` at the cap
+    /// cannot both pass.
+    pub async fn create_meeting_within(
+        &self,
+        new: &NewMeeting,
+        jobs: &[NewJob],
+        caps: &FutureCaps,
+    ) -> Result<Result<(Meeting, Occurrence), FutureCounts>, StoreError> {
+        self.insert_meeting(new, jobs, Some(caps)).await
+    }
+
+    /// How many meetings still to come (an occurrence scheduled after `now`) `host` hosts in `guild`, and the
+    /// server has.
+    pub async fn future_meetings(
+        &self,
+        guild: u64,
+        host: u64,
+        now: DateTime<Utc>,
+    ) -> Result<FutureCounts, StoreError> {
+        let sql = format!(
+            "SELECT ({}), ({})",
+            future_count("$1", Some("$2"), "$3"),
+            future_count("$1", None, "$3")
+        );
+        let (by_host, in_guild): (i64, i64) = with_pool!(self, |pool| sqlx::query_as(&sql)
+            .bind(id_to_db(guild))
+            .bind(id_to_db(host))
+            .bind(to_secs(now))
+            .fetch_one(pool)
+            .await?);
+        Ok(FutureCounts {
+            by_host: u32::try_from(by_host).unwrap_or(u32::MAX),
+            in_guild: u32::try_from(in_guild).unwrap_or(u32::MAX),
+        })
+    }
+
+    async fn insert_meeting(
+        &self,
+        new: &NewMeeting,
+        jobs: &[NewJob],
+        caps: Option<&FutureCaps>,
+    ) -> Result<Result<(Meeting, Occurrence), FutureCounts>, StoreError> {
         let ends_at = new.starts_at + chrono::Duration::minutes(i64::from(new.duration_minutes));
-        let occurrence_id: i64 = with_pool!(self, |pool| {
+        let postgres = self.backend_name() == "postgres";
+        // Without caps the limits cannot be reached.
+        let (now, per_host, per_guild) = match caps {
+            Some(c) => (c.now, i64::from(c.per_host), i64::from(c.per_guild)),
+            None => (new.created_at, i64::MAX, i64::MAX),
+        };
+        let sql = format!(
+            "INSERT INTO meetings (id, guild_id, channel_id, host_id, topic, room, created_at, \
+             starts_at, duration_minutes, timezone, repeat_rule, remind_minutes, \
+             invitee_user_ids, invitee_role_ids, private, status, repeat_until) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'active', $16 \
+             WHERE ({}) < $18 AND ({}) < $19",
+            future_count("$2", Some("$4"), "$17"),
+            future_count("$2", None, "$17"),
+        );
+        let occurrence_id: Option<i64> = with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO meetings (id, guild_id, channel_id, host_id, topic, room, created_at, \
-                 starts_at, duration_minutes, timezone, repeat_rule, remind_minutes, \
-                 invitee_user_ids, invitee_role_ids, private, status) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'active')",
-            )
-            .bind(&new.id)
-            .bind(id_to_db(new.guild_id))
-            .bind(id_to_db(new.channel_id))
-            .bind(id_to_db(new.host_id))
-            .bind(&new.topic)
-            .bind(&new.room)
-            .bind(to_secs(new.created_at))
-            .bind(to_secs(new.starts_at))
-            .bind(i64::from(new.duration_minutes))
-            .bind(&new.timezone)
-            .bind(&new.repeat)
-            .bind(new.remind_minutes.map(i64::from))
-            .bind(ids_to_json(&new.invitee_user_ids))
-            .bind(ids_to_json(&new.invitee_role_ids))
-            .bind(new.private)
-            .execute(&mut *tx)
-            .await?;
-            let id = insert_occurrence!(&mut *tx, &new.id, new.starts_at, ends_at, jobs);
-            tx.commit().await?;
-            id
+            if postgres && caps.is_some() {
+                // Serialises scheduling per server until commit; each statement after it sees the last one's rows.
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(id_to_db(new.guild_id))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let inserted = sqlx::query(&sql)
+                .bind(&new.id)
+                .bind(id_to_db(new.guild_id))
+                .bind(id_to_db(new.channel_id))
+                .bind(id_to_db(new.host_id))
+                .bind(&new.topic)
+                .bind(&new.room)
+                .bind(to_secs(new.created_at))
+                .bind(to_secs(new.starts_at))
+                .bind(i64::from(new.duration_minutes))
+                .bind(&new.timezone)
+                .bind(&new.repeat)
+                .bind(new.remind_minutes.map(i64::from))
+                .bind(ids_to_json(&new.invitee_user_ids))
+                .bind(ids_to_json(&new.invitee_role_ids))
+                .bind(new.private)
+                .bind(new.repeat_until.map(to_secs))
+                .bind(to_secs(now))
+                .bind(per_host)
+                .bind(per_guild)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if inserted == 0 {
+                tx.rollback().await?;
+                None
+            } else {
+                let id = insert_occurrence!(&mut *tx, &new.id, new.starts_at, ends_at, jobs);
+                tx.commit().await?;
+                Some(id)
+            }
         });
+        let Some(occurrence_id) = occurrence_id else {
+            return Ok(Err(self
+                .future_meetings(new.guild_id, new.host_id, now)
+                .await?));
+        };
         let meeting = self
             .meeting(&new.id)
             .await?
@@ -181,7 +280,7 @@ impl Store {
             .occurrence(occurrence_id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("occurrence {occurrence_id}")))?;
-        Ok((meeting, occurrence))
+        Ok(Ok((meeting, occurrence)))
     }
 
     /// Adds the next occurrence of a meeting (for repeats) with its jobs, all or nothing.

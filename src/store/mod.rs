@@ -14,6 +14,7 @@ pub mod clock;
 mod cooldowns;
 mod deliveries;
 mod dm_channels;
+mod guests;
 pub mod housekeeping;
 mod jobs;
 mod live;
@@ -25,6 +26,7 @@ mod tenants;
 pub use budget::{bucket_for_token, BudgetOptions, GlobalBudget, Grant, LocalBudget};
 pub use clock::DbClock;
 pub use deliveries::Attempt;
+pub use guests::GuestSlots;
 pub use housekeeping::{run_housekeeping, Housekeeping, Pruned};
 pub use model::*;
 pub use tenants::{

@@ -126,6 +126,8 @@ pub struct NewMeeting {
     pub timezone: String,
     /// Repeat rule (e.g. "none", "weekly").
     pub repeat: String,
+    /// The last start a repeating series may have; `None`: it repeats until cancelled.
+    pub repeat_until: Option<DateTime<Utc>>,
     /// Minutes before start to remind, if at all.
     pub remind_minutes: Option<u32>,
     /// Users invited by id.
@@ -161,6 +163,8 @@ pub struct Meeting {
     pub timezone: String,
     /// Repeat rule.
     pub repeat: String,
+    /// The last start a repeating series may have; `None`: it repeats until cancelled.
+    pub repeat_until: Option<DateTime<Utc>>,
     /// Minutes before start to remind.
     pub remind_minutes: Option<u32>,
     /// Users invited by id.
@@ -354,4 +358,24 @@ impl crate::meeting::occurrences::Timed for Occurrence {
             },
         }
     }
+}
+
+/// Limits on meetings still to come, checked when a meeting is scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FutureCaps {
+    /// The time "still to come" is measured from.
+    pub now: DateTime<Utc>,
+    /// The most one host may have in the server.
+    pub per_host: u32,
+    /// The most the server may have.
+    pub per_guild: u32,
+}
+
+/// How many meetings still to come a host and their server have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FutureCounts {
+    /// The host's, in that server.
+    pub by_host: u32,
+    /// The server's.
+    pub in_guild: u32,
 }

@@ -485,38 +485,28 @@ impl Tenants {
         guild_id: u64,
         defaults: &JitsiSettings,
     ) -> Result<Option<Arc<Minter>>, TenantError> {
-        // Without a master key no server can hold a setup of its own (its secrets could not be opened), so the
-        // operator's Jitsi applies and the database is not asked: a /meet during a database outage still works.
-        if !self.enabled() {
-            return Ok(None);
-        }
-        let setup = match self.store.tenant_jitsi(guild_id).await {
-            Ok(setup) => setup,
-            // The database is down: the last setup read still signs (it is what the server chose); with none
-            // read yet the caller refuses rather than guess the operator's Jitsi.
-            Err(e) => {
-                let cached = self
-                    .minters
-                    .lock()
-                    .expect("minter cache")
-                    .get(&guild_id)
-                    .map(|c| c.minter.clone());
-                return match cached {
-                    Some(minter) => {
-                        tracing::warn!(error = %e, guild = guild_id, "the database is unavailable; signing with this server's last known Jitsi setup");
-                        Ok(Some(minter))
-                    }
-                    None => Err(e.into()),
-                };
-            }
+        let read = async {
+            let setup = self.store.tenant_jitsi(guild_id).await?;
+            let current = match setup.as_ref().map(|s| s.kind) {
+                Some(TenantKind::Asap) => self.store.current_signing_key(guild_id).await?,
+                _ => None,
+            };
+            Ok::<_, StoreError>((setup, current))
+        };
+        let (setup, current) = match read.await {
+            Ok(found) => found,
+            // The database is down: the minter last built for this server still signs for the right Jitsi.
+            Err(e) => match self.minters.lock().expect("minter cache").get(&guild_id) {
+                Some(cached) => {
+                    tracing::warn!(error = %e, guild = guild_id, "cannot read the server's own Jitsi; signing with the setup last read");
+                    return Ok(Some(cached.minter.clone()));
+                }
+                None => return Err(e.into()),
+            },
         };
         let Some(setup) = setup else {
             self.minters.lock().expect("minter cache").remove(&guild_id);
             return Ok(None);
-        };
-        let current = match setup.kind {
-            TenantKind::Asap => self.store.current_signing_key(guild_id).await?,
-            _ => None,
         };
         let kid = current.as_ref().map(|k| k.kid.clone());
         if let Some(cached) = self.minters.lock().expect("minter cache").get(&guild_id) {

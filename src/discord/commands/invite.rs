@@ -9,14 +9,14 @@ use crate::discord::guild::{facts_for_command, member_facts};
 use crate::discord::links::{self, grace};
 use crate::discord::policy::effective;
 use crate::discord::render::{self, escape, GuestInvitation};
-use crate::discord::reply::{answer, Refusal};
+use crate::discord::reply::{answer, followup, reply, Refusal};
 use crate::discord::{Context, Data, Error};
 use crate::jitsi::{Identity, Link, Room};
 use crate::meeting::cooldown::Action;
 use crate::meeting::join::Validity;
 use crate::meeting::occurrences::current;
 use crate::meeting::settings::EffectivePolicy;
-use crate::store::{Meeting, MeetingStatus, Occurrence};
+use crate::store::{GuestSlots, Meeting, MeetingStatus, Occurrence};
 use chrono::{DateTime, Duration, Utc};
 use poise::serenity_prelude as serenity;
 use rand::Rng;
@@ -44,12 +44,12 @@ pub async fn member(
     answer(ctx, invite_member(ctx, user.get(), &meeting)).await
 }
 
-/// A guest link for someone outside Discord, for you to forward.
+/// Guest links for people outside Discord, for you to forward: one per name.
 #[poise::command(slash_command, guild_only)]
 pub async fn guest(
     ctx: Context<'_>,
-    #[description = "The guest's display name in the meeting"]
-    #[max_length = 64]
+    #[description = "The guest's display name in the meeting; several separated by commas (at most 5)"]
+    #[max_length = 340]
     name: String,
     #[description = "The meeting"]
     #[autocomplete = "autocomplete::meeting"]
@@ -59,11 +59,51 @@ pub async fn guest(
     #[description = "How long the link works, e.g. 2h or 90m (at most the server's maximum)"]
     valid_for: Option<String>,
 ) -> Result<(), Error> {
-    answer(
-        ctx,
-        invite_guest(ctx, &name, &meeting, email.as_deref(), valid_for.as_deref()),
-    )
-    .await
+    ctx.defer_ephemeral().await?;
+    let messages =
+        match invite_guests(ctx, &name, &meeting, email.as_deref(), valid_for.as_deref()).await {
+            Ok(m) => m,
+            Err(Refusal(t)) => vec![t],
+        };
+    let mut messages = messages.into_iter();
+    if let Some(first) = messages.next() {
+        reply(ctx, &first).await;
+    }
+    // One link a message: a link is several hundred characters, and a message holds 2,000.
+    for more in messages {
+        followup(ctx, &more).await;
+    }
+    Ok(())
+}
+
+/// The most guests one `/invite guest` names.
+const GUEST_NAMES_MAX: usize = 5;
+/// The longest guest name (Jitsi shows it in the meeting).
+const GUEST_NAME_MAX_CHARS: usize = 64;
+
+/// Reads `name`: one name or several separated by commas, each trimmed, repeats dropped.
+fn parse_names(text: &str) -> Result<Vec<String>, Refusal> {
+    let mut names: Vec<String> = Vec::new();
+    // Names go into tokens (Jitsi shows them to everyone) and into the audit trail: no invisible characters.
+    let text = crate::text::plain(text);
+    for n in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if n.chars().count() > GUEST_NAME_MAX_CHARS {
+            return Err(Refusal(format!(
+                "A guest name may be at most {GUEST_NAME_MAX_CHARS} characters; \"{}\" is longer.",
+                escape(&crate::text::clip(n, 20))
+            )));
+        }
+        if !names.iter().any(|m| m.to_lowercase() == n.to_lowercase()) {
+            names.push(n.to_string());
+        }
+    }
+    match names.len() {
+        0 => Err(Refusal("Give the guest a `name`.".into())),
+        n if n > GUEST_NAMES_MAX => Err(Refusal(format!(
+            "At most {GUEST_NAMES_MAX} guests at once; you named {n}. Invite the rest with another `/invite guest`."
+        ))),
+        _ => Ok(names),
+    }
 }
 
 /// What both forms of `/invite` establish before minting.
@@ -75,11 +115,21 @@ struct Ready {
     guild_name: String,
     caller: u64,
     now: DateTime<Utc>,
+    /// Guest invitations claimed for this command.
+    slots: u32,
+    /// Whether the caller's cooldown was taken.
+    cooldown: bool,
 }
 
-/// Permission, cooldown and meeting checks. On success the caller's cooldown is taken; every refusal after that
-/// gives it back (nothing was sent).
-async fn prepare(ctx: Context<'_>, meeting_id: &str) -> Result<Ready, Refusal> {
+/// Permission, cooldown and meeting checks, then `slots` guest invitations claimed under the meeting's cap. On
+/// success the caller's cooldown is taken (when `cooldown`); every refusal after that gives both back (nothing was
+/// sent): see [`undo`].
+async fn prepare(
+    ctx: Context<'_>,
+    meeting_id: &str,
+    slots: u32,
+    cooldown: bool,
+) -> Result<Ready, Refusal> {
     let data: &Data = ctx.data();
     let now = data.clock.now();
     let guild_id = ctx
@@ -105,18 +155,20 @@ async fn prepare(ctx: Context<'_>, meeting_id: &str) -> Result<Ready, Refusal> {
         )));
     }
     let caller = ctx.author().id.get();
-    let cooldown = Duration::from_std(policy.cooldown).unwrap_or(Duration::zero());
-    if let Err(until) = data
-        .cooldowns
-        .try_take(guild, caller, Action::Invite, now, cooldown)
-    {
-        return Err(Refusal(format!(
-            "You invited someone a moment ago; you can invite again <t:{}:R>.",
-            until.timestamp()
-        )));
+    if cooldown {
+        let wait = Duration::from_std(policy.cooldown).unwrap_or(Duration::zero());
+        if let Err(until) = data
+            .cooldowns
+            .try_take(guild, caller, Action::Invite, now, wait)
+        {
+            return Err(Refusal(format!(
+                "You invited someone a moment ago; you can invite again <t:{}:R>.",
+                until.timestamp()
+            )));
+        }
     }
     let found = match find(data, guild, meeting_id, now).await {
-        Ok((meeting, occurrence)) => within_cap(data, guild, &meeting, policy.guild.invitee_cap)
+        Ok((meeting, occurrence)) => claim_slots(data, &meeting, slots, policy.guild.invitee_cap)
             .await
             .map(|()| (meeting, occurrence)),
         Err(r) => Err(r),
@@ -130,41 +182,58 @@ async fn prepare(ctx: Context<'_>, meeting_id: &str) -> Result<Ready, Refusal> {
             guild_name: facts.name,
             caller,
             now,
+            slots,
+            cooldown,
         }),
         Err(r) => {
-            data.cooldowns.give_back(guild, caller, Action::Invite, now);
+            if cooldown {
+                data.cooldowns.give_back(guild, caller, Action::Invite, now);
+            }
             Err(r)
         }
     }
 }
 
-/// The invitee cap holds for guests too: one meeting gets at most that many guest invitations (counted from the
-/// audit trail, which records each one), so `/invite` cannot be used to DM a server bit by bit.
-async fn within_cap(data: &Data, guild: u64, meeting: &Meeting, cap: usize) -> Result<(), Refusal> {
-    let entries = data
-        .store
-        .recent_audit(
-            guild,
-            Some(&meeting.id),
-            (cap as u32).saturating_mul(4).max(64),
-        )
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "reading the audit trail failed");
-            Refusal("The database is unavailable; please try again in a moment.".into())
-        })?;
-    let invited = entries
-        .iter()
-        .filter(|e| e.action == actions::GUEST_MEMBER || e.action == actions::GUEST_EXTERNAL)
-        .count();
-    if invited >= cap {
-        return Err(Refusal(format!(
-            "**{}** already has {invited} guest invitation{}; the limit here is {cap}.",
-            escape(&meeting.topic),
-            if invited == 1 { "" } else { "s" }
-        )));
+/// The invitee cap holds for guests too: one meeting gets at most that many guest invitations, counted exactly by
+/// the store and claimed in the same statement that checks the count (two moderators racing at the cap cannot
+/// both pass), so `/invite` cannot be used to DM a server bit by bit.
+async fn claim_slots(data: &Data, meeting: &Meeting, n: u32, cap: usize) -> Result<(), Refusal> {
+    let cap = u32::try_from(cap).unwrap_or(u32::MAX);
+    match data.store.claim_guest_slots(&meeting.id, n, cap).await {
+        Ok(GuestSlots::Claimed { .. }) => Ok(()),
+        Ok(GuestSlots::Full { total }) => Err(Refusal(render::guest_cap_reached(
+            &meeting.topic,
+            total,
+            n,
+            cap,
+        ))),
+        Err(e) => {
+            tracing::warn!(error = %e, "claiming guest invitations failed");
+            Err(Refusal(
+                "The database is unavailable; please try again in a moment.".into(),
+            ))
+        }
     }
-    Ok(())
+}
+
+/// Hands back what [`prepare`] took when nothing was handed out: the cooldown and the claimed guest slots.
+async fn undo(data: &Data, r: &Ready, refusal: Refusal) -> Refusal {
+    if r.cooldown {
+        data.cooldowns
+            .give_back(r.guild, r.caller, Action::Invite, r.now);
+    }
+    release(data, r, r.slots).await;
+    refusal
+}
+
+/// Gives back `n` of the claimed slots (logged on failure: the count then stays high, which only refuses sooner).
+async fn release(data: &Data, r: &Ready, n: u32) {
+    if n == 0 {
+        return;
+    }
+    if let Err(e) = data.store.release_guest_slots(&r.meeting.id, n).await {
+        tracing::warn!(error = %e, meeting = %r.meeting.id, "could not give back guest invitations");
+    }
 }
 
 /// The meeting and the occurrence to invite to, or why there is none.
@@ -280,38 +349,55 @@ fn invitation<'a>(
 
 async fn invite_member(ctx: Context<'_>, user: u64, meeting_id: &str) -> Result<String, Refusal> {
     let data = ctx.data();
-    let r = prepare(ctx, meeting_id).await?;
-    let give_back = |refusal: Refusal| {
-        data.cooldowns
-            .give_back(r.guild, r.caller, Action::Invite, r.now);
-        refusal
-    };
+    let r = prepare(ctx, meeting_id, 1, true).await?;
+    match member_invitation(data, &r, user).await {
+        Ok(answer) => Ok(answer),
+        Err(Failed::Undo(refusal)) => Err(undo(data, &r, refusal).await),
+        Err(Failed::Attempted(refusal)) => {
+            // The DM was attempted, so the cooldown is kept: a 403 counts towards Discord's invalid-request limit
+            // (10,000 per 10 minutes bans the bot's IP), and a loop of /invite at a closed inbox must not be free.
+            // The guest slot goes back: nobody was invited.
+            release(data, &r, r.slots).await;
+            Err(refusal)
+        }
+    }
+}
+
+/// Why an invitation was not handed out, and whether what [`prepare`] took goes back.
+enum Failed {
+    /// Nothing was sent: cooldown and slots go back.
+    Undo(Refusal),
+    /// A DM was attempted and did not arrive: the cooldown stays, the slot goes back.
+    Attempted(Refusal),
+}
+
+async fn member_invitation(data: &Data, r: &Ready, user: u64) -> Result<String, Failed> {
     let m = match data.rest.get_member(r.guild, user).await {
-        Ok(Some(m)) if m.bot => return Err(give_back(Refusal("Bots cannot join meetings.".into()))),
+        Ok(Some(m)) if m.bot => return Err(Failed::Undo(Refusal("Bots cannot join meetings.".into()))),
         Ok(Some(m)) => m,
         Ok(None) => {
-            return Err(give_back(Refusal(format!(
+            return Err(Failed::Undo(Refusal(format!(
                 "<@{user}> is not a member of this server. For someone outside it, use `/invite guest`."
             ))))
         }
         Err(e) => {
             tracing::warn!(error = %e, "member lookup failed");
-            return Err(give_back(Refusal(
+            return Err(Failed::Undo(Refusal(
                 "I could not look that member up; please try again in a moment.".into(),
             )));
         }
     };
-    let (opens, expires) = guest_window(data, &r, None).map_err(give_back)?;
+    let (opens, expires) = guest_window(data, r, None).map_err(Failed::Undo)?;
     let identity = Identity {
         id: m.user_id.to_string(),
         name: m.display_name().to_string(),
         avatar: m.avatar_url.clone(),
         email: None,
     };
-    let link = guest_link(data, &r, identity, opens, expires)
+    let link = guest_link(data, r, identity, opens, expires)
         .await
-        .map_err(give_back)?;
-    let invitation = invitation(&r, opens, expires);
+        .map_err(Failed::Undo)?;
+    let invitation = invitation(r, opens, expires);
     let dm = Dm {
         user_id: user,
         body: render::guest_member_dm(&invitation, &link),
@@ -341,15 +427,13 @@ async fn invite_member(ctx: Context<'_>, user: u64, meeting_id: &str) -> Result<
             .await;
             Ok(render::guest_member_sent(&invitation, user))
         }
-        // The DM was attempted, so the use is kept: a 403 counts towards Discord's invalid-request limit (10,000
-        // per 10 minutes bans the bot's IP), and a loop of /invite at a closed inbox must not be free.
-        Some(DmOutcome::DmsClosed) => Err(Refusal(format!(
+        Some(DmOutcome::DmsClosed) => Err(Failed::Attempted(Refusal(format!(
             "<@{user}> does not accept DMs from me, so the guest link was **not** delivered. Ask them to allow DMs from this server, or give them a link with `/invite guest`."
-        ))),
-        Some(DmOutcome::Failed(why) | DmOutcome::Unconfirmed(why)) => Err(Refusal(format!(
+        )))),
+        Some(DmOutcome::Failed(why) | DmOutcome::Unconfirmed(why)) => Err(Failed::Attempted(Refusal(format!(
             "I could not DM <@{user}> ({why}); the guest link was not delivered. Please try again."
-        ))),
-        Some(DmOutcome::NotSent(_)) | None => Err(give_back(Refusal(
+        )))),
+        Some(DmOutcome::NotSent(_)) | None => Err(Failed::Undo(Refusal(
             "The bot is shutting down; the guest link was not sent.".into(),
         ))),
     }
@@ -392,19 +476,18 @@ fn check_email(text: &str) -> Result<String, Refusal> {
     }
 }
 
-async fn invite_guest(
+/// One guest link per name, each with its own guest id, all under the meeting's guest cap (all or none). No
+/// cooldown: nothing is sent to anyone, the links come back to the caller.
+async fn invite_guests(
     ctx: Context<'_>,
-    name: &str,
+    names: &str,
     meeting_id: &str,
     email: Option<&str>,
     valid_for: Option<&str>,
-) -> Result<String, Refusal> {
+) -> Result<Vec<String>, Refusal> {
     let data = ctx.data();
-    // Input checks first: a typo should cost no cooldown.
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(Refusal("Give the guest a `name`.".into()));
-    }
+    // Input checks first: a typo should cost nothing.
+    let names = parse_names(names)?;
     let max = data.config.meetings.guest_max_validity;
     let valid_for = valid_for
         .filter(|v| !v.trim().is_empty())
@@ -414,47 +497,65 @@ async fn invite_guest(
         .filter(|e| !e.trim().is_empty())
         .map(check_email)
         .transpose()?;
-    let r = prepare(ctx, meeting_id).await?;
-    let give_back = |refusal: Refusal| {
-        data.cooldowns
-            .give_back(r.guild, r.caller, Action::Invite, r.now);
-        refusal
+    if email.is_some() && names.len() > 1 {
+        return Err(Refusal(
+            "An `email` belongs to one guest: name one guest with it, or leave it out.".into(),
+        ));
+    }
+    let count = u32::try_from(names.len()).unwrap_or(u32::MAX);
+    let r = prepare(ctx, meeting_id, count, false).await?;
+    let (opens, expires) = match guest_window(data, &r, valid_for) {
+        Ok(w) => w,
+        Err(refusal) => return Err(undo(data, &r, refusal).await),
     };
-    let (opens, expires) = guest_window(data, &r, valid_for).map_err(give_back)?;
-    let guest_id = {
-        let mut rng = rand::thread_rng();
-        format!("guest-{:016x}", rng.gen::<u64>())
-    };
-    let identity = Identity {
-        id: guest_id.clone(),
-        name: name.to_string(),
-        avatar: None,
-        email,
-    };
-    let link = guest_link(data, &r, identity, opens, expires)
-        .await
-        .map_err(give_back)?;
-    tracing::info!(guild = r.guild, by = r.caller, guest = %guest_id, meeting = %r.meeting.id, "guest link issued");
-    record_audit(
-        &data.rest,
-        &data.store,
-        r.policy.audit_channel,
-        entry(
-            r.guild,
-            r.now,
-            r.caller,
-            actions::GUEST_EXTERNAL,
-            Some(&r.meeting.id),
-            name.to_string(),
-            render::audit_guest_external(name, &guest_id, &r.meeting.topic, expires),
-        ),
-    )
-    .await;
-    Ok(render::guest_link_reply(
-        &invitation(&r, opens, expires),
-        name,
-        &link,
-    ))
+    let mut minted = Vec::with_capacity(names.len());
+    for name in &names {
+        let guest_id = {
+            let mut rng = rand::thread_rng();
+            format!("guest-{:016x}", rng.gen::<u64>())
+        };
+        let identity = Identity {
+            id: guest_id.clone(),
+            name: name.clone(),
+            avatar: None,
+            email: email.clone(),
+        };
+        match guest_link(data, &r, identity, opens, expires).await {
+            Ok(link) => minted.push((name, guest_id, link)),
+            Err(refusal) => return Err(undo(data, &r, refusal).await),
+        }
+    }
+    let mut messages = Vec::with_capacity(minted.len() + 1);
+    if minted.len() > 1 {
+        messages.push(render::guest_links_header(
+            &invitation(&r, opens, expires),
+            minted.len(),
+        ));
+    }
+    for (name, guest_id, link) in minted {
+        tracing::info!(guild = r.guild, by = r.caller, guest = %guest_id, meeting = %r.meeting.id, "guest link issued");
+        record_audit(
+            &data.rest,
+            &data.store,
+            r.policy.audit_channel,
+            entry(
+                r.guild,
+                r.now,
+                r.caller,
+                actions::GUEST_EXTERNAL,
+                Some(&r.meeting.id),
+                name.to_string(),
+                render::audit_guest_external(name, &guest_id, &r.meeting.topic, expires),
+            ),
+        )
+        .await;
+        messages.push(render::guest_link_reply(
+            &invitation(&r, opens, expires),
+            name,
+            &link,
+        ));
+    }
+    Ok(messages)
 }
 
 #[cfg(test)]
@@ -474,6 +575,21 @@ mod tests {
             panic!("two days passed a one-day limit")
         };
         assert!(t.contains("at most 1day"), "{t}");
+    }
+
+    #[test]
+    fn guest_names_split_on_commas_drop_repeats_and_are_capped() {
+        assert_eq!(parse_names(" Ada ").ok(), Some(vec!["Ada".to_string()]));
+        assert_eq!(
+            parse_names("Ada, Bea,,ada , Cy").ok(),
+            Some(vec!["Ada".to_string(), "Bea".into(), "Cy".into()])
+        );
+        assert!(parse_names(" , ").is_err());
+        let Err(Refusal(t)) = parse_names("a,b,c,d,e,f") else {
+            panic!("six names passed a cap of five")
+        };
+        assert!(t.contains("At most 5"), "{t}");
+        assert!(parse_names(&"x".repeat(65)).is_err());
     }
 
     #[test]

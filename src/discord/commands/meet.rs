@@ -43,6 +43,12 @@ pub async fn meet(
     #[autocomplete = "autocomplete_when"]
     when: Option<String>,
     #[description = "Scheduled meetings: how it repeats"] repeat: Option<RepeatChoice>,
+    #[description = "Repeating meetings: how many in all, the first included (e.g. 10)"]
+    #[min = 2]
+    times: Option<i64>,
+    #[description = "Repeating meetings: the last day it may take place, e.g. 2027-03-31"]
+    #[max_length = 10]
+    until: Option<String>,
     #[description = "Scheduled meetings: DM the personal links this many minutes before (0: at the start)"]
     remind: Option<i64>,
     #[description = "Scheduled meetings: time zone of `when`, e.g. Europe/Berlin"]
@@ -68,9 +74,17 @@ pub async fn meet(
             remind_minutes: remind,
             timezone,
             channel,
+            times,
+            until,
         }),
-        None if repeat.is_some() || remind.is_some() || timezone.is_some() || channel.is_some() => {
-            reply(ctx, "`repeat`, `remind`, `timezone` and `channel` are for scheduled meetings: add `when` too.").await;
+        None if repeat.is_some()
+            || remind.is_some()
+            || timezone.is_some()
+            || channel.is_some()
+            || times.is_some()
+            || until.is_some() =>
+        {
+            reply(ctx, "`repeat`, `remind`, `timezone`, `channel`, `times` and `until` are for scheduled meetings: add `when` too.").await;
             return Ok(());
         }
         None => None,
@@ -335,6 +349,7 @@ async fn store_meeting(
         duration_minutes: ((ends_at - now).num_minutes()).max(1) as u32,
         timezone: effective.default_timezone.name().to_string(),
         repeat: "none".into(),
+        repeat_until: None,
         remind_minutes: None,
         invitee_user_ids: valid.invites.users.clone(),
         invitee_role_ids: valid.invites.roles.clone(),
@@ -428,6 +443,67 @@ pub struct ScheduleOptions {
     pub timezone: Option<String>,
     /// Where to announce.
     pub channel: Option<serenity::ChannelId>,
+    /// How many occurrences a repeating series has in all.
+    pub times: Option<i64>,
+    /// The last day a repeating series may take place, as typed.
+    pub until: Option<String>,
+}
+
+/// The last start a repeating series may have, from `times` or `until` (one of them at most); `None`: no end.
+fn series_end(
+    opts: &ScheduleOptions,
+    starts_at: DateTime<Utc>,
+    tz: Tz,
+    max_times: u32,
+) -> Result<Option<DateTime<Utc>>, Refusal> {
+    let until = opts
+        .until
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty());
+    if opts.times.is_none() && until.is_none() {
+        return Ok(None);
+    }
+    if opts.repeat == Repeat::None {
+        return Err(Refusal(
+            "`times` and `until` end a repeating series: choose a `repeat` too.".into(),
+        ));
+    }
+    match (opts.times, until) {
+        (Some(_), Some(_)) => Err(Refusal("Give either `times` or `until`, not both.".into())),
+        (Some(n), None) => {
+            let n = u32::try_from(n)
+                .ok()
+                .filter(|n| (2..=max_times).contains(n))
+                .ok_or_else(|| {
+                    Refusal(format!(
+                        "`times` counts the meetings of the series, the first included: 2 to {max_times}."
+                    ))
+                })?;
+            opts.repeat
+                .nth_start(starts_at, tz, n)
+                .map(Some)
+                .ok_or_else(|| Refusal("That series cannot have that many meetings.".into()))
+        }
+        (None, Some(text)) => {
+            let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+                Refusal(format!(
+                    "`until` is the last day, written like 2027-03-31; I cannot read \"{}\".",
+                    render::escape(&clip(text, 20))
+                ))
+            })?;
+            let last = Repeat::last_start_on(day, tz)
+                .ok_or_else(|| Refusal("That `until` day is out of range.".into()))?;
+            if last < starts_at {
+                return Err(Refusal(format!(
+                    "`until` ({day}) is before the first meeting ({}).",
+                    describe(starts_at, tz, starts_at)
+                )));
+            }
+            Ok(Some(last))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// The time zone for a guild: the command's, else the server's default.
@@ -524,6 +600,7 @@ async fn schedule_meeting(
     let tz = zone_for(policy.default_timezone, opts.timezone.as_deref())?;
     let max = Duration::from_std(data.config.meetings.max_ahead).unwrap_or(Duration::days(366));
     let starts_at = parse_when_within(&opts.when, now, tz, max)?;
+    let repeat_until = series_end(&opts, starts_at, tz, data.config.meetings.max_series_times)?;
     let remind_minutes = match opts.remind_minutes {
         None => (policy.remind.as_secs() / 60) as u32,
         Some(m) if (0..=7 * 24 * 60).contains(&m) => m as u32,
@@ -563,20 +640,33 @@ async fn schedule_meeting(
         duration_minutes,
         timezone: tz.name().to_string(),
         repeat: opts.repeat.as_str().to_string(),
+        repeat_until,
         remind_minutes: Some(remind_minutes),
         invitee_user_ids: valid.invites.users.clone(),
         invitee_role_ids: valid.invites.roles.clone(),
         private: valid.private,
     };
     let jobs = crate::schedule::runner::jobs_for(starts_at, ends_at, Some(remind_minutes), now);
-    data.store.create_meeting(&new, &jobs).await.map_err(|e| {
-        tracing::warn!(error = %e, "cannot store a scheduled meeting");
-        Refusal(if e.is_unavailable() {
-            "The database is unavailable, so I cannot schedule meetings right now. Nothing was saved; please try again in a few minutes.".into()
-        } else {
-            "I could not save the meeting; nothing was scheduled. Please try again.".into()
-        })
-    })?;
+    let caps = crate::store::FutureCaps {
+        now,
+        per_host: data.config.meetings.max_future_per_user,
+        per_guild: data.config.meetings.max_future_per_server,
+    };
+    let stored = data
+        .store
+        .create_meeting_within(&new, &jobs, &caps)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "cannot store a scheduled meeting");
+            Refusal(if e.is_unavailable() {
+                "The database is unavailable, so I cannot schedule meetings right now. Nothing was saved; please try again in a few minutes.".into()
+            } else {
+                "I could not save the meeting; nothing was scheduled. Please try again.".into()
+            })
+        })?;
+    if let Err(counts) = stored {
+        return Err(Refusal(render::future_cap_reached(&counts, &caps)));
+    }
     data.scheduler_wake.notify_one();
     tracing::info!(guild = guild_id, meeting = %id, starts = %starts_at, repeat = %opts.repeat, "meeting scheduled");
 
@@ -606,7 +696,13 @@ async fn schedule_meeting(
     let text = render::scheduled_reply(&ScheduledReply {
         topic: &valid.topic,
         starts_at,
-        repeat: (opts.repeat != Repeat::None).then(|| opts.repeat.to_string()),
+        repeat: (opts.repeat != Repeat::None).then(|| {
+            let mut label = opts.repeat.to_string();
+            if let Some(last) = repeat_until {
+                label.push_str(&render::series_end_label(last, opts.times));
+            }
+            label
+        }),
         private: valid.private,
         channel_id,
         invitees: invitees_count,

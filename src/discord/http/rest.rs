@@ -448,6 +448,52 @@ pub fn with_nonce(mut body: Value) -> Value {
     body
 }
 
+/// How many DM channels a client remembers (about 40 bytes each): enough for the people one process writes to in a
+/// while, bounded so a bot that has DMed a million members does not keep them all.
+pub const DM_CACHE_CAPACITY: usize = 10_000;
+
+/// User → DM channel, at most `capacity` entries; the oldest remembered goes first when full. (A DM channel never
+/// changes, so an evicted one costs one request to open again, nothing more.)
+#[derive(Debug)]
+pub(crate) struct DmCache {
+    capacity: usize,
+    channels: HashMap<u64, u64>,
+    order: std::collections::VecDeque<u64>,
+}
+
+impl DmCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            channels: HashMap::new(),
+            order: std::collections::VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn get(&self, user: u64) -> Option<u64> {
+        self.channels.get(&user).copied()
+    }
+
+    pub(crate) fn insert(&mut self, user: u64, channel: u64) {
+        if self.channels.insert(user, channel).is_none() {
+            self.order.push_back(user);
+        }
+        while self.channels.len() > self.capacity {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.channels.remove(&old);
+                }
+                None => break,
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.channels.len()
+    }
+}
+
 /// Discord REST client; cheap to clone, and clones share the pacer and the DM channel cache.
 #[derive(Clone)]
 pub struct RestClient {
@@ -456,7 +502,7 @@ pub struct RestClient {
     auth: HeaderValue,
     pacer: Arc<Pacer>,
     policy: RetryPolicy,
-    dm_channels: Arc<Mutex<HashMap<u64, u64>>>,
+    dm_channels: Arc<Mutex<DmCache>>,
     role_cache: Arc<Mutex<RoleCache>>,
     lane: Arc<Mutex<Option<LaneSender>>>,
 }
@@ -505,7 +551,7 @@ impl RestClient {
             auth,
             pacer,
             policy,
-            dm_channels: Arc::new(Mutex::new(HashMap::new())),
+            dm_channels: Arc::new(Mutex::new(DmCache::new(DM_CACHE_CAPACITY))),
             role_cache: Arc::new(Mutex::new(RoleCache::default())),
             lane: Arc::new(Mutex::new(None)),
         })
@@ -536,7 +582,7 @@ impl RestClient {
         &self.pacer
     }
 
-    /// Opens (or finds) the DM channel with a user; cached per user for the client's lifetime.
+    /// Opens (or finds) the DM channel with a user; the most recent [`DM_CACHE_CAPACITY`] are remembered.
     pub async fn create_dm(&self, user_id: u64) -> Result<u64, RestError> {
         if let Some(id) = self.cached_dm(user_id) {
             return Ok(id);
@@ -554,11 +600,7 @@ impl RestClient {
     }
 
     fn cached_dm(&self, user_id: u64) -> Option<u64> {
-        self.dm_channels
-            .lock()
-            .expect("dm cache lock")
-            .get(&user_id)
-            .copied()
+        self.dm_channels.lock().expect("dm cache lock").get(user_id)
     }
 
     /// Posts a message; returns the new message's id. The message carries a nonce Discord enforces (a random one
@@ -857,6 +899,20 @@ impl RestClient {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_dm_cache_keeps_at_most_its_capacity_dropping_the_oldest() {
+        let mut c = super::DmCache::new(3);
+        for u in 1..=5u64 {
+            c.insert(u, u * 10);
+        }
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.get(1), None);
+        assert_eq!(c.get(2), None);
+        assert_eq!(c.get(5), Some(50));
+        c.insert(5, 51);
+        assert_eq!((c.len(), c.get(5), c.get(3)), (3, Some(51), Some(30)));
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -78,3 +78,31 @@ pub fn guest_link_reply(g: &GuestInvitation<'_>, name: &str, link: &Link) -> Str
         opens_note(g)
     )
 }
+
+/// The refusal when `asked` more guest invitations would pass the meeting's cap.
+pub fn guest_cap_reached(topic: &str, total: u32, asked: u32, cap: u32) -> String {
+    let plural = |n: u32| if n == 1 { "" } else { "s" };
+    let left = cap.saturating_sub(total);
+    if asked <= 1 || left == 0 {
+        format!(
+            "**{}** already has {total} guest invitation{}; the limit here is {cap}.",
+            escape(topic),
+            plural(total)
+        )
+    } else {
+        format!(
+            "**{}** already has {total} guest invitation{} and the limit here is {cap}: {left} more fit, you asked for {asked}. No link was made.",
+            escape(topic),
+            plural(total)
+        )
+    }
+}
+
+/// The first of several messages answering `/invite guest` with `n` names: the links follow, one a message.
+pub fn guest_links_header(g: &GuestInvitation<'_>, n: usize) -> String {
+    format!(
+        "{n} guest links to **{}** ({}), one a message below. Forward each to its guest only; none makes them a moderator.",
+        escape(g.topic),
+        ts(g.starts_at, 'F'),
+    )
+}

@@ -18,8 +18,10 @@ use serde_json::{json, Value};
 /// Discord's limit on message content.
 pub const MAX_CONTENT: usize = 2000;
 
-/// Escapes Discord markdown so a topic shows as typed and cannot restyle or break the message.
+/// Escapes Discord markdown so a topic shows as typed and cannot restyle or break the message; reordering and
+/// invisible characters are dropped first ([`crate::text::plain`]), so it cannot spoof the line either.
 pub fn escape(text: &str) -> String {
+    let text = crate::text::plain(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(

@@ -88,7 +88,13 @@ pub fn upcoming_page(rows: &[(Meeting, Occurrence)], page: u32, per_page: u32) -
             ts(o.starts_at, 'F'),
             ts(o.starts_at, 'R'),
             if m.repeat != "none" {
-                format!(" · {}", m.repeat)
+                format!(
+                    " · {}{}",
+                    m.repeat,
+                    m.repeat_until
+                        .map(|u| series_end_label(u, None))
+                        .unwrap_or_default()
+                )
             } else {
                 String::new()
             },
@@ -264,7 +270,13 @@ pub fn scheduled_announcement(
         ts(occ.starts_at, 'R'),
         ts(occ.ends_at, 't'),
         if m.repeat != "none" {
-            format!(" · repeats {}", m.repeat)
+            format!(
+                " · repeats {}{}",
+                m.repeat,
+                m.repeat_until
+                    .map(|u| series_end_label(u, None))
+                    .unwrap_or_default()
+            )
         } else {
             String::new()
         },
@@ -302,6 +314,7 @@ mod tests {
             duration_minutes: 60,
             timezone: "UTC".into(),
             repeat: "weekly".into(),
+            repeat_until: None,
             remind_minutes: Some(10),
             invitee_user_ids: vec![2],
             invitee_role_ids: vec![9],
@@ -422,5 +435,31 @@ mod tests {
             told,
             "Cancelled **Retro** (the next occurrence only). 1 invitee who already had a link were told."
         );
+    }
+}
+
+/// How a repeating series ends, after its rule: ", 5 times, the last <date>" or ", until <date>".
+pub fn series_end_label(last: DateTime<Utc>, times: Option<i64>) -> String {
+    match times {
+        Some(n) => format!(", {n} times, the last {}", ts(last, 'D')),
+        None => format!(", until {}", ts(last, 'D')),
+    }
+}
+
+/// The refusal when the host or the server already has as many meetings still to come as allowed.
+pub fn future_cap_reached(
+    counts: &crate::store::FutureCounts,
+    caps: &crate::store::FutureCaps,
+) -> String {
+    if counts.by_host >= caps.per_host {
+        format!(
+            "You already host {} upcoming meetings here, the most one person may; cancel one with `/meetings cancel` first. Nothing was scheduled.",
+            counts.by_host
+        )
+    } else {
+        format!(
+            "This server already has {} upcoming meetings, the most it may; cancel one with `/meetings cancel` first. Nothing was scheduled.",
+            counts.in_guild
+        )
     }
 }
