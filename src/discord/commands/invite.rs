@@ -20,6 +20,7 @@ use crate::store::{Meeting, MeetingStatus, Occurrence};
 use chrono::{DateTime, Duration, Utc};
 use poise::serenity_prelude as serenity;
 use rand::Rng;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Invite someone who is not a moderator to a meeting, with a guest link.
 #[poise::command(
@@ -107,8 +108,8 @@ async fn prepare(ctx: Context<'_>, meeting_id: &str) -> Result<Ready, Refusal> {
     let caller = ctx.author().id.get();
     let cooldown = Duration::from_std(policy.cooldown).unwrap_or(Duration::zero());
     if let Err(until) = data
-        .cooldowns
-        .try_take(guild, caller, Action::Invite, now, cooldown)
+        .take_cooldown(guild, caller, Action::Invite, now, cooldown)
+        .await
     {
         return Err(Refusal(format!(
             "You invited someone a moment ago; you can invite again <t:{}:R>.",
@@ -132,7 +133,8 @@ async fn prepare(ctx: Context<'_>, meeting_id: &str) -> Result<Ready, Refusal> {
             now,
         }),
         Err(r) => {
-            data.cooldowns.give_back(guild, caller, Action::Invite, now);
+            data.give_back_cooldown(guild, caller, Action::Invite, now)
+                .await;
             Err(r)
         }
     }
@@ -280,76 +282,85 @@ fn invitation<'a>(
 async fn invite_member(ctx: Context<'_>, user: u64, meeting_id: &str) -> Result<String, Refusal> {
     let data = ctx.data();
     let r = prepare(ctx, meeting_id).await?;
+    // A refusal before anything was sent gives the use back, once the refusal is known.
+    let unsent = AtomicBool::new(false);
     let give_back = |refusal: Refusal| {
-        data.cooldowns
-            .give_back(r.guild, r.caller, Action::Invite, r.now);
+        unsent.store(true, Ordering::Relaxed);
         refusal
     };
-    let m = match data.rest.get_member(r.guild, user).await {
-        Ok(Some(m)) if m.bot => return Err(give_back(Refusal("Bots cannot join meetings.".into()))),
-        Ok(Some(m)) => m,
-        Ok(None) => {
-            return Err(give_back(Refusal(format!(
-                "<@{user}> is not a member of this server. For someone outside it, use `/invite guest`."
-            ))))
+    let out = async {
+        let m = match data.rest.get_member(r.guild, user).await {
+            Ok(Some(m)) if m.bot => return Err(give_back(Refusal("Bots cannot join meetings.".into()))),
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                return Err(give_back(Refusal(format!(
+                    "<@{user}> is not a member of this server. For someone outside it, use `/invite guest`."
+                ))))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "member lookup failed");
+                return Err(give_back(Refusal(
+                    "I could not look that member up; please try again in a moment.".into(),
+                )));
+            }
+        };
+        let (opens, expires) = guest_window(data, &r, None).map_err(give_back)?;
+        let identity = Identity {
+            id: m.user_id.to_string(),
+            name: m.display_name().to_string(),
+            avatar: m.avatar_url.clone(),
+            email: None,
+        };
+        let link = guest_link(data, &r, identity, opens, expires).map_err(give_back)?;
+        let invitation = invitation(&r, opens, expires);
+        let dm = Dm {
+            user_id: user,
+            body: render::guest_member_dm(&invitation, &link),
+        };
+        let outcome = deliver_all(&data.rest, vec![dm], 1, data.shutdown.clone())
+            .await
+            .into_iter()
+            .next()
+            .map(|(_, o)| o);
+        match outcome {
+            Some(DmOutcome::Delivered { .. }) => {
+                tracing::info!(guild = r.guild, by = r.caller, user, meeting = %r.meeting.id, "guest link sent to a member");
+                record_audit(
+                    &data.rest,
+                    &data.store,
+                    r.policy.audit_channel,
+                    entry(
+                        r.guild,
+                        r.now,
+                        r.caller,
+                        actions::GUEST_MEMBER,
+                        Some(&r.meeting.id),
+                        user.to_string(),
+                        render::audit_guest_member(user, &r.meeting.topic, expires),
+                    ),
+                )
+                .await;
+                Ok(render::guest_member_sent(&invitation, user))
+            }
+            // The DM was attempted, so the use is kept: a 403 counts towards Discord's invalid-request limit (10,000
+            // per 10 minutes bans the bot's IP), and a loop of /invite at a closed inbox must not be free.
+            Some(DmOutcome::DmsClosed) => Err(Refusal(format!(
+                "<@{user}> does not accept DMs from me, so the guest link was **not** delivered. Ask them to allow DMs from this server, or give them a link with `/invite guest`."
+            ))),
+            Some(DmOutcome::Failed(why)) => Err(Refusal(format!(
+                "I could not DM <@{user}> ({why}); the guest link was not delivered. Please try again."
+            ))),
+            Some(DmOutcome::NotSent(_)) | None => Err(give_back(Refusal(
+                "The bot is shutting down; the guest link was not sent.".into(),
+            ))),
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "member lookup failed");
-            return Err(give_back(Refusal(
-                "I could not look that member up; please try again in a moment.".into(),
-            )));
-        }
-    };
-    let (opens, expires) = guest_window(data, &r, None).map_err(give_back)?;
-    let identity = Identity {
-        id: m.user_id.to_string(),
-        name: m.display_name().to_string(),
-        avatar: m.avatar_url.clone(),
-        email: None,
-    };
-    let link = guest_link(data, &r, identity, opens, expires).map_err(give_back)?;
-    let invitation = invitation(&r, opens, expires);
-    let dm = Dm {
-        user_id: user,
-        body: render::guest_member_dm(&invitation, &link),
-    };
-    let outcome = deliver_all(&data.rest, vec![dm], 1, data.shutdown.clone())
-        .await
-        .into_iter()
-        .next()
-        .map(|(_, o)| o);
-    match outcome {
-        Some(DmOutcome::Delivered { .. }) => {
-            tracing::info!(guild = r.guild, by = r.caller, user, meeting = %r.meeting.id, "guest link sent to a member");
-            record_audit(
-                &data.rest,
-                &data.store,
-                r.policy.audit_channel,
-                entry(
-                    r.guild,
-                    r.now,
-                    r.caller,
-                    actions::GUEST_MEMBER,
-                    Some(&r.meeting.id),
-                    user.to_string(),
-                    render::audit_guest_member(user, &r.meeting.topic, expires),
-                ),
-            )
-            .await;
-            Ok(render::guest_member_sent(&invitation, user))
-        }
-        // The DM was attempted, so the use is kept: a 403 counts towards Discord's invalid-request limit (10,000
-        // per 10 minutes bans the bot's IP), and a loop of /invite at a closed inbox must not be free.
-        Some(DmOutcome::DmsClosed) => Err(Refusal(format!(
-            "<@{user}> does not accept DMs from me, so the guest link was **not** delivered. Ask them to allow DMs from this server, or give them a link with `/invite guest`."
-        ))),
-        Some(DmOutcome::Failed(why)) => Err(Refusal(format!(
-            "I could not DM <@{user}> ({why}); the guest link was not delivered. Please try again."
-        ))),
-        Some(DmOutcome::NotSent(_)) | None => Err(give_back(Refusal(
-            "The bot is shutting down; the guest link was not sent.".into(),
-        ))),
     }
+    .await;
+    if unsent.load(Ordering::Relaxed) {
+        data.give_back_cooldown(r.guild, r.caller, Action::Invite, r.now)
+            .await;
+    }
+    out
 }
 
 /// Reads `valid_for`: a duration like `2h` or `90m`, positive and within the configured maximum.
@@ -412,44 +423,53 @@ async fn invite_guest(
         .map(check_email)
         .transpose()?;
     let r = prepare(ctx, meeting_id).await?;
+    // A refusal before anything was sent gives the use back, once the refusal is known.
+    let unsent = AtomicBool::new(false);
     let give_back = |refusal: Refusal| {
-        data.cooldowns
-            .give_back(r.guild, r.caller, Action::Invite, r.now);
+        unsent.store(true, Ordering::Relaxed);
         refusal
     };
-    let (opens, expires) = guest_window(data, &r, valid_for).map_err(give_back)?;
-    let guest_id = {
-        let mut rng = rand::thread_rng();
-        format!("guest-{:016x}", rng.gen::<u64>())
-    };
-    let identity = Identity {
-        id: guest_id.clone(),
-        name: name.to_string(),
-        avatar: None,
-        email,
-    };
-    let link = guest_link(data, &r, identity, opens, expires).map_err(give_back)?;
-    tracing::info!(guild = r.guild, by = r.caller, guest = %guest_id, meeting = %r.meeting.id, "guest link issued");
-    record_audit(
-        &data.rest,
-        &data.store,
-        r.policy.audit_channel,
-        entry(
-            r.guild,
-            r.now,
-            r.caller,
-            actions::GUEST_EXTERNAL,
-            Some(&r.meeting.id),
-            name.to_string(),
-            render::audit_guest_external(name, &guest_id, &r.meeting.topic, expires),
-        ),
-    )
+    let out = async {
+        let (opens, expires) = guest_window(data, &r, valid_for).map_err(give_back)?;
+        let guest_id = {
+            let mut rng = rand::thread_rng();
+            format!("guest-{:016x}", rng.gen::<u64>())
+        };
+        let identity = Identity {
+            id: guest_id.clone(),
+            name: name.to_string(),
+            avatar: None,
+            email,
+        };
+        let link = guest_link(data, &r, identity, opens, expires).map_err(give_back)?;
+        tracing::info!(guild = r.guild, by = r.caller, guest = %guest_id, meeting = %r.meeting.id, "guest link issued");
+        record_audit(
+            &data.rest,
+            &data.store,
+            r.policy.audit_channel,
+            entry(
+                r.guild,
+                r.now,
+                r.caller,
+                actions::GUEST_EXTERNAL,
+                Some(&r.meeting.id),
+                name.to_string(),
+                render::audit_guest_external(name, &guest_id, &r.meeting.topic, expires),
+            ),
+        )
+        .await;
+        Ok(render::guest_link_reply(
+            &invitation(&r, opens, expires),
+            name,
+            &link,
+        ))
+    }
     .await;
-    Ok(render::guest_link_reply(
-        &invitation(&r, opens, expires),
-        name,
-        &link,
-    ))
+    if unsent.load(Ordering::Relaxed) {
+        data.give_back_cooldown(r.guild, r.caller, Action::Invite, r.now)
+            .await;
+    }
+    out
 }
 
 #[cfg(test)]
