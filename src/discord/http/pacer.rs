@@ -263,6 +263,62 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn an_urgent_request_waits_for_at_most_one_slot_behind_a_queue_of_bulk_ones() {
+        let pacer = Arc::new(Pacer::new(10));
+        let start = Instant::now();
+        pacer.acquire("GET /first").await;
+        let mut bulk = Vec::new();
+        for i in 0..20 {
+            let pacer = pacer.clone();
+            bulk.push(tokio::spawn(async move {
+                pacer.acquire(&format!("POST /channels/{i}/messages")).await;
+                Instant::now() - start
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        pacer
+            .acquire_in("POST /channels/99/messages", Lane::Urgent)
+            .await;
+        let urgent = Instant::now() - start;
+        assert!(
+            urgent <= Duration::from_millis(300),
+            "the urgent request waited {urgent:?} behind 20 bulk ones"
+        );
+        let mut times = Vec::new();
+        for t in bulk {
+            times.push(t.await.unwrap());
+        }
+        times.push(urgent);
+        times.sort();
+        for w in times.windows(2) {
+            assert!(
+                w[1] - w[0] >= Duration::from_millis(100),
+                "the pace holds: {times:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shared_budget_gives_the_slots_and_hears_of_a_global_429() {
+        let budget = Arc::new(crate::store::LocalBudget::new(5));
+        let pacer = Pacer::shared(40, budget.clone());
+        assert!(pacer.is_shared());
+        let start = Instant::now();
+        for _ in 0..6 {
+            pacer.acquire("GET /a").await;
+        }
+        assert_eq!(
+            Instant::now() - start,
+            Duration::from_secs(1),
+            "the budget's pace, not 40/s"
+        );
+        pacer.report_global_429(Duration::from_secs(3)).await;
+        let reported = Instant::now();
+        // The budget itself (which other processes share) is paused, not only this pacer.
+        assert!(budget.acquire().await.at >= reported + Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn global_pause_delays_every_waiter_then_releases_them_at_the_pace() {
         let pacer = Arc::new(Pacer::new(10));
         let start = Instant::now();
