@@ -213,3 +213,83 @@ async fn three_processes_of_four_shards_answer_each_interaction_once_and_share_o
     }
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_whose_clock_is_5_minutes_off_schedules_on_the_databases_clock() {
+    let Some((db_url, _schema)) = support::db::postgres_schema_via(None).await else {
+        return;
+    };
+    for skew in [chrono::Duration::minutes(5), -chrono::Duration::minutes(5)] {
+        let sim = discord_sim::Simulator::start(discord_sim::SimOptions {
+            bot_token: BOT_TOKEN.into(),
+            ..discord_sim::SimOptions::default()
+        })
+        .await;
+        populate(&sim);
+        let mut env = base_env(&sim);
+        env.insert("DATABASE_URL".into(), db_url.clone());
+        let before = sim
+            .requests_matching("PUT", "/applications/*/guilds/*/commands")
+            .len();
+        // This machine's clock is off by `skew`; the database's is right.
+        let process = meetbot::clock::ManualClock::new(chrono::Utc::now() + skew);
+        let bot = meetbot::discord::start_with(
+            config_from(&env),
+            StartOptions {
+                clock: std::sync::Arc::new(process.clone()),
+                run_scheduler: false,
+                store: None,
+                database_clock: true,
+            },
+        )
+        .await
+        .expect("bot starts");
+        sim.wait_for_requests(
+            "PUT",
+            "/applications/*/guilds/*/commands",
+            before + 1,
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("registered");
+        let db_now = bot.store().db_now().await.unwrap();
+        let i = sim
+            .invoke_command(
+                GUILD,
+                CHANNEL,
+                ALICE,
+                "meet",
+                json!([opt("topic", "Skew"), opt("when", "in 2h")]),
+            )
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let reply = loop {
+            let found = sim.interaction_responses(&i.token).iter().find_map(|r| {
+                r.body["content"]
+                    .as_str()
+                    .filter(|c| c.contains("Meeting id: `"))
+                    .map(str::to_string)
+            });
+            if let Some(r) = found {
+                break r;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no reply to /meet when"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let start = reply.find("Meeting id: `").unwrap() + "Meeting id: `".len();
+        let id = reply[start..].split('`').next().unwrap().to_string();
+        let occ = bot.store().occurrences(&id).await.unwrap().remove(0);
+        let off = (occ.starts_at - (db_now + chrono::Duration::hours(2))).abs();
+        assert!(
+            off < chrono::Duration::seconds(30),
+            "skew {skew}: 'in 2h' became {} vs the database's {db_now}",
+            occ.starts_at
+        );
+        bot.shutdown().await.expect("clean shutdown");
+        assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+    }
+}
