@@ -1047,7 +1047,6 @@ async fn interested_crowd(h: &Harness, event: u64, base: u64, n: u64) -> Vec<u64
 /// A meeting at 15:00 with a reminder 10 minutes before, announced, and 150 members Interested in its event.
 async fn launch_with_fans() -> (Harness, Occurrence, Vec<u64>) {
     let h = Harness::start().await;
-    let starts = utc(2026, 12, 1, 15, 0);
     let id = schedule(
         &h,
         ALICE,

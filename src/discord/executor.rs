@@ -37,7 +37,7 @@ const DM_BATCH_ROUNDS: usize = 4;
 pub struct DiscordExecutor {
     rest: Arc<RestClient>,
     store: Store,
-    minter: Arc<Minter>,
+    minters: Arc<super::minters::ServerMinters>,
     config: Arc<Config>,
     clock: SharedClock,
     shutdown: tokio::sync::watch::Receiver<bool>,
@@ -59,7 +59,7 @@ impl DiscordExecutor {
     pub fn new(
         rest: Arc<RestClient>,
         store: Store,
-        minter: Arc<Minter>,
+        minters: Arc<super::minters::ServerMinters>,
         config: Arc<Config>,
         clock: SharedClock,
         shutdown: tokio::sync::watch::Receiver<bool>,
@@ -67,7 +67,7 @@ impl DiscordExecutor {
         DiscordExecutor {
             rest,
             store,
-            minter,
+            minters,
             config,
             clock,
             shutdown,
@@ -122,6 +122,12 @@ impl DiscordExecutor {
     ) -> Result<(), ExecError> {
         let room = Room::from_normalized(m.room.clone())
             .unwrap_or_else(|_| Room::from_user_input("meeting").expect("fixed name"));
+        // The event names the server's own meeting site when it has one.
+        let base = self
+            .minters
+            .for_guild(m.guild_id)
+            .await
+            .map_err(|r| ExecError::Transient(r.0))?;
         let body = json!({
             "name": clip(&m.topic, 100),
             "privacy_level": 2,
@@ -129,7 +135,7 @@ impl DiscordExecutor {
             "scheduled_end_time": occ.ends_at.to_rfc3339(),
             "description": "Video meeting hosted by meetbot. Use the Join button in the announcement for your personal link.",
             "entity_type": 3,
-            "entity_metadata": { "location": clip(self.minter.room_url(&room).as_str(), 100) },
+            "entity_metadata": { "location": clip(base.room_url(&room).as_str(), 100) },
         });
         match self
             .rest
@@ -259,7 +265,12 @@ impl DiscordExecutor {
         let invitees = self.recipients(m, occ, &facts, &server.guild).await?;
         let window = Duration::from_std(server.join_window).unwrap_or(Duration::minutes(10));
         let validity = occurrence_validity(occ.slot(), window, grace(&self.config));
-        let minter = links::minter(&server, &self.minter);
+        let base = self
+            .minters
+            .for_guild(m.guild_id)
+            .await
+            .map_err(|r| ExecError::Transient(r.0))?;
+        let minter = links::minter(&server, &base);
         let scope = DeliveryScope::Occurrence(occ.id);
         // In batches, each after a look at the lease: a job another process took over stops here, and that
         // process sends the rest (the claims below keep either from sending anyone a second DM).
@@ -314,7 +325,7 @@ impl DiscordExecutor {
                 Ok(false) => continue,
                 Err(e) => return Err(ExecError::Transient(e.to_string())),
             }
-            let link = links::for_meeting(&minter, m, inv, validity)
+            let link = links::for_meeting(minter, m, inv, validity)
                 .map_err(|e| ExecError::Permanent(e.to_string()))?;
             audit::link_issued(
                 &self.rest,

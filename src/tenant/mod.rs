@@ -485,7 +485,32 @@ impl Tenants {
         guild_id: u64,
         defaults: &JitsiSettings,
     ) -> Result<Option<Arc<Minter>>, TenantError> {
-        let Some(setup) = self.store.tenant_jitsi(guild_id).await? else {
+        // Without a master key no server can hold a setup of its own (its secrets could not be opened), so the
+        // operator's Jitsi applies and the database is not asked: a /meet during a database outage still works.
+        if !self.enabled() {
+            return Ok(None);
+        }
+        let setup = match self.store.tenant_jitsi(guild_id).await {
+            Ok(setup) => setup,
+            // The database is down: the last setup read still signs (it is what the server chose); with none
+            // read yet the caller refuses rather than guess the operator's Jitsi.
+            Err(e) => {
+                let cached = self
+                    .minters
+                    .lock()
+                    .expect("minter cache")
+                    .get(&guild_id)
+                    .map(|c| c.minter.clone());
+                return match cached {
+                    Some(minter) => {
+                        tracing::warn!(error = %e, guild = guild_id, "the database is unavailable; signing with this server's last known Jitsi setup");
+                        Ok(Some(minter))
+                    }
+                    None => Err(e.into()),
+                };
+            }
+        };
+        let Some(setup) = setup else {
             self.minters.lock().expect("minter cache").remove(&guild_id);
             return Ok(None);
         };
