@@ -38,7 +38,12 @@ pub(crate) async fn record_audit(
             "content": audit_line(entry.at, entry.actor_id, &entry.detail, entry.meeting_id.as_deref()),
             "allowed_mentions": { "parse": [] },
         });
-        if let Err(e) = rest.send_message(channel, &body).await {
+        // An audit entry never waits behind a DM fan-out.
+        if let Err(e) = rest
+            .in_lane(crate::discord::http::Lane::Urgent)
+            .send_message(channel, &body)
+            .await
+        {
             tracing::warn!(error = %e, channel, "could not post to the audit channel");
         }
     }

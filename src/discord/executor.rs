@@ -13,18 +13,24 @@ use super::render::{self, clip, AnnouncementState};
 use super::reply::Refusal;
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::jitsi::Room;
+use crate::jitsi::{Minter, Room};
 use crate::meeting::invite::InviteList;
-use crate::meeting::join::occurrence_validity;
+use crate::meeting::join::{occurrence_validity, Validity};
 use crate::meeting::occurrences::Timed;
 use crate::meeting::policy::GuildPolicy;
 use crate::meeting::recipients::{Invitee, ReminderRecipients};
+use crate::meeting::settings::EffectivePolicy;
+use crate::schedule::lease::JobLease;
 use crate::schedule::runner::{ExecError, Executor, JobContext};
 use crate::store::{DeliveryScope, Meeting, Occurrence, OccurrenceStatus, Store};
 use chrono::{DateTime, Duration, Utc};
 use reqwest::Method;
 use serde_json::json;
 use std::sync::Arc;
+
+/// A reminder's DMs go out in batches of this many rounds of `discord.dm_concurrency`, the lease looked at
+/// before each.
+const DM_BATCH_ROUNDS: usize = 4;
 
 /// Carries out due work on Discord. Cheap to build: everything inside is shared.
 #[derive(Clone)]
@@ -230,24 +236,27 @@ impl DiscordExecutor {
             ));
         }
         if let Some(event) = occ.discord_event_id {
-            for user in announcement::interested_users(&self.rest, m.guild_id, event)
+            for member in announcement::interested_users(&self.rest, m.guild_id, event)
                 .await
                 .unwrap_or_default()
             {
-                if list.lists(user) {
+                if list.lists(member.user_id) {
                     continue;
                 }
-                if let Ok(Some(member)) = self.rest.get_member(m.guild_id, user).await {
-                    let person = invitee_from_member(&member, m.guild_id, facts, policy, &roles);
-                    list.add_interested(person, member.bot);
-                }
+                let person = invitee_from_member(&member, m.guild_id, facts, policy, &roles);
+                list.add_interested(person, member.bot);
             }
         }
         Ok(list.into_people())
     }
 
     /// DMs every recipient their own link (once per occurrence), and posts a note.
-    async fn remind_now(&self, m: &Meeting, occ: &Occurrence) -> Result<(), ExecError> {
+    async fn remind_now(
+        &self,
+        m: &Meeting,
+        occ: &Occurrence,
+        lease: &JobLease,
+    ) -> Result<(), ExecError> {
         let now = self.clock.now();
         let facts = guild_facts_rest(&self.rest, m.guild_id)
             .await
@@ -263,15 +272,60 @@ impl DiscordExecutor {
             .map_err(|r| ExecError::Transient(r.0))?;
         let minter = links::minter(&server, &base);
         let scope = DeliveryScope::Occurrence(occ.id);
+        // In batches, each after a look at the lease: a job another process took over stops here, and that
+        // process sends the rest (the claims below keep either from sending anyone a second DM).
+        let batch = self.config.discord.dm_concurrency.max(1) * DM_BATCH_ROUNDS;
+        for invitees in invitees.chunks(batch) {
+            if !lease.still_held().await {
+                return Err(ExecError::LeaseLost);
+            }
+            self.remind_batch(
+                m, occ, &facts, &server, &minter, validity, &scope, invitees, now,
+            )
+            .await?;
+        }
+        // A rerun (the first run's completion was lost) must not post the note again; the DMs above are
+        // guarded per user by claim_delivery.
+        if !m.private && occ.reminded_at.is_none() {
+            if !lease.still_held().await {
+                return Err(ExecError::LeaseLost);
+            }
+            let note = render::starting_note(&m.topic, occ.starts_at);
+            if let Err(e) = self.rest.send_message(m.channel_id, &note).await {
+                tracing::warn!(error = %e, meeting = %m.id, "could not post the starting note");
+            }
+        }
+        self.store
+            .set_reminded(occ.id, now)
+            .await
+            .map_err(|e| ExecError::Transient(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Claims, mints and DMs one batch of a reminder's recipients, and records each outcome.
+    #[allow(clippy::too_many_arguments)]
+    async fn remind_batch(
+        &self,
+        m: &Meeting,
+        occ: &Occurrence,
+        facts: &GuildFacts,
+        server: &EffectivePolicy,
+        minter: &Minter,
+        validity: Validity,
+        scope: &DeliveryScope,
+        invitees: &[Invitee],
+        now: DateTime<Utc>,
+    ) -> Result<(), ExecError> {
+        let scope = scope.clone();
         let mut dms = Vec::new();
-        for inv in &invitees {
+        for inv in invitees {
             // Claimed before sending: a crash after this point never leads to a second DM.
             match self.store.claim_delivery(&scope, inv.user_id, now).await {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(e) => return Err(ExecError::Transient(e.to_string())),
             }
-            let link = links::for_meeting(&minter, m, inv, validity)
+            let link = links::for_meeting(minter, m, inv, validity)
                 .map_err(|e| ExecError::Permanent(e.to_string()))?;
             audit::link_issued(
                 &self.rest,
@@ -325,18 +379,6 @@ impl DiscordExecutor {
                 tracing::warn!(error = %e, user, "could not record a delivery");
             }
         }
-        // A rerun (the first run's completion was lost) must not post the note again; the DMs above are
-        // guarded per user by claim_delivery.
-        if !m.private && occ.reminded_at.is_none() {
-            let note = render::starting_note(&m.topic, occ.starts_at);
-            if let Err(e) = self.rest.send_message(m.channel_id, &note).await {
-                tracing::warn!(error = %e, meeting = %m.id, "could not post the starting note");
-            }
-        }
-        self.store
-            .set_reminded(occ.id, now)
-            .await
-            .map_err(|e| ExecError::Transient(e.to_string()))?;
         Ok(())
     }
 
@@ -381,9 +423,9 @@ impl Executor for DiscordExecutor {
         &self,
         meeting: &Meeting,
         occurrence: &Occurrence,
-        _lateness: JobContext,
+        job: JobContext,
     ) -> Result<(), ExecError> {
-        self.remind_now(meeting, occurrence).await
+        self.remind_now(meeting, occurrence, &job.lease).await
     }
 
     async fn start(

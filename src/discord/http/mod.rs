@@ -5,5 +5,5 @@
 pub mod pacer;
 pub mod rest;
 
-pub use pacer::{route_key, Pacer};
-pub use rest::{Member, RestClient, RestError, RetryPolicy, Role};
+pub use pacer::{route_key, Lane, Pacer};
+pub use rest::{Member, RestClient, RestError, RetryPolicy, Role, CODE_UNKNOWN_CHANNEL};
