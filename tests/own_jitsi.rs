@@ -628,6 +628,14 @@ async fn a_jaas_key_uploaded_as_an_attachment_signs_the_servers_links() {
     .await;
     assert!(answer.contains("a private key is a few KiB"), "{answer}");
     assert_no_secret(&logs(), &[]);
+
+    // The database goes down: the setup last read still signs, for the server's own Jitsi, not the operator's.
+    h.store.close().await;
+    let i = h.meet(ALICE, json!([opt("topic", "outage")])).await;
+    let reply = h.reply_containing(&i, "The database is unavailable").await;
+    let tokens = tokens_in(&reply);
+    assert_eq!(tokens.len(), 1, "{reply}");
+    assert_eq!(header(&tokens[0])["kid"], format!("{app_id}/4f4910"));
     h.finish().await;
 }
 

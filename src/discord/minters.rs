@@ -32,6 +32,15 @@ impl ServerMinters {
     /// open) is a refusal for the person: never a silent fall back to the operator's Jitsi, whose links the
     /// server's own Jitsi would not accept.
     pub async fn for_guild(&self, guild_id: u64) -> Result<Arc<Minter>, NoMinter> {
+        // Without a master key no server can have its own Jitsi (setting one up needs it, and the start refuses
+        // sealed data without it), so the database is not asked: links keep working while it is down.
+        if !self.tenants.enabled() {
+            return if self.has_default {
+                Ok(self.default.clone())
+            } else {
+                Err(NoMinter(NO_JITSI.into()))
+            };
+        }
         match self.tenants.minter(guild_id, self.default.settings()).await {
             Ok(Some(own)) => Ok(own),
             Ok(None) if self.has_default => Ok(self.default.clone()),
