@@ -290,6 +290,32 @@ pub fn scheduled_announcement(
     )
 }
 
+/// How a repeating series ends, after its rule: ", 5 times, the last <date>" or ", until <date>".
+pub fn series_end_label(last: DateTime<Utc>, times: Option<i64>) -> String {
+    match times {
+        Some(n) => format!(", {n} times, the last {}", ts(last, 'D')),
+        None => format!(", until {}", ts(last, 'D')),
+    }
+}
+
+/// The refusal when the host or the server already has as many meetings still to come as allowed.
+pub fn future_cap_reached(
+    counts: &crate::store::FutureCounts,
+    caps: &crate::store::FutureCaps,
+) -> String {
+    if counts.by_host >= caps.per_host {
+        format!(
+            "You already host {} upcoming meetings here, the most one person may; cancel one with `/meetings cancel` first. Nothing was scheduled.",
+            counts.by_host
+        )
+    } else {
+        format!(
+            "This server already has {} upcoming meetings, the most it may; cancel one with `/meetings cancel` first. Nothing was scheduled.",
+            counts.in_guild
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,31 +461,5 @@ mod tests {
             told,
             "Cancelled **Retro** (the next occurrence only). 1 invitee who already had a link were told."
         );
-    }
-}
-
-/// How a repeating series ends, after its rule: ", 5 times, the last <date>" or ", until <date>".
-pub fn series_end_label(last: DateTime<Utc>, times: Option<i64>) -> String {
-    match times {
-        Some(n) => format!(", {n} times, the last {}", ts(last, 'D')),
-        None => format!(", until {}", ts(last, 'D')),
-    }
-}
-
-/// The refusal when the host or the server already has as many meetings still to come as allowed.
-pub fn future_cap_reached(
-    counts: &crate::store::FutureCounts,
-    caps: &crate::store::FutureCaps,
-) -> String {
-    if counts.by_host >= caps.per_host {
-        format!(
-            "You already host {} upcoming meetings here, the most one person may; cancel one with `/meetings cancel` first. Nothing was scheduled.",
-            counts.by_host
-        )
-    } else {
-        format!(
-            "This server already has {} upcoming meetings, the most it may; cancel one with `/meetings cancel` first. Nothing was scheduled.",
-            counts.in_guild
-        )
     }
 }
