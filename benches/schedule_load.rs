@@ -72,6 +72,7 @@ async fn start(extra_guilds: &[(u64, u64)], global_rate: u32) -> Running {
             clock: Arc::new(clock.clone()),
             run_scheduler: false,
             store: Some(store.clone()),
+            database_clock: false,
         },
     )
     .await

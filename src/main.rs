@@ -5,6 +5,7 @@ use chrono::Utc;
 use clap::{Parser, Subcommand};
 use meetbot::config::{self, Config, Sources};
 use meetbot::jitsi::{self, Grant, Identity, Minter, Room};
+use meetbot::meeting::shards::ShardPlan;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,7 +24,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Connect to Discord and serve the slash commands until stopped (Ctrl-C / SIGTERM).
-    Run,
+    Run {
+        /// The gateway shards this process runs: `auto`, `FIRST-LAST/TOTAL` (e.g. `0-3/8`) or `N/TOTAL`; wins over
+        /// `discord.shards`.
+        #[arg(long, value_name = "PLAN", value_parser = parse_shards)]
+        shards: Option<ShardPlan>,
+    },
     /// Register the slash commands with Discord (bulk overwrite), globally or in one guild.
     Register {
         /// Register in this guild only (shows up at once; global registration can take a while).
@@ -98,6 +104,10 @@ fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
+fn parse_shards(text: &str) -> Result<ShardPlan, String> {
+    ShardPlan::parse(text).map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // .env is a convenience for secrets; a missing file is normal, a broken one is worth saying.
@@ -136,7 +146,11 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
     }
     match command {
-        Command::Run => {
+        Command::Run { shards } => {
+            let mut config = config;
+            if let Some(plan) = shards {
+                config.discord.shards = plan;
+            }
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             rt.block_on(meetbot::discord::run(config))?;
             Ok(ExitCode::SUCCESS)

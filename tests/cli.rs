@@ -755,6 +755,31 @@ fn check_says_configuration_ok_and_masks_every_secret() {
 }
 
 #[test]
+fn check_prints_the_shard_plan_and_refuses_a_bad_one() {
+    let run = cli().run(&["check"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("gateway shards"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("auto: Discord's recommended count"),
+        "{}",
+        run.stdout
+    );
+    let run = cli().set("MEETBOT_DISCORD_SHARDS", "4-7/8").run(&["check"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("4 to 7 of 8 in this process"),
+        "{}",
+        run.stdout
+    );
+    let run = cli().set("MEETBOT_DISCORD_SHARDS", "4-9/8").run(&["check"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.all().contains("discord.shards"), "{run:?}");
+    let run = cli().run(&["run", "--shards", "0-3"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.all().contains("FIRST-LAST/TOTAL"), "{run:?}");
+}
+
+#[test]
 fn check_masks_credentials_in_a_proxy_url() {
     let run = cli()
         .set(

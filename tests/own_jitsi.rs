@@ -426,6 +426,7 @@ async fn two_servers_meet_on_their_own_jitsi_with_their_own_keys_and_rotation_ke
                 clock: std::sync::Arc::new(h.clock.clone()),
                 run_scheduler: false,
                 store: Some(store),
+                database_clock: false,
             },
         )
         .await

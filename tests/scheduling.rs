@@ -1168,3 +1168,139 @@ async fn future_meetings_are_capped_per_host_and_per_server() {
     schedule(&h, FRANK, at(6)).await;
     h.finish().await;
 }
+
+/// Adds `n` members who pressed Interested on `event` (ids from `base`); returns their ids.
+async fn interested_crowd(h: &Harness, event: u64, base: u64, n: u64) -> Vec<u64> {
+    let mut ids = Vec::new();
+    for k in 0..n {
+        let id = base + k;
+        h.sim.add_member(
+            GUILD,
+            discord_sim::UserSpec::new(id, &format!("fan{k}")),
+            &[],
+        );
+        h.sim.mark_interested(GUILD, event, id).await.unwrap();
+        ids.push(id);
+    }
+    ids
+}
+
+/// A meeting at 15:00 with a reminder 10 minutes before, announced, and 150 members Interested in its event.
+async fn launch_with_fans() -> (Harness, Occurrence, Vec<u64>) {
+    let h = Harness::start().await;
+    let id = schedule(
+        &h,
+        ALICE,
+        json!([
+            opt("topic", "Launch"),
+            opt("when", "15:00"),
+            int_opt("remind", 10)
+        ]),
+    )
+    .await;
+    h.tick().await;
+    let occ = occurrences(&h, &id).await.remove(0);
+    let event = occ.discord_event_id.unwrap();
+    let fans = interested_crowd(&h, event, 400_000_000_000_000_000, 150).await;
+    (h, occ, fans)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interested_users_come_with_their_members_in_pages_not_one_lookup_each() {
+    let (h, occ, fans) = launch_with_fans().await;
+    let starts = occ.starts_at;
+    let lookups_before = h.sim.requests_matching("GET", "/guilds/*/members/*").len();
+    h.clock.set(starts - Span::minutes(10));
+    let report = h.tick().await;
+    assert_eq!(report.completed, 1, "{report:?}");
+    for fan in &fans {
+        assert_eq!(h.dm_texts(*fan).len(), 1, "fan {fan}");
+    }
+    let lookups = h.sim.requests_matching("GET", "/guilds/*/members/*").len() - lookups_before;
+    assert!(
+        lookups <= 1,
+        "{lookups} member lookups for 150 Interested users (the host's is the one allowed)"
+    );
+    let pages = h
+        .sim
+        .requests_matching("GET", "/guilds/*/scheduled-events/*/users");
+    assert_eq!(pages.len(), 2, "150 users in pages of 100");
+    assert!(pages.iter().all(|r| r.query.contains("with_member=true")));
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_whose_lease_is_taken_over_stops_and_the_new_holder_finishes_without_doubles() {
+    let (h, occ, fans) = launch_with_fans().await;
+    let starts = occ.starts_at;
+    h.clock.set(starts - Span::minutes(10));
+    // Slow enough that the reminder is still sending when its lease is taken.
+    h.sim.set_latency(Duration::from_millis(15));
+    let posted = h
+        .sim
+        .requests_matching("POST", "/channels/*/messages")
+        .len();
+    let bot = h.bot();
+    let tick = bot.tick_scheduler();
+    let steal = async {
+        h.sim
+            .wait_for_requests(
+                "POST",
+                "/channels/*/messages",
+                posted + 5,
+                Duration::from_secs(20),
+            )
+            .await
+            .expect("the reminder starts sending");
+        let job = h
+            .store
+            .jobs_for_occurrence(occ.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|j| j.kind == JobKind::Remind)
+            .unwrap();
+        set_lease_owner(&h, job.id, "another-process").await;
+    };
+    let (report, ()) = tokio::join!(tick, steal);
+    let report = report.unwrap();
+    assert_eq!(
+        report.completed, 0,
+        "the job was not finished here: {report:?}"
+    );
+    let sent: usize = fans.iter().map(|f| h.dm_texts(*f).len()).sum();
+    assert!(
+        sent < fans.len(),
+        "stopped after losing the lease: {sent} sent"
+    );
+    // The other process died: its lease runs out, and this one takes the job up again.
+    h.sim.set_latency(Duration::ZERO);
+    h.clock.set(starts - Span::minutes(10) + Span::minutes(5));
+    let report = h.tick().await;
+    assert_eq!(report.completed, 1, "{report:?}");
+    for fan in &fans {
+        assert_eq!(h.dm_texts(*fan).len(), 1, "fan {fan}: exactly one DM");
+    }
+    h.finish().await;
+}
+
+/// Hands a job's lease to another owner, as a second process taking it over would.
+async fn set_lease_owner(h: &Harness, job: i64, owner: &str) {
+    use sqlx::Connection;
+    let path = h
+        .db_url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap();
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE jobs SET lease_owner = $1 WHERE id = $2")
+        .bind(owner)
+        .bind(job)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+}

@@ -126,6 +126,7 @@ pub(super) struct RawDiscord {
     pub dm_concurrency: i64,
     pub guest_inviter_roles: Vec<toml::Value>,
     pub cooldown_seconds: i64,
+    pub shards: String,
     /// File only: absent from the defaults, so no `MEETBOT_*` override reaches it.
     #[serde(default)]
     pub guilds: BTreeMap<String, RawGuild>,

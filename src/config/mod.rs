@@ -104,9 +104,26 @@ pub struct DiscordSettings {
     pub guest_inviter_roles: Vec<RoleRef>,
     /// How long one person waits between two uses of `/meet` (or of `/invite`); zero turns it off.
     pub cooldown: Duration,
+    /// The gateway shards this process runs.
+    pub shards: crate::meeting::shards::ShardPlan,
 }
 
 impl DiscordSettings {
+    /// The shard plan as `meetbot check` prints it.
+    pub fn shard_plan_text(&self) -> String {
+        use crate::meeting::shards::ShardPlan;
+        match self.shards {
+            ShardPlan::Auto => {
+                "auto: Discord's recommended count (GET /gateway/bot), all in this process".to_string()
+            }
+            ShardPlan::Range { first, last, total } => format!(
+                "{first} to {last} of {total} in this process ({} of {total}); a server's commands reach the process \
+                 holding shard (server id >> 22) % {total}; scheduled work runs in any process",
+                last - first + 1
+            ),
+        }
+    }
+
     /// The REST base URL as a string without trailing slash.
     pub fn api_base_str(&self) -> String {
         match &self.api_base {
@@ -330,6 +347,7 @@ impl Config {
             format!("{:?}", d.register_on_start),
         );
         line("moderators", d.policy.describe_default());
+        line("gateway shards", d.shard_plan_text());
         line(
             "REST pace",
             format!(

@@ -15,6 +15,7 @@ use super::{
 };
 use crate::jitsi::{Algorithm, JitsiSettings, LinkStyle, ModeratorClaims, Preset, SigningKey};
 use crate::meeting::policy::{GuildPolicy, ModeratorPolicy, RoleRef};
+use crate::meeting::shards::ShardPlan;
 use crate::secret::Secret;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -649,6 +650,10 @@ fn discord(
     ) as u32;
     let dm_concurrency =
         positive("discord.dm_concurrency", raw.dm_concurrency, 64, problems) as usize;
+    let shards = ShardPlan::parse(&raw.shards).unwrap_or_else(|e| {
+        problem(problems, "discord.shards", e.to_string());
+        ShardPlan::Auto
+    });
 
     DiscordSettings {
         token,
@@ -659,6 +664,7 @@ fn discord(
         dm_concurrency,
         guest_inviter_roles,
         cooldown: Duration::from_secs(raw.cooldown_seconds.clamp(0, 86_400) as u64),
+        shards,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::custom_ids;
 use super::delivery::{deliver_all, Dm, DmOutcome};
-use super::http::{RestClient, RestError};
+use super::http::{Member, RestClient, RestError};
 use super::render::{self, AnnouncementState};
 use crate::store::{DeliveryScope, DeliveryStatus, Meeting, Occurrence, OccurrenceStatus, Store};
 use chrono::{DateTime, Utc};
@@ -210,37 +210,52 @@ async fn cancel_events(rest: &RestClient, guild: u64, events: Vec<Value>) {
     }
 }
 
-/// The users who pressed Interested on a Discord event (at most 10,000).
+/// The members who pressed Interested on a Discord event (at most 10,000), fetched with their guild member in
+/// pages of 100 (`with_member=true`): one request a hundred people, not one more per person. Users no longer in
+/// the server come without a member and are left out.
 pub(crate) async fn interested_users(
     rest: &RestClient,
     guild: u64,
     event: u64,
-) -> Result<Vec<u64>, RestError> {
+) -> Result<Vec<Member>, RestError> {
     let mut out = Vec::new();
+    let mut seen = 0usize;
     let mut after: Option<u64> = None;
     loop {
         let path = match after {
-            Some(a) => {
-                format!("/guilds/{guild}/scheduled-events/{event}/users?limit=100&after={a}")
+            Some(a) => format!(
+                "/guilds/{guild}/scheduled-events/{event}/users?limit=100&with_member=true&after={a}"
+            ),
+            None => {
+                format!("/guilds/{guild}/scheduled-events/{event}/users?limit=100&with_member=true")
             }
-            None => format!("/guilds/{guild}/scheduled-events/{event}/users?limit=100"),
         };
         let page = rest.request(Method::GET, &path, None).await?;
-        let ids: Vec<u64> = page
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|u| u["user"]["id"].as_str().and_then(|s| s.parse().ok()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let n = ids.len();
-        after = ids.iter().max().copied();
-        out.extend(ids);
-        if n < 100 || out.len() >= 10_000 {
+        let items = page.as_array().cloned().unwrap_or_default();
+        let n = items.len();
+        for item in &items {
+            let id = item["user"]["id"]
+                .as_str()
+                .and_then(|s| s.parse::<u64>().ok());
+            after = after.max(id);
+            if let Some(member) = interested_member(guild, item) {
+                out.push(member);
+            }
+        }
+        seen += n;
+        if n < 100 || seen >= 10_000 {
             return Ok(out);
         }
     }
+}
+
+/// The member of one entry of an event's user list: Discord sends the member without its user, beside it.
+fn interested_member(guild: u64, item: &Value) -> Option<Member> {
+    let mut member = item.get("member")?.clone();
+    member
+        .as_object_mut()?
+        .insert("user".to_owned(), item.get("user")?.clone());
+    Member::from_json(guild, &member).ok()
 }
 
 /// Cancellation: the event cancelled (or completed if it had started), the announcement edited, and everyone

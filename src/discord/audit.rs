@@ -49,7 +49,10 @@ pub(crate) async fn record_audit(
             "content": audit_line(entry.at, entry.actor_id, &entry.detail, entry.meeting_id.as_deref()),
             "allowed_mentions": { "parse": [] },
         });
-        rest.post_in_background(channel, body);
+        // An audit line never waits behind a DM fan-out, and nobody waits for it: the background lane posts it
+        // from the pacer's urgent queue.
+        rest.in_lane(crate::discord::http::Lane::Urgent)
+            .post_in_background(channel, body);
     }
 }
 

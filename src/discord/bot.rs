@@ -2,7 +2,7 @@
 
 use super::custom_ids::{self, JoinSigner};
 use super::executor::DiscordExecutor;
-use super::http::{RestClient, RestError};
+use super::http::{Lane, Pacer, RestClient, RestError};
 use super::inflight::InFlight;
 use super::registration::{self, Synced};
 use super::{buttons, commands, Data, Error};
@@ -11,11 +11,14 @@ use crate::config::{Config, RegisterOnStart};
 use crate::jitsi::Minter;
 use crate::schedule::runner::{Scheduler, SchedulerOptions};
 use crate::secret::Secret;
-use crate::store::Store;
+use crate::store::{BudgetOptions, DbClock, Store};
 use poise::serenity_prelude as serenity;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// How often the offset to the database's clock is measured again.
+const CLOCK_REFRESH: Duration = Duration::from_secs(60);
 
 /// Why the bot could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +88,7 @@ pub struct BotHandle {
     scheduler_task: Option<tokio::task::JoinHandle<()>>,
     store: Store,
     listener: Option<super::listener::Listener>,
+    shards: (std::ops::RangeInclusive<u32>, u32),
 }
 
 /// How to start the bot; tests pass a manual clock and tick the scheduler themselves.
@@ -95,6 +99,10 @@ pub struct StartOptions {
     pub run_scheduler: bool,
     /// An already opened store (tests); `None` opens the configured database.
     pub store: Option<Store>,
+    /// Read the time off the database's clock (through `clock`, see [`DbClock`](crate::store::DbClock)), so every
+    /// process judges leases, due times and cooldowns alike whatever its own clock says. Tests that drive a manual
+    /// clock for every process at once turn it off.
+    pub database_clock: bool,
 }
 
 impl Default for StartOptions {
@@ -103,6 +111,7 @@ impl Default for StartOptions {
             clock: Arc::new(SystemClock),
             run_scheduler: true,
             store: None,
+            database_clock: true,
         }
     }
 }
@@ -146,6 +155,11 @@ impl BotHandle {
         self.listener.as_ref().map(|l| l.addr)
     }
 
+    /// The gateway shards this process runs, and the total over all processes.
+    pub fn shards(&self) -> (std::ops::RangeInclusive<u32>, u32) {
+        self.shards.clone()
+    }
+
     /// The database the bot uses.
     pub fn store(&self) -> &Store {
         &self.store
@@ -179,11 +193,11 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
     .map_err(|e| BotError::Rest(e.to_string()))?;
     // Ask for the gateway ourselves first: serenity, when its own lookup fails, silently falls back to Discord's
     // public gateway, which is wrong with a proxy base and hides a bad token or base URL behind endless retries.
-    match rest
+    let gateway = match rest
         .request(reqwest::Method::GET, "/gateway/bot", None)
         .await
     {
-        Ok(_) => {}
+        Ok(v) => v,
         Err(RestError::Unauthorized) => return Err(BotError::BadToken),
         Err(e) => {
             return Err(BotError::Unreachable {
@@ -191,13 +205,61 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
                 cause: e.to_string(),
             })
         }
+    };
+    let recommended = gateway["shards"]
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(1);
+    let max_concurrency = gateway["session_start_limit"]["max_concurrency"]
+        .as_u64()
+        .unwrap_or(1);
+    let (shards, total_shards) = config.discord.shards.resolve(recommended);
+    if total_shards < recommended {
+        tracing::warn!(
+            total_shards,
+            recommended,
+            "fewer shards than Discord recommends; Discord refuses too few shards (close code 4011)"
+        );
     }
+    // serenity identifies one shard every five seconds, within any max_concurrency Discord gives.
+    tracing::info!(
+        first = shards.start(),
+        last = shards.end(),
+        total_shards,
+        recommended,
+        max_concurrency,
+        "gateway shards of this process"
+    );
     let store = match opts.store {
         Some(s) => s,
         None => Store::open(config.storage.database_url.expose())
             .await
             .map_err(|e| BotError::Store(e.to_string()))?,
     };
+    let clock: SharedClock = if opts.database_clock {
+        DbClock::start(store.clone(), clock, CLOCK_REFRESH)
+            .await
+            .map_err(|e| BotError::Store(e.to_string()))?
+    } else {
+        clock
+    };
+    // On PostgreSQL every process of this bot token draws its global slots from one budget in the database.
+    let rest = if store.backend_name() == "postgres" {
+        let pace = config.discord.requests_per_second;
+        let budget = store.global_budget(
+            &crate::store::bucket_for_token(token.expose()),
+            BudgetOptions::new(pace),
+        );
+        RestClient::with_pacer(
+            &config.discord.api_base_str(),
+            token.clone(),
+            Arc::new(Pacer::shared(pace, budget)),
+        )
+        .map_err(|e| BotError::Rest(e.to_string()))?
+    } else {
+        rest
+    };
+    let rest = rest.with_dm_store(store.clone(), clock.clone());
     // A missing or wrong master key while sealed data exists stops the start: never a plaintext fallback.
     let tenants =
         crate::tenant::Tenants::start(store.clone(), config.master_key.clone(), clock.clone())
@@ -216,7 +278,8 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
     });
     let rest = Arc::new(rest);
     let executor = DiscordExecutor::new(
-        rest.clone(),
+        // Scheduled work takes the slots that commands leave.
+        Arc::new(rest.in_lane(Lane::Bulk)),
         store.clone(),
         minters.clone(),
         config.clone(),
@@ -278,7 +341,7 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
         store: store.clone(),
         scheduler_wake: wake,
         readiness,
-        cooldowns: Arc::new(crate::meeting::cooldown::Cooldowns::new()),
+        cooldowns: Arc::new(store.clone()),
     };
     let register = config.discord.register_on_start;
     let framework = poise::Framework::builder()
@@ -330,8 +393,16 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
         .await
         .map_err(|e| BotError::Serenity(e.to_string()))?;
     let shard_manager = client.shard_manager.clone();
+    let shard_range = shards.clone();
     let task = tokio::spawn(async move {
-        client.start().await.map_err(|e| match e {
+        let started = if shard_range == (0..=total_shards - 1) {
+            client.start_shards(total_shards).await
+        } else {
+            client
+                .start_shard_range(*shard_range.start()..*shard_range.end() + 1, total_shards)
+                .await
+        };
+        started.map_err(|e| match e {
             serenity::Error::Gateway(serenity::GatewayError::InvalidAuthentication) => {
                 BotError::BadToken
             }
@@ -350,6 +421,7 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
         scheduler_task,
         store,
         listener,
+        shards: (shards, total_shards),
     })
 }
 

@@ -1,6 +1,6 @@
 //! The DM fan-out: one personal message per user, concurrent but paced by the REST client's pacer.
 
-use super::http::{RestClient, RestError};
+use super::http::{Lane, RestClient, RestError, CODE_UNKNOWN_CHANNEL};
 use futures::StreamExt;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -82,6 +82,9 @@ pub async fn deliver_all_with<F>(
 where
     F: FnMut(u64, &DmOutcome),
 {
+    // The fan-out takes the slots urgent requests (replies, audit) leave.
+    let bulk = rest.in_lane(Lane::Bulk);
+    let rest = &bulk;
     let mut seen = HashSet::with_capacity(dms.len());
     let unique: Vec<Dm> = dms
         .into_iter()
@@ -129,6 +132,20 @@ async fn deliver_one(rest: &RestClient, dm: Dm, mut shutdown: watch::Receiver<bo
                         channel_id,
                         message_id,
                     },
+                    // A remembered channel Discord no longer knows: forget it, open a fresh one, send once more.
+                    Err(RestError::NotFound { code, .. }) if code == CODE_UNKNOWN_CHANNEL => {
+                        rest.forget_dm(user_id, channel_id).await;
+                        match rest.create_dm(user_id).await {
+                            Ok(channel_id) => match rest.send_message(channel_id, &dm.body).await {
+                                Ok(message_id) => DmOutcome::Delivered {
+                                    channel_id,
+                                    message_id,
+                                },
+                                Err(e) => from_error(e),
+                            },
+                            Err(e) => from_error(e),
+                        }
+                    }
                     Err(e) => from_error(e),
                 }
             }

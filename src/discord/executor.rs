@@ -13,17 +13,23 @@ use super::render::{self, clip, AnnouncementState};
 use super::reply::Refusal;
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::jitsi::Room;
+use crate::jitsi::{Minter, Room};
 use crate::meeting::invite::InviteList;
-use crate::meeting::join::occurrence_validity;
+use crate::meeting::join::{occurrence_validity, Validity};
 use crate::meeting::occurrences::Timed;
 use crate::meeting::policy::GuildPolicy;
 use crate::meeting::recipients::{Invitee, ReminderRecipients};
+use crate::meeting::settings::EffectivePolicy;
+use crate::schedule::lease::JobLease;
 use crate::schedule::runner::{ExecError, Executor, JobContext};
 use crate::store::{Attempt, DeliveryScope, Meeting, Occurrence, OccurrenceStatus, Store};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use std::sync::Arc;
+
+/// A reminder's DMs go out in batches of this many rounds of `discord.dm_concurrency`, the lease looked at
+/// before each.
+const DM_BATCH_ROUNDS: usize = 4;
 
 /// Carries out due work on Discord. Cheap to build: everything inside is shared.
 #[derive(Clone)]
@@ -234,24 +240,27 @@ impl DiscordExecutor {
             ));
         }
         if let Some(event) = occ.discord_event_id {
-            for user in announcement::interested_users(&self.rest, m.guild_id, event)
+            for member in announcement::interested_users(&self.rest, m.guild_id, event)
                 .await
                 .unwrap_or_default()
             {
-                if list.lists(user) {
+                if list.lists(member.user_id) {
                     continue;
                 }
-                if let Ok(Some(member)) = self.rest.get_member(m.guild_id, user).await {
-                    let person = invitee_from_member(&member, m.guild_id, facts, policy, &roles);
-                    list.add_interested(person, member.bot);
-                }
+                let person = invitee_from_member(&member, m.guild_id, facts, policy, &roles);
+                list.add_interested(person, member.bot);
             }
         }
         Ok(list.into_people())
     }
 
     /// DMs every recipient their own link (once per occurrence), and posts a note.
-    async fn remind_now(&self, m: &Meeting, occ: &Occurrence) -> Result<(), ExecError> {
+    async fn remind_now(
+        &self,
+        m: &Meeting,
+        occ: &Occurrence,
+        lease: &JobLease,
+    ) -> Result<(), ExecError> {
         let now = self.clock.now();
         let facts = guild_facts_rest(&self.rest, m.guild_id)
             .await
@@ -267,8 +276,73 @@ impl DiscordExecutor {
             .map_err(|r| ExecError::Transient(r.0))?;
         let minter = links::minter(&server, &base);
         let scope = DeliveryScope::Occurrence(occ.id);
+        // In batches, each after a look at the lease: a job another process took over stops here, and that
+        // process sends the rest (the claims below keep either from sending anyone a second DM).
+        let batch = self.config.discord.dm_concurrency.max(1) * DM_BATCH_ROUNDS;
+        let (mut unsent, mut unconfirmed) = (0usize, 0usize);
+        for invitees in invitees.chunks(batch) {
+            if !lease.still_held().await {
+                return Err(ExecError::LeaseLost);
+            }
+            let (u, c) = self
+                .remind_batch(
+                    m, occ, &facts, &server, &minter, validity, &scope, invitees, now,
+                )
+                .await?;
+            unsent += u;
+            unconfirmed += c;
+            if unsent > 0 {
+                // Shutting down: the rest stay for the next process.
+                break;
+            }
+        }
+        // A rerun (the first run's completion was lost) must not post the note again; the note's nonce guards
+        // Discord's own retries, and the DMs above are guarded per user by their recorded attempts.
+        if !m.private && occ.reminded_at.is_none() {
+            if !lease.still_held().await {
+                return Err(ExecError::LeaseLost);
+            }
+            let mut note = render::starting_note(&m.topic, occ.starts_at);
+            note["nonce"] = json!(nonce_for(&format!("note:{}", occ.id)));
+            if let Err(e) = self.rest.send_message(m.channel_id, &note).await {
+                tracing::warn!(error = %e, meeting = %m.id, "could not post the starting note");
+            }
+        }
+        self.store
+            .set_reminded(occ.id, now)
+            .await
+            .map_err(|e| ExecError::Transient(e.to_string()))?;
+        if unsent > 0 {
+            return Err(ExecError::Interrupted(format!(
+                "{unsent} reminder DMs not sent yet"
+            )));
+        }
+        if unconfirmed > 0 {
+            return Err(ExecError::Transient(format!(
+                "{unconfirmed} reminder DMs not confirmed by Discord; sending them again"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records the attempts of, mints and DMs one batch of a reminder's recipients, and records each outcome;
+    /// returns how many were not sent (shutdown) and how many Discord did not confirm.
+    #[allow(clippy::too_many_arguments)]
+    async fn remind_batch(
+        &self,
+        m: &Meeting,
+        occ: &Occurrence,
+        facts: &GuildFacts,
+        server: &EffectivePolicy,
+        minter: &Minter,
+        validity: Validity,
+        scope: &DeliveryScope,
+        invitees: &[Invitee],
+        now: DateTime<Utc>,
+    ) -> Result<(usize, usize), ExecError> {
+        let scope = scope.clone();
         let mut dms = Vec::new();
-        for inv in &invitees {
+        for inv in invitees {
             // The attempt is recorded before the DM goes out and confirmed after; an unconfirmed one (a crash, a
             // shutdown, a 5xx) is sent again with the same nonce, so Discord returns the message it already made.
             match self.store.begin_delivery(&scope, inv.user_id, now).await {
@@ -294,7 +368,7 @@ impl DiscordExecutor {
                 Ok(Attempt::Resend) => {}
                 Err(e) => return Err(ExecError::Transient(e.to_string())),
             }
-            let link = links::for_meeting(&minter, m, inv, validity)
+            let link = links::for_meeting(minter, m, inv, validity)
                 .map_err(|e| ExecError::Permanent(e.to_string()))?;
             let mut body = render::reminder_dm(
                 &m.topic,
@@ -340,30 +414,7 @@ impl DiscordExecutor {
                 tracing::warn!(error = %e, user, "could not record a delivery");
             }
         }
-        // A rerun (the first run's completion was lost) must not post the note again; the note's nonce guards
-        // Discord's own retries, and the DMs above are guarded per user by their recorded attempts.
-        if !m.private && occ.reminded_at.is_none() {
-            let mut note = render::starting_note(&m.topic, occ.starts_at);
-            note["nonce"] = json!(nonce_for(&format!("note:{}", occ.id)));
-            if let Err(e) = self.rest.send_message(m.channel_id, &note).await {
-                tracing::warn!(error = %e, meeting = %m.id, "could not post the starting note");
-            }
-        }
-        self.store
-            .set_reminded(occ.id, now)
-            .await
-            .map_err(|e| ExecError::Transient(e.to_string()))?;
-        if unsent > 0 {
-            return Err(ExecError::Interrupted(format!(
-                "{unsent} reminder DMs not sent yet"
-            )));
-        }
-        if unconfirmed > 0 {
-            return Err(ExecError::Transient(format!(
-                "{unconfirmed} reminder DMs not confirmed by Discord; sending them again"
-            )));
-        }
-        Ok(())
+        Ok((unsent, unconfirmed))
     }
 
     /// The meeting starts: the event goes ACTIVE and the announcement says so.
@@ -407,9 +458,9 @@ impl Executor for DiscordExecutor {
         &self,
         meeting: &Meeting,
         occurrence: &Occurrence,
-        _lateness: JobContext,
+        job: JobContext,
     ) -> Result<(), ExecError> {
-        self.remind_now(meeting, occurrence).await
+        self.remind_now(meeting, occurrence, &job.lease).await
     }
 
     async fn start(

@@ -58,8 +58,8 @@ pub struct Data {
     pub scheduler_wake: Arc<tokio::sync::Notify>,
     /// What `/readyz` reports: set as the gateway connects and disconnects.
     pub readiness: crate::web::Readiness,
-    /// Per-user cooldowns of `/meet` and `/invite` (in memory: a restart clears them).
-    pub cooldowns: Arc<crate::meeting::cooldown::Cooldowns>,
+    /// Per-user cooldowns of `/meet` and `/invite`, kept in the store: shared by every process, kept across restarts.
+    pub cooldowns: Arc<dyn crate::meeting::cooldown::CooldownBook>,
 }
 
 /// The error type of commands.
@@ -71,5 +71,46 @@ impl Data {
     /// Marks a command as in flight (shutdown waits for it).
     pub fn enter(&self) -> inflight::InFlightGuard {
         self.inflight.enter()
+    }
+
+    /// Takes a use of `action` (see [`CooldownBook::try_take`](crate::meeting::cooldown::CooldownBook::try_take));
+    /// `Err` is the instant it frees up. Should the store not answer, the command goes ahead (logged): the
+    /// bot's REST pace still bounds what it sends, and a database outage must not stop `/meet`.
+    pub async fn take_cooldown(
+        &self,
+        guild_id: u64,
+        user_id: u64,
+        action: crate::meeting::cooldown::Action,
+        now: chrono::DateTime<chrono::Utc>,
+        length: chrono::Duration,
+    ) -> Result<(), chrono::DateTime<chrono::Utc>> {
+        match self
+            .cooldowns
+            .try_take(guild_id, user_id, action, now, length)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, action = action.as_str(), "cooldowns unavailable; letting the command through");
+                Ok(())
+            }
+        }
+    }
+
+    /// Gives back the use taken at `taken_at` (the command was refused and sent nothing).
+    pub async fn give_back_cooldown(
+        &self,
+        guild_id: u64,
+        user_id: u64,
+        action: crate::meeting::cooldown::Action,
+        taken_at: chrono::DateTime<chrono::Utc>,
+    ) {
+        if let Err(e) = self
+            .cooldowns
+            .give_back(guild_id, user_id, action, taken_at)
+            .await
+        {
+            tracing::warn!(error = %e, action = action.as_str(), "could not give a cooldown back");
+        }
     }
 }

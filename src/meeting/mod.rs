@@ -13,3 +13,4 @@ pub mod policy;
 pub mod recipients;
 pub mod request;
 pub mod settings;
+pub mod shards;

@@ -272,6 +272,8 @@ impl Harness {
                 clock: Arc::new(self.clock.clone()),
                 run_scheduler: false,
                 store: Some(store),
+                // One manual clock is every process's time here.
+                database_clock: false,
             },
         )
         .await

@@ -158,8 +158,8 @@ async fn prepare(
     if cooldown {
         let wait = Duration::from_std(policy.cooldown).unwrap_or(Duration::zero());
         if let Err(until) = data
-            .cooldowns
-            .try_take(guild, caller, Action::Invite, now, wait)
+            .take_cooldown(guild, caller, Action::Invite, now, wait)
+            .await
         {
             return Err(Refusal(format!(
                 "You invited someone a moment ago; you can invite again <t:{}:R>.",
@@ -187,7 +187,8 @@ async fn prepare(
         }),
         Err(r) => {
             if cooldown {
-                data.cooldowns.give_back(guild, caller, Action::Invite, now);
+                data.give_back_cooldown(guild, caller, Action::Invite, now)
+                    .await;
             }
             Err(r)
         }
@@ -219,8 +220,8 @@ async fn claim_slots(data: &Data, meeting: &Meeting, n: u32, cap: usize) -> Resu
 /// Hands back what [`prepare`] took when nothing was handed out: the cooldown and the claimed guest slots.
 async fn undo(data: &Data, r: &Ready, refusal: Refusal) -> Refusal {
     if r.cooldown {
-        data.cooldowns
-            .give_back(r.guild, r.caller, Action::Invite, r.now);
+        data.give_back_cooldown(r.guild, r.caller, Action::Invite, r.now)
+            .await;
     }
     release(data, r, r.slots).await;
     refusal

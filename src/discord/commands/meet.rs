@@ -99,8 +99,8 @@ pub async fn meet(
     // Abuse limit: one /meet per person per cooldown; a refused /meet sent nothing and gives its use back.
     let cooldown = chrono::Duration::from_std(policy.cooldown).unwrap_or_default();
     if let Err(until) = data
-        .cooldowns
-        .try_take(guild, user, Action::Meet, now, cooldown)
+        .take_cooldown(guild, user, Action::Meet, now, cooldown)
+        .await
     {
         let msg = format!(
             "You started a meeting a moment ago; you can use /meet again <t:{}:R>.",
@@ -112,7 +112,8 @@ pub async fn meet(
     match start_meeting(ctx, req, schedule, &policy).await {
         Ok(()) => Ok(()),
         Err(Refusal(msg)) => {
-            data.cooldowns.give_back(guild, user, Action::Meet, now);
+            data.give_back_cooldown(guild, user, Action::Meet, now)
+                .await;
             reply(ctx, &msg).await;
             Ok(())
         }

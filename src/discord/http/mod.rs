@@ -5,5 +5,7 @@
 pub mod pacer;
 pub mod rest;
 
-pub use pacer::{route_key, Pacer};
-pub use rest::{Member, RestClient, RestError, RetryPolicy, Role, RoleMembers};
+pub use pacer::{route_key, Lane, Pacer};
+pub use rest::{
+    Member, RestClient, RestError, RetryPolicy, Role, RoleMembers, CODE_UNKNOWN_CHANNEL,
+};

@@ -3,11 +3,29 @@
 //!
 //! Discord counts 401/403/429 answers towards a Cloudflare ban, so the point of pacing ahead of
 //! time is to never see a 429 at all, not merely to recover from one.
+//!
+//! On PostgreSQL the global pace is not this process's own: every slot is drawn from the bot token's
+//! [`GlobalBudget`], so all processes together stay at the pace, and a global 429 seen by one pauses all.
+//!
+//! Two lanes: [`Lane::Urgent`] (a person waiting: replies, audit entries, the caller's own link) and
+//! [`Lane::Bulk`] (the DM fan-out, announcements). At most one bulk request queues for the next slot at a
+//! time, so an urgent request waits for at most one slot, however many DMs are queued behind it.
 
+use crate::store::GlobalBudget;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// Which queue a request waits in for its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lane {
+    /// Someone is waiting for it (replies, audit): it goes ahead of every bulk request.
+    Urgent,
+    /// Fan-out work (DMs, announcements): takes the slots urgent requests leave.
+    #[default]
+    Bulk,
+}
 
 /// The pace used when none is configured: below Discord's global 50 requests/s, with headroom for
 /// requests serenity sends on its own (interaction responses share the bot's IP).
@@ -22,6 +40,10 @@ pub struct Pacer {
     /// wake-up never lets the next two requests out closer together than the pace.
     last_sent: tokio::sync::Mutex<Option<Instant>>,
     pauses: Mutex<Pauses>,
+    /// The bot token's budget shared with other processes; `None`: this process's own pace.
+    shared: Option<Arc<dyn GlobalBudget>>,
+    /// Bulk requests queue here first, so at most one of them waits for a slot beside urgent ones.
+    bulk_gate: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Default)]
@@ -41,7 +63,23 @@ impl Pacer {
             interval: Duration::from_secs(1) / per_second,
             last_sent: tokio::sync::Mutex::new(None),
             pauses: Mutex::new(Pauses::default()),
+            shared: None,
+            bulk_gate: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// A pacer whose global slots come from `budget`, shared by every process of the bot (its pace is the
+    /// budget's); route pauses and bucket headers stay this process's own.
+    pub fn shared(per_second: u32, budget: Arc<dyn GlobalBudget>) -> Self {
+        Self {
+            shared: Some(budget),
+            ..Self::new(per_second)
+        }
+    }
+
+    /// Whether global slots come from a budget shared with other processes.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
     }
 
     /// The spacing between two consecutive requests.
@@ -49,17 +87,39 @@ impl Pacer {
         self.interval
     }
 
-    /// Waits until a request on `route` may be sent. Cancel-safe: a dropped wait takes no slot.
+    /// Waits until a bulk request on `route` may be sent. Cancel-safe: a dropped wait takes no slot (from a
+    /// shared budget: at most the one it booked).
     pub async fn acquire(&self, route: &str) {
+        self.acquire_in(route, Lane::Bulk).await
+    }
+
+    /// Waits until a request on `route` in `lane` may be sent.
+    pub async fn acquire_in(&self, route: &str, lane: Lane) {
         loop {
             // Pauses are waited out before joining the queue, so a paused route never holds up
             // requests on other routes.
             while let Some(until) = self.blocked_until(route) {
                 tokio::time::sleep_until(until).await;
             }
+            let _gate = match lane {
+                Lane::Bulk => Some(self.bulk_gate.lock().await),
+                Lane::Urgent => None,
+            };
+            if self.blocked_until(route).is_some() {
+                continue;
+            }
             let mut last = self.last_sent.lock().await;
-            if let Some(prev) = *last {
-                tokio::time::sleep_until(prev + self.interval).await;
+            match &self.shared {
+                // The slot is booked only once this request is next, so an urgent request arriving meanwhile
+                // is not queued behind slots booked ahead for bulk ones.
+                Some(budget) => {
+                    budget.acquire().await;
+                }
+                None => {
+                    if let Some(prev) = *last {
+                        tokio::time::sleep_until(prev + self.interval).await;
+                    }
+                }
             }
             // A 429 may have arrived while this request queued; honour it rather than sending
             // into a limit we already know about.
@@ -94,7 +154,16 @@ impl Pacer {
         }
     }
 
-    /// Pauses every request until `after` has elapsed (a global 429).
+    /// A global 429: pauses this process at once and, with a shared budget, every other process from its next
+    /// booking on.
+    pub async fn report_global_429(&self, after: Duration) {
+        self.pause_global(after);
+        if let Some(budget) = &self.shared {
+            budget.report_global_429(after).await;
+        }
+    }
+
+    /// Pauses every request of this process until `after` has elapsed (a global 429).
     pub fn pause_global(&self, after: Duration) {
         let until = Instant::now() + after;
         let mut p = self.pauses.lock().expect("pacer lock");
@@ -191,6 +260,62 @@ mod tests {
         for (k, t) in times.iter().enumerate() {
             assert_eq!(*t, Duration::from_millis(100) * k as u32);
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_urgent_request_waits_for_at_most_one_slot_behind_a_queue_of_bulk_ones() {
+        let pacer = Arc::new(Pacer::new(10));
+        let start = Instant::now();
+        pacer.acquire("GET /first").await;
+        let mut bulk = Vec::new();
+        for i in 0..20 {
+            let pacer = pacer.clone();
+            bulk.push(tokio::spawn(async move {
+                pacer.acquire(&format!("POST /channels/{i}/messages")).await;
+                Instant::now() - start
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        pacer
+            .acquire_in("POST /channels/99/messages", Lane::Urgent)
+            .await;
+        let urgent = Instant::now() - start;
+        assert!(
+            urgent <= Duration::from_millis(300),
+            "the urgent request waited {urgent:?} behind 20 bulk ones"
+        );
+        let mut times = Vec::new();
+        for t in bulk {
+            times.push(t.await.unwrap());
+        }
+        times.push(urgent);
+        times.sort();
+        for w in times.windows(2) {
+            assert!(
+                w[1] - w[0] >= Duration::from_millis(100),
+                "the pace holds: {times:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shared_budget_gives_the_slots_and_hears_of_a_global_429() {
+        let budget = Arc::new(crate::store::LocalBudget::new(5));
+        let pacer = Pacer::shared(40, budget.clone());
+        assert!(pacer.is_shared());
+        let start = Instant::now();
+        for _ in 0..6 {
+            pacer.acquire("GET /a").await;
+        }
+        assert_eq!(
+            Instant::now() - start,
+            Duration::from_secs(1),
+            "the budget's pace, not 40/s"
+        );
+        pacer.report_global_429(Duration::from_secs(3)).await;
+        let reported = Instant::now();
+        // The budget itself (which other processes share) is paused, not only this pacer.
+        assert!(budget.acquire().await.at >= reported + Duration::from_secs(3));
     }
 
     #[tokio::test(start_paused = true)]

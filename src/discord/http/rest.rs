@@ -4,8 +4,10 @@
 //! serenity's `Http` is not used here because its errors drop `Retry-After` and its limiter neither
 //! paces the global limit ahead of time nor exists when a proxy base URL is configured.
 
-use super::pacer::{route_key, Pacer};
+use super::pacer::{route_key, Lane, Pacer};
+use crate::clock::SharedClock;
 use crate::secret::Secret;
+use crate::store::Store;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -22,6 +24,8 @@ pub const USER_AGENT: &str = "DiscordBot (https://github.com/meetbot/meetbot, 0.
 pub const CODE_DMS_CLOSED: u64 = 50007;
 /// Discord's JSON error code for "Unknown Member".
 pub const CODE_UNKNOWN_MEMBER: u64 = 10007;
+/// Discord's JSON error code for "Unknown Channel".
+pub const CODE_UNKNOWN_CHANNEL: u64 = 10003;
 
 const MEMBERS_PAGE: usize = 1000;
 /// Used when a 429 carries neither a body nor a `Retry-After` header.
@@ -488,6 +492,12 @@ impl DmCache {
         }
     }
 
+    pub(crate) fn remove(&mut self, user: u64) {
+        if self.channels.remove(&user).is_some() {
+            self.order.retain(|u| *u != user);
+        }
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.channels.len()
@@ -504,7 +514,11 @@ pub struct RestClient {
     policy: RetryPolicy,
     dm_channels: Arc<Mutex<DmCache>>,
     role_cache: Arc<Mutex<RoleCache>>,
-    lane: Arc<Mutex<Option<LaneSender>>>,
+    background: Arc<Mutex<Option<LaneSender>>>,
+    /// DM channels remembered beyond this process (shared by every process, kept across restarts).
+    dm_store: Option<(Store, SharedClock)>,
+    /// The pacer's queue this client's requests wait in.
+    lane: Lane,
 }
 
 /// Where posts for the background lane go: (channel, body).
@@ -553,8 +567,31 @@ impl RestClient {
             policy,
             dm_channels: Arc::new(Mutex::new(DmCache::new(DM_CACHE_CAPACITY))),
             role_cache: Arc::new(Mutex::new(RoleCache::default())),
-            lane: Arc::new(Mutex::new(None)),
+            background: Arc::new(Mutex::new(None)),
+            dm_store: None,
+            lane: Lane::Urgent,
         })
+    }
+
+    /// This client with its requests in `lane` (sharing the pacer, the DM channels and the connections). A new
+    /// client's lane is [`Lane::Urgent`]: commands and audit; the DM fan-out and the scheduler use [`Lane::Bulk`].
+    pub fn in_lane(&self, lane: Lane) -> RestClient {
+        RestClient {
+            lane,
+            ..self.clone()
+        }
+    }
+
+    /// The lane this client's requests wait in.
+    pub fn lane(&self) -> Lane {
+        self.lane
+    }
+
+    /// Reads DM channels from `store` before opening one and remembers each one opened there, so a returning
+    /// invitee costs one request (the message), across restarts and processes. `clock` marks them used.
+    pub fn with_dm_store(mut self, store: Store, clock: SharedClock) -> Self {
+        self.dm_store = Some((store, clock));
+        self
     }
 
     fn build_http(policy: &RetryPolicy) -> Result<reqwest::Client, RestError> {
@@ -582,21 +619,63 @@ impl RestClient {
         &self.pacer
     }
 
-    /// Opens (or finds) the DM channel with a user; the most recent [`DM_CACHE_CAPACITY`] are remembered.
+    /// Opens (or finds) the DM channel with a user: the most recent [`DM_CACHE_CAPACITY`] are remembered here, and
+    /// all are read from and written to the store when there is one. A store that does not answer costs the request,
+    /// nothing more.
     pub async fn create_dm(&self, user_id: u64) -> Result<u64, RestError> {
         if let Some(id) = self.cached_dm(user_id) {
             return Ok(id);
+        }
+        if let Some((store, clock)) = &self.dm_store {
+            match store.dm_channel(user_id, clock.now()).await {
+                Ok(Some(id)) => {
+                    self.cache_dm(user_id, id);
+                    return Ok(id);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, user_id, "cannot read the remembered DM channel; opening one")
+                }
+            }
         }
         let body = serde_json::json!({ "recipient_id": user_id.to_string() });
         let channel = self
             .request(Method::POST, "/users/@me/channels", Some(&body))
             .await?;
         let channel_id = id_field(&channel, "id")?;
+        self.cache_dm(user_id, channel_id);
+        if let Some((store, clock)) = &self.dm_store {
+            if let Err(e) = store
+                .remember_dm_channel(user_id, channel_id, clock.now())
+                .await
+            {
+                tracing::debug!(error = %e, user_id, "cannot remember the DM channel");
+            }
+        }
+        Ok(channel_id)
+    }
+
+    /// Forgets `channel_id` as `user_id`'s DM channel (Discord refused it), here and in the store; the next
+    /// [`create_dm`](Self::create_dm) opens a fresh one.
+    pub async fn forget_dm(&self, user_id: u64, channel_id: u64) {
+        {
+            let mut cache = self.dm_channels.lock().expect("dm cache lock");
+            if cache.get(user_id) == Some(channel_id) {
+                cache.remove(user_id);
+            }
+        }
+        if let Some((store, _)) = &self.dm_store {
+            if let Err(e) = store.forget_dm_channel(user_id, channel_id).await {
+                tracing::debug!(error = %e, user_id, "cannot forget the DM channel");
+            }
+        }
+    }
+
+    fn cache_dm(&self, user_id: u64, channel_id: u64) {
         self.dm_channels
             .lock()
             .expect("dm cache lock")
             .insert(user_id, channel_id);
-        Ok(channel_id)
     }
 
     fn cached_dm(&self, user_id: u64) -> Option<u64> {
@@ -616,13 +695,13 @@ impl RestClient {
     /// paced like everything else, so the caller — a Join click, a command — answers at once whatever the DM fan-out
     /// or a 429 pause is doing. At most [`LANE_CAPACITY`] wait; a post beyond that is dropped and logged.
     pub fn post_in_background(&self, channel_id: u64, body: Value) {
-        let mut lane = self.lane.lock().expect("lane lock");
+        let mut lane = self.background.lock().expect("lane lock");
         let tx = lane.get_or_insert_with(|| {
             let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Value)>(LANE_CAPACITY);
             // The worker's client has no lane of its own, so it does not keep the channel open: the lane ends when
             // the last client that can post to it is gone.
-            let mut worker = self.clone();
-            worker.lane = Arc::new(Mutex::new(None));
+            let mut worker = self.in_lane(Lane::Urgent);
+            worker.background = Arc::new(Mutex::new(None));
             tokio::spawn(async move {
                 while let Some((channel, body)) = rx.recv().await {
                     if let Err(e) = worker.send_message(channel, &body).await {
@@ -798,7 +877,7 @@ impl RestClient {
         let mut rate_limited = 0u32;
         let mut failed = 0u32;
         loop {
-            self.pacer.acquire(&route).await;
+            self.pacer.acquire_in(&route, self.lane).await;
             sent += 1;
             let mut req = self
                 .http
@@ -855,7 +934,7 @@ impl RestClient {
                     "Discord rate limit hit"
                 );
                 if limit.global {
-                    self.pacer.pause_global(limit.retry_after);
+                    self.pacer.report_global_429(limit.retry_after).await;
                 } else {
                     self.pacer.pause_route(&route, limit.retry_after);
                 }

@@ -27,6 +27,7 @@ async fn run(inner: Arc<Inner>, mut socket: WebSocket) {
             tx: tx.clone(),
             seq: 0,
             identified: false,
+            identified_at: None,
             shard: None,
             intents: 0,
         });
@@ -96,11 +97,34 @@ fn identify(inner: &Inner, session_id: u64, tx: &mpsc::UnboundedSender<Outgoing>
         .as_array()
         .and_then(|a| Some((a.first()?.as_u64()?, a.get(1)?.as_u64()?)));
     let mut w = inner.world.lock();
+    let at = std::time::Instant::now();
+    // Discord lets one shard of each rate-limit bucket (shard id % max_concurrency) identify per five seconds;
+    // judged among the sessions still connected (a restarted bot's old sessions are gone).
+    let mc = u64::from(inner.opts.max_concurrency.max(1));
+    let bucket = shard.map_or(0, |(i, _)| i % mc);
+    let checked = inner.opts.enforce_identify_spacing;
+    if let Some(gap) = w
+        .sessions
+        .iter()
+        .filter(|s| {
+            s.identified && s.id != session_id && s.shard.map_or(0, |(i, _)| i % mc) == bucket
+        })
+        .filter_map(|s| s.identified_at)
+        .map(|t| at.duration_since(t))
+        .min()
+    {
+        if checked && gap < std::time::Duration::from_secs(5) {
+            inner.net.lock().violations.push(format!(
+                "IDENTIFY of shard {shard:?} {gap:?} after another in bucket {bucket} (max_concurrency {mc}): at most one per 5 s"
+            ));
+        }
+    }
     w.identifies.push(Identify {
         intents: d["intents"].as_u64().unwrap_or(0),
         token: sent.to_string(),
         token_accepted: accepted,
         shard,
+        at,
     });
     if !accepted {
         let _ = tx.send(Outgoing::Close(4004, "Authentication failed.".into()));
@@ -114,6 +138,7 @@ fn identify(inner: &Inner, session_id: u64, tx: &mpsc::UnboundedSender<Outgoing>
         return;
     };
     session.identified = true;
+    session.identified_at = Some(at);
     session.shard = shard;
     session.intents = d["intents"].as_u64().unwrap_or(0);
     let served: Vec<u64> = guild_ids

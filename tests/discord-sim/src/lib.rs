@@ -157,6 +157,14 @@ pub struct SimOptions {
     /// Discord's OpenAPI description to validate bodies against; defaults to the file named
     /// by `DISCORD_OPENAPI_SPEC`.
     pub openapi_spec: Option<PathBuf>,
+    /// The shard count `GET /gateway/bot` recommends.
+    pub recommended_shards: u32,
+    /// `GET /gateway/bot`'s `session_start_limit.max_concurrency`: shards whose `id % max_concurrency` differ
+    /// may identify together.
+    pub max_concurrency: u32,
+    /// Two IDENTIFYs of one bucket less than five seconds apart (among connected sessions) are a violation.
+    /// Off by default: scenario tests start several bots of one shard within seconds.
+    pub enforce_identify_spacing: bool,
 }
 
 impl Default for SimOptions {
@@ -171,6 +179,9 @@ impl Default for SimOptions {
             interaction_deadline: Duration::from_secs(3),
             token_lifetime: Duration::from_secs(15 * 60),
             openapi_spec: std::env::var_os(SPEC_ENV).map(PathBuf::from),
+            recommended_shards: 1,
+            max_concurrency: 1,
+            enforce_identify_spacing: false,
         }
     }
 }

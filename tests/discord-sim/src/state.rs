@@ -197,6 +197,7 @@ pub struct Session {
     pub(crate) tx: mpsc::UnboundedSender<Outgoing>,
     pub(crate) seq: u64,
     pub(crate) identified: bool,
+    pub(crate) identified_at: Option<std::time::Instant>,
     pub(crate) shard: Option<(u64, u64)>,
     pub(crate) intents: u64,
 }
@@ -256,6 +257,8 @@ pub struct Identify {
     pub token_accepted: bool,
     /// `[shard_id, shard_count]`, if sent.
     pub shard: Option<(u64, u64)>,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl std::fmt::Debug for Identify {

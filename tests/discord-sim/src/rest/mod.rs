@@ -495,8 +495,9 @@ fn execute(
         Route::Gateway => plain(ok(json!({"url": inner.gateway_url()}))),
         Route::GatewayBot => plain(ok(json!({
             "url": inner.gateway_url(),
-            "shards": 1,
-            "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1},
+            "shards": inner.opts.recommended_shards.max(1),
+            "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0,
+                                    "max_concurrency": inner.opts.max_concurrency.max(1)},
         }))),
         Route::CurrentUser => {
             let mut u = inner.bot_user_json();

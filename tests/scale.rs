@@ -1,0 +1,295 @@
+//! Scale-out scenarios: what several processes (or one process across restarts) share through the store —
+//! cooldowns, DM channels, the database's clock — against the simulated Discord.
+
+mod support;
+
+use meetbot::discord::{BotHandle, StartOptions};
+use serde_json::json;
+use std::time::Duration;
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cooldown_outlives_a_restart() {
+    let mut h = Harness::start_with(&[("MEETBOT_DISCORD_COOLDOWN_SECONDS", "600")], |_| {}).await;
+    let first = h.meet(ALICE, json!([opt("topic", "One")])).await;
+    h.reply_containing(&first, "Meeting id: `").await;
+    h.restart().await;
+    let again = h.meet(ALICE, json!([opt("topic", "Two")])).await;
+    h.reply_containing(&again, "you can use /meet again").await;
+    // Someone else is not held back by Alice's cooldown.
+    let bob = h.meet(BOB, json!([opt("topic", "Three")])).await;
+    h.reply_containing(&bob, "Meeting id: `").await;
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returning_invitee_costs_one_request_after_a_restart() {
+    let mut h = Harness::start().await;
+    let first = h
+        .meet(
+            ALICE,
+            json!([opt("topic", "One"), opt("invite", format!("<@{BOB}>"))]),
+        )
+        .await;
+    h.reply_containing(&first, "Delivered").await;
+    assert_eq!(
+        h.sim.requests_matching("POST", "/users/@me/channels").len(),
+        1
+    );
+    h.restart().await;
+    let second = h
+        .meet(
+            ALICE,
+            json!([opt("topic", "Two"), opt("invite", format!("<@{BOB}>"))]),
+        )
+        .await;
+    h.reply_containing(&second, "Delivered").await;
+    assert_eq!(
+        h.sim.requests_matching("POST", "/users/@me/channels").len(),
+        1,
+        "the DM channel opened before the restart is read from the store"
+    );
+    assert_eq!(h.dm_texts(BOB).len(), 2, "both links arrived");
+    h.finish().await;
+}
+
+/// One process of a deployment: its own shard range, store pool, clock (the database's) and pacer.
+async fn process(
+    sim: &discord_sim::Simulator,
+    db_url: &str,
+    shards: &str,
+    register: &str,
+) -> BotHandle {
+    let mut env = base_env(sim);
+    env.insert("DATABASE_URL".into(), db_url.into());
+    env.insert("MEETBOT_DISCORD_SHARDS".into(), shards.into());
+    env.insert("MEETBOT_DISCORD_REGISTER_ON_START".into(), register.into());
+    env.insert("MEETBOT_DISCORD_INVITEE_CAP".into(), "100".into());
+    meetbot::discord::start_with(
+        config_from(&env),
+        StartOptions {
+            run_scheduler: false,
+            ..StartOptions::default()
+        },
+    )
+    .await
+    .expect("a process starts")
+}
+
+/// The id of the `k`th test server: on shard `k % 12` of 12.
+fn server(k: u64) -> u64 {
+    ((1_000_000 * 12 + k) << 22) | 5
+}
+
+/// `/meet` in server `k`'s channel by its host, inviting its Team.
+async fn meet_in(sim: &discord_sim::Simulator, k: u64) -> discord_sim::Interaction {
+    sim.invoke_command(
+        server(k),
+        server(k) + 1,
+        server(k) + 2,
+        "meet",
+        json!([
+            opt("topic", format!("Sync {k}")),
+            opt("invite", format!("<@&{}>", server(k) + 3))
+        ]),
+    )
+    .await
+    .expect("the server's shard is connected")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_of_four_shards_answer_each_interaction_once_and_share_one_pace() {
+    let Some((db_url, _schema)) = support::db::postgres_schema_via(None).await else {
+        return;
+    };
+    let sim = discord_sim::Simulator::start(discord_sim::SimOptions {
+        bot_token: BOT_TOKEN.into(),
+        recommended_shards: 12,
+        max_concurrency: 16,
+        enforce_identify_spacing: true,
+        ..discord_sim::SimOptions::default()
+    })
+    .await;
+    const SERVERS: u64 = 20;
+    const TEAM: u64 = 10;
+    for k in 0..SERVERS {
+        let g = server(k);
+        sim.add_guild(g, &format!("Server {k}"), g + 2);
+        sim.add_text_channel(g, g + 1, "general");
+        sim.add_role(g, discord_sim::RoleSpec::new(g + 3, "Team", 0, 1));
+        sim.add_member(g, discord_sim::UserSpec::new(g + 2, "host"), &[]);
+        for j in 0..TEAM {
+            sim.add_member(
+                g,
+                discord_sim::UserSpec::new(g + 100 + j, &format!("member{j}")),
+                &[g + 3],
+            );
+        }
+    }
+    // Discord's own limit, for the bot token over all processes; each process is configured at the full pace.
+    sim.enforce_global_rate(50);
+    let (a, b, c) = tokio::join!(
+        process(&sim, &db_url, "0-3/12", "global"),
+        process(&sim, &db_url, "4-7/12", "off"),
+        process(&sim, &db_url, "8-11/12", "off"),
+    );
+    assert_eq!(a.shards(), (0..=3, 12));
+    assert_eq!(c.shards(), (8..=11, 12));
+    sim.wait_for_requests(
+        "PUT",
+        "/applications/*/commands",
+        1,
+        Duration::from_secs(30),
+    )
+    .await
+    .expect("commands registered");
+    // serenity identifies a process's shards five seconds apart.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while sim.identifies().iter().filter(|i| i.token_accepted).count() < 12 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every shard identified"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let shards: std::collections::BTreeSet<u64> = sim
+        .identifies()
+        .iter()
+        .filter_map(|i| i.shard)
+        .map(|(s, n)| {
+            assert_eq!(n, 12);
+            s
+        })
+        .collect();
+    assert_eq!(shards.len(), 12, "each of the 12 shards identified once");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let calls: Vec<_> = futures::future::join_all((0..SERVERS).map(|k| meet_in(&sim, k))).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    for (k, i) in calls.iter().enumerate() {
+        loop {
+            let done = sim.interaction_responses(&i.token).iter().any(|r| {
+                r.body["content"].as_str().is_some_and(|c| {
+                    c.contains(&format!("Delivered personal links to {TEAM} of {TEAM}"))
+                })
+            });
+            if done {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "server {k}: no complete delivery: {:?}",
+                sim.interaction_responses(&i.token)
+                    .iter()
+                    .map(|r| r.body["content"].clone())
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let callbacks = sim
+            .interaction_responses(&i.token)
+            .iter()
+            .filter(|r| r.kind == discord_sim::ResponseKind::Callback)
+            .count();
+        assert_eq!(callbacks, 1, "server {k}: answered by exactly one process");
+    }
+    for k in 0..SERVERS {
+        for j in 0..TEAM {
+            let user = server(k) + 100 + j;
+            assert_eq!(
+                sim.dms_to(user).len(),
+                1,
+                "server {k} member {j}: exactly one DM"
+            );
+        }
+    }
+    assert_eq!(
+        sim.count_429(),
+        0,
+        "the three processes together kept under the global limit"
+    );
+    for p in [a, b, c] {
+        p.shutdown().await.expect("clean shutdown");
+    }
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_whose_clock_is_5_minutes_off_schedules_on_the_databases_clock() {
+    let Some((db_url, _schema)) = support::db::postgres_schema_via(None).await else {
+        return;
+    };
+    for skew in [chrono::Duration::minutes(5), -chrono::Duration::minutes(5)] {
+        let sim = discord_sim::Simulator::start(discord_sim::SimOptions {
+            bot_token: BOT_TOKEN.into(),
+            ..discord_sim::SimOptions::default()
+        })
+        .await;
+        populate(&sim);
+        let mut env = base_env(&sim);
+        env.insert("DATABASE_URL".into(), db_url.clone());
+        let before = sim
+            .requests_matching("PUT", "/applications/*/guilds/*/commands")
+            .len();
+        // This machine's clock is off by `skew`; the database's is right.
+        let process = meetbot::clock::ManualClock::new(chrono::Utc::now() + skew);
+        let bot = meetbot::discord::start_with(
+            config_from(&env),
+            StartOptions {
+                clock: std::sync::Arc::new(process.clone()),
+                run_scheduler: false,
+                store: None,
+                database_clock: true,
+            },
+        )
+        .await
+        .expect("bot starts");
+        sim.wait_for_requests(
+            "PUT",
+            "/applications/*/guilds/*/commands",
+            before + 1,
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("registered");
+        let db_now = bot.store().db_now().await.unwrap();
+        let i = sim
+            .invoke_command(
+                GUILD,
+                CHANNEL,
+                ALICE,
+                "meet",
+                json!([opt("topic", "Skew"), opt("when", "in 2h")]),
+            )
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let reply = loop {
+            let found = sim.interaction_responses(&i.token).iter().find_map(|r| {
+                r.body["content"]
+                    .as_str()
+                    .filter(|c| c.contains("Meeting id: `"))
+                    .map(str::to_string)
+            });
+            if let Some(r) = found {
+                break r;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no reply to /meet when"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let start = reply.find("Meeting id: `").unwrap() + "Meeting id: `".len();
+        let id = reply[start..].split('`').next().unwrap().to_string();
+        let occ = bot.store().occurrences(&id).await.unwrap().remove(0);
+        let off = (occ.starts_at - (db_now + chrono::Duration::hours(2))).abs();
+        assert!(
+            off < chrono::Duration::seconds(30),
+            "skew {skew}: 'in 2h' became {} vs the database's {db_now}",
+            occ.starts_at
+        );
+        bot.shutdown().await.expect("clean shutdown");
+        assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+    }
+}
