@@ -250,24 +250,7 @@ async fn when_accepts_each_documented_form_and_explains_bad_times_ephemerally() 
 
 /// The autocomplete answer (type 8) to typing `when` (and maybe other options).
 async fn when_preview(h: &Harness, options: Value) -> Vec<Value> {
-    let i = h
-        .sim
-        .autocomplete(GUILD, CHANNEL, ALICE, "meet", options)
-        .await
-        .expect("autocomplete");
-    h.sim
-        .wait_for_request(
-            |r| r.path.contains(&i.token) && r.path.ends_with("/callback"),
-            Duration::from_secs(20),
-        )
-        .await
-        .expect("an autocomplete answer");
-    let responses = h.sim.interaction_responses(&i.token);
-    assert_eq!(responses[0].body["type"], 8);
-    responses[0].body["data"]["choices"]
-        .as_array()
-        .cloned()
-        .unwrap()
+    h.autocomplete_choices(ALICE, "meet", options).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,10 +9,11 @@ use super::links::{self, grace};
 use super::policy::effective;
 use super::render;
 use super::reply::{ephemeral, Refusal};
-use super::stored::{self, find_meeting};
+use super::stored::find_meeting;
+use super::visibility::Visibility;
 use super::{Data, Error};
 use crate::jitsi::Room;
-use crate::meeting::access::{may_join, Access, Viewer};
+use crate::meeting::access::{may_join, Access, MeetingAccess, Viewer};
 use crate::meeting::join::{self, NoLink};
 use crate::store::{Meeting, MeetingStatus};
 use chrono::Duration;
@@ -56,8 +57,24 @@ pub async fn on_immediate_click(
     let moderator = effective.guild.is_moderator(&member_facts(member), &roles);
     let who = invitee_of(&click.user, member, moderator);
     let minter = links::minter(&effective, &data.minter);
-    // Only public meetings have this button: whoever sees the announcement may join.
-    let admission = match join::admit(validity, Access::Granted, moderator) {
+    // Only public meetings have this button, and it sits in the channel it was posted in: the rule admits whoever
+    // sees that channel, which the click's own permissions (computed by Discord for this channel) tell.
+    let mf = member_facts(member);
+    let viewer = Viewer {
+        user_id: who.user_id,
+        role_ids: &mf.role_ids,
+        moderator,
+        sees_channel: member
+            .permissions
+            .is_some_and(|p| p.contains(serenity::Permissions::VIEW_CHANNEL)),
+    };
+    let public = MeetingAccess {
+        host_id: 0,
+        private: false,
+        invited_users: &[],
+        invited_roles: &[],
+    };
+    let admission = match join::admit(validity, may_join(&public, &viewer), moderator) {
         Ok(a) => a,
         Err(why) => {
             click
@@ -126,6 +143,21 @@ pub(crate) async fn personal_answer(
     member: &serenity::Member,
 ) -> String {
     let now = data.clock.now();
+    let server = effective(&data.config, &data.store, m.guild_id).await;
+    let guild_id = serenity::GuildId::new(m.guild_id);
+    let Ok(facts) = guild_facts(sctx, data, guild_id).await else {
+        return "I cannot read this server's roles right now; please try again in a moment.".into();
+    };
+    let roles = facts.role_infos();
+    let mf = member_facts(member);
+    let moderator = server.guild.is_moderator(&mf, &roles);
+    // The rule first: whoever it refuses learns nothing of the meeting, not even that it was cancelled.
+    let access = Visibility::new(Some(sctx), &data.rest, &facts, m.guild_id)
+        .access(m, user.id.get(), &mf.role_ids, moderator)
+        .await;
+    if let Access::Denied(why) = access {
+        return render::no_link(&m.topic, &NoLink::Denied(why));
+    }
     if m.status == MeetingStatus::Cancelled {
         return render::no_link(&m.topic, &NoLink::Cancelled);
     }
@@ -133,27 +165,12 @@ pub(crate) async fn personal_answer(
         Ok(o) => o,
         Err(_) => return "The database is unavailable; please try again in a moment.".into(),
     };
-    let server = effective(&data.config, &data.store, m.guild_id).await;
     let window = Duration::from_std(server.join_window).unwrap_or(Duration::minutes(10));
     let (occ, validity) = match join::scheduled(&occurrences, now, grace(&data.config), window) {
         Ok(found) => found,
         Err(why) => return render::no_link(&m.topic, &why),
     };
-    let facts = guild_facts(sctx, data, serenity::GuildId::new(m.guild_id))
-        .await
-        .ok();
-    let roles = facts.as_ref().map(|f| f.role_infos()).unwrap_or_default();
-    let mf = member_facts(member);
-    let viewer = Viewer {
-        user_id: user.id.get(),
-        role_ids: &mf.role_ids,
-        moderator: server.guild.is_moderator(&mf, &roles),
-    };
-    let admission = match join::admit(
-        validity,
-        may_join(&stored::access(m), &viewer),
-        viewer.moderator,
-    ) {
+    let admission = match join::admit(validity, access, moderator) {
         Ok(a) => a,
         Err(why) => return render::no_link(&m.topic, &why),
     };

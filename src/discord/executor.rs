@@ -11,6 +11,7 @@ use super::links::{self, grace};
 use super::policy::effective;
 use super::render::{self, clip, AnnouncementState};
 use super::reply::Refusal;
+use super::visibility::Visibility;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::jitsi::{Minter, Room};
@@ -97,7 +98,8 @@ impl DiscordExecutor {
                 .await
                 .map_err(|e| ExecError::Transient(e.to_string()))?;
         }
-        if occ.discord_event_id.is_none()
+        if m.discord_event
+            && occ.discord_event_id.is_none()
             && now < occ.ends_at
             && announcement::events_allowed(&self.store, m).await
         {
@@ -224,6 +226,8 @@ impl DiscordExecutor {
             ));
         }
         if let Some(event) = occ.discord_event_id {
+            // The event is visible to the whole server; the meeting's channel may not be.
+            let mut seen = Visibility::new(None, &self.rest, facts, m.guild_id);
             for user in announcement::interested_users(&self.rest, m.guild_id, event)
                 .await
                 .unwrap_or_default()
@@ -233,7 +237,8 @@ impl DiscordExecutor {
                 }
                 if let Ok(Some(member)) = self.rest.get_member(m.guild_id, user).await {
                     let person = invitee_from_member(&member, m.guild_id, facts, policy, &roles);
-                    list.add_interested(person, member.bot);
+                    let access = seen.access(m, user, &member.roles, person.moderator).await;
+                    list.add_interested(person, member.bot, access);
                 }
             }
         }

@@ -48,11 +48,12 @@ struct MeetingRow {
     invitee_role_ids: String,
     private: bool,
     status: String,
+    discord_event: bool,
 }
 
 const MEETING_COLUMNS: &str = "m.id, m.guild_id, m.channel_id, m.host_id, m.topic, m.room, \
      m.created_at, m.starts_at, m.duration_minutes, m.timezone, m.repeat_rule, m.remind_minutes, \
-     m.invitee_user_ids, m.invitee_role_ids, m.private, m.status";
+     m.invitee_user_ids, m.invitee_role_ids, m.private, m.status, m.discord_event";
 
 fn ids_from_json(text: &str) -> Result<Vec<u64>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("invitee ids: {e}")))
@@ -86,6 +87,7 @@ impl TryFrom<MeetingRow> for Meeting {
             invitee_user_ids: ids_from_json(&r.invitee_user_ids)?,
             invitee_role_ids: ids_from_json(&r.invitee_role_ids)?,
             private: r.private,
+            discord_event: r.discord_event,
             status: r.status.parse()?,
         })
     }
@@ -149,8 +151,8 @@ impl Store {
             sqlx::query(
                 "INSERT INTO meetings (id, guild_id, channel_id, host_id, topic, room, created_at, \
                  starts_at, duration_minutes, timezone, repeat_rule, remind_minutes, \
-                 invitee_user_ids, invitee_role_ids, private, status) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'active')",
+                 invitee_user_ids, invitee_role_ids, private, status, discord_event) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'active', $16)",
             )
             .bind(&new.id)
             .bind(id_to_db(new.guild_id))
@@ -167,6 +169,7 @@ impl Store {
             .bind(ids_to_json(&new.invitee_user_ids))
             .bind(ids_to_json(&new.invitee_role_ids))
             .bind(new.private)
+            .bind(new.discord_event)
             .execute(&mut *tx)
             .await?;
             let id = insert_occurrence!(&mut *tx, &new.id, new.starts_at, ends_at, jobs);

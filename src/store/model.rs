@@ -134,6 +134,8 @@ pub struct NewMeeting {
     pub invitee_role_ids: Vec<u64>,
     /// Only invitees may get a link.
     pub private: bool,
+    /// Whether its occurrences get a Discord Scheduled Event (which the whole server sees).
+    pub discord_event: bool,
 }
 
 /// A stored meeting.
@@ -169,6 +171,8 @@ pub struct Meeting {
     pub invitee_role_ids: Vec<u64>,
     /// Only invitees may get a link.
     pub private: bool,
+    /// Whether its occurrences get a Discord Scheduled Event (which the whole server sees).
+    pub discord_event: bool,
     /// Active, cancelled or ended.
     pub status: MeetingStatus,
 }

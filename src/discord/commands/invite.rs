@@ -10,6 +10,7 @@ use crate::discord::links::{self, grace};
 use crate::discord::policy::effective;
 use crate::discord::render::{self, escape, GuestInvitation};
 use crate::discord::reply::{answer, Refusal};
+use crate::discord::visibility::visible_meeting;
 use crate::discord::{Context, Data, Error};
 use crate::jitsi::{Identity, Link, Room};
 use crate::meeting::cooldown::Action;
@@ -115,7 +116,13 @@ async fn prepare(ctx: Context<'_>, meeting_id: &str) -> Result<Ready, Refusal> {
             until.timestamp()
         )));
     }
-    let found = match find(data, guild, meeting_id, now).await {
+    // The access rule: a guest-inviter who may not see a meeting (a private one they are not invited to, one in a
+    // channel they cannot see) cannot invite anyone to it, themselves included, nor learn it exists.
+    let found = match visible_meeting(ctx, meeting_id).await {
+        Ok(m) => find(data, m, now).await,
+        Err(r) => Err(r),
+    };
+    let found = match found {
         Ok((meeting, occurrence)) => within_cap(data, guild, &meeting, policy.guild.invitee_cap)
             .await
             .map(|()| (meeting, occurrence)),
@@ -167,27 +174,14 @@ async fn within_cap(data: &Data, guild: u64, meeting: &Meeting, cap: usize) -> R
     Ok(())
 }
 
-/// The meeting and the occurrence to invite to, or why there is none.
+/// The occurrence of `meeting` to invite to, or why there is none.
 async fn find(
     data: &Data,
-    guild: u64,
-    id: &str,
+    meeting: Meeting,
     now: DateTime<Utc>,
 ) -> Result<(Meeting, Occurrence), Refusal> {
     let unavailable =
         || Refusal("The database is unavailable; please try again in a moment.".into());
-    let meeting = match data.store.meeting(id.trim()).await {
-        Ok(Some(m)) if m.guild_id == guild => m,
-        Ok(_) => {
-            return Err(Refusal(
-                "I know no such meeting in this server. Pick one from the list as you type.".into(),
-            ))
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "reading a meeting failed");
-            return Err(unavailable());
-        }
-    };
     if meeting.status == MeetingStatus::Cancelled {
         return Err(Refusal(format!(
             "**{}** was cancelled; there is nothing to invite to.",

@@ -7,11 +7,14 @@ use crate::discord::announcement;
 use crate::discord::audit::{self, LinkIssued};
 use crate::discord::custom_ids::JoinTarget;
 use crate::discord::delivery::{deliver_all, Dm, DmOutcome};
-use crate::discord::guild::{facts_for_command, invitee_of, member_facts, resolve_invitees};
+use crate::discord::guild::{
+    facts_for_command, invitee_of, member_facts, resolve_invitees, GuildFacts,
+};
 use crate::discord::links::{self, grace};
 use crate::discord::policy::effective;
 use crate::discord::render::{self, clip, Delivery, MeetingView, ScheduledReply};
 use crate::discord::reply::{reply, Refusal};
+use crate::discord::visibility::Visibility;
 use crate::discord::{Context, Data, Error};
 use crate::jitsi::{Link, Minter, Room};
 use crate::meeting::cooldown::Action;
@@ -49,6 +52,8 @@ pub async fn meet(
     #[description = "Scheduled meetings: where to announce it (default: here)"]
     #[channel_types("Text")]
     channel: Option<serenity::ChannelId>,
+    #[description = "Scheduled meetings: a Discord event too (the whole server sees events; default: if it sees the channel)"]
+    event: Option<bool>,
 ) -> Result<(), Error> {
     let _running = ctx.data().enter();
     // Discord allows 3 s for the first response; everything below may take longer.
@@ -66,9 +71,15 @@ pub async fn meet(
             remind_minutes: remind,
             timezone,
             channel,
+            event,
         }),
-        None if repeat.is_some() || remind.is_some() || timezone.is_some() || channel.is_some() => {
-            reply(ctx, "`repeat`, `remind`, `timezone` and `channel` are for scheduled meetings: add `when` too.").await;
+        None if repeat.is_some()
+            || remind.is_some()
+            || timezone.is_some()
+            || channel.is_some()
+            || event.is_some() =>
+        {
+            reply(ctx, "`repeat`, `remind`, `timezone`, `channel` and `event` are for scheduled meetings: add `when` too.").await;
             return Ok(());
         }
         None => None,
@@ -161,7 +172,7 @@ async fn start_meeting(
     )
     .await?;
     if let Some(opts) = schedule {
-        return schedule_meeting(ctx, valid, opts, invitees.len(), effective).await;
+        return schedule_meeting(ctx, valid, opts, invitees.len(), effective, &facts).await;
     }
 
     let room = {
@@ -333,6 +344,8 @@ async fn store_meeting(
         invitee_user_ids: valid.invites.users.clone(),
         invitee_role_ids: valid.invites.roles.clone(),
         private: valid.private,
+        // An immediate meeting is announced by its own post; only scheduled ones get Discord events.
+        discord_event: false,
     };
     // /meet posts its own announcement and DMs its invitees at once: of the scheduled work only the start (marks it
     // running) and the end (marks it over, so it can no longer be invited to) make sense.
@@ -422,6 +435,8 @@ pub struct ScheduleOptions {
     pub timezone: Option<String>,
     /// Where to announce.
     pub channel: Option<serenity::ChannelId>,
+    /// Whether to create a Discord event (`None`: when the whole server sees the channel).
+    pub event: Option<bool>,
 }
 
 /// The time zone for a guild: the command's, else the server's default.
@@ -511,6 +526,7 @@ async fn schedule_meeting(
     opts: ScheduleOptions,
     invitees_count: usize,
     policy: &EffectivePolicy,
+    facts: &GuildFacts,
 ) -> Result<(), Refusal> {
     let data = ctx.data();
     let now = data.clock.now();
@@ -535,6 +551,14 @@ async fn schedule_meeting(
         .map(|c| c.get())
         .or(policy.announcement_channel)
         .unwrap_or(ctx.channel_id().get());
+    // A Discord event is visible to the whole server: for a channel @everyone cannot see (or one whose permissions
+    // cannot be read), only when the host asks for it.
+    let channel_hidden = !valid.private
+        && !Visibility::new(Some(ctx.serenity_context()), &data.rest, facts, guild_id)
+            .rules(channel_id)
+            .await
+            .is_some_and(|r| r.everyone_can_view());
+    let discord_event = !valid.private && opts.event.unwrap_or(!channel_hidden);
     let room = {
         let mut rng = rand::thread_rng();
         Room::generate(&mut rng, valid.topic_given.then_some(valid.topic.as_str()))
@@ -561,6 +585,7 @@ async fn schedule_meeting(
         invitee_user_ids: valid.invites.users.clone(),
         invitee_role_ids: valid.invites.roles.clone(),
         private: valid.private,
+        discord_event,
     };
     let jobs = crate::schedule::runner::jobs_for(starts_at, ends_at, Some(remind_minutes), now);
     data.store.create_meeting(&new, &jobs).await.map_err(|e| {
@@ -576,7 +601,7 @@ async fn schedule_meeting(
 
     // The scheduler has no interaction to read the bot's permissions from: remember whether it may create events.
     let mut no_events = false;
-    if !valid.private {
+    if discord_event {
         let perms = match ctx {
             Context::Application(app) => app.interaction.app_permissions.map(|p| p.bits()),
             _ => None,
@@ -608,6 +633,8 @@ async fn schedule_meeting(
         join_window_minutes: policy.join_window.as_secs() / 60,
         meeting_id: &id,
         no_events,
+        discord_event,
+        channel_hidden,
     });
     reply(ctx, &text).await;
     Ok(())
