@@ -221,6 +221,68 @@ async fn scheduling_into_a_channel_the_host_can_write_in_still_announces_there()
     h.finish().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduling_here_in_a_channel_the_host_cannot_write_in_is_refused_as_an_immediate_meet_is()
+{
+    let h = Harness::start_with(&[], read_only_server).await;
+    let i = h
+        .meet(
+            BOB,
+            json!([
+                opt("topic", "Takeover"),
+                opt("invite", format!("<@&{ROLE_TEAM}>")),
+                opt("when", "in 10m"),
+            ]),
+        )
+        .await;
+    let text = h.reply_containing(&i, "cannot post in this channel").await;
+    assert!(text.contains("private: true"), "{text}");
+    h.tick().await;
+    let announced = h
+        .channel_texts(CHANNEL)
+        .iter()
+        .any(|m| m["content"].as_str().is_some_and(|c| c.starts_with("📅")));
+    assert!(!announced, "a read-only channel got an announcement");
+    assert!(h
+        .store
+        .upcoming(GUILD, h.now(), 10, 0)
+        .await
+        .unwrap()
+        .is_empty());
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduling_into_a_channel_the_bot_cannot_post_in_is_refused_before_anything_is_saved() {
+    const SEND_MESSAGES: u64 = 1 << 11;
+    let h = Harness::start_with(&[], |sim| {
+        sim.set_overwrite(
+            EVENTS_CHANNEL,
+            discord_sim::Overwrite::member(sim.bot_user_id(), 0, SEND_MESSAGES),
+        );
+    })
+    .await;
+    let i = h
+        .meet(
+            BOB,
+            json!([
+                opt("topic", "Planned"),
+                opt("when", "15:00"),
+                json!({ "name": "channel", "type": 7, "value": EVENTS_CHANNEL.to_string() }),
+            ]),
+        )
+        .await;
+    let text = h.reply_containing(&i, "I cannot post in").await;
+    assert!(text.contains(&format!("<#{EVENTS_CHANNEL}>")), "{text}");
+    assert!(h
+        .store
+        .upcoming(GUILD, h.now(), 10, 0)
+        .await
+        .unwrap()
+        .is_empty());
+    h.finish().await;
+}
+
 fn sub(name: &str, options: Value) -> Value {
     json!([{ "name": name, "type": 1, "options": options }])
 }

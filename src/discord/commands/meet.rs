@@ -17,6 +17,7 @@ use crate::discord::reply::{reply, Refusal};
 use crate::discord::visibility::Visibility;
 use crate::discord::{Context, Data, Error};
 use crate::jitsi::{Link, Minter, Room};
+use crate::meeting::channel::{SEND_MESSAGES, VIEW_CHANNEL};
 use crate::meeting::cooldown::Action;
 use crate::meeting::invite::Unreached;
 use crate::meeting::join::Validity;
@@ -149,16 +150,32 @@ async fn start_meeting(
         data.config.meetings.max_duration,
     )?;
     // The public post goes out in the caller's name: not into a channel where they may not write themselves
-    // (a read-only announcements channel). The interaction carries their permissions in this channel.
-    if !valid.private
-        && schedule.is_none()
-        && !member
+    // (a read-only announcements channel), now or when the scheduler announces it. The interaction carries their
+    // permissions, and the bot's, in this channel; `channel:` and the server's announcement channel are checked
+    // when scheduling.
+    let announces_here = !valid.private
+        && schedule
+            .as_ref()
+            .is_none_or(|s| s.channel.is_none() && effective.announcement_channel.is_none());
+    if announces_here {
+        let post = serenity::Permissions::VIEW_CHANNEL | serenity::Permissions::SEND_MESSAGES;
+        if !member
             .permissions
             .is_some_and(|p| p.contains(serenity::Permissions::SEND_MESSAGES))
-    {
-        return Err(Refusal(
-            "You cannot post in this channel, so I will not announce a meeting here for you. Use `private: true` (the people you invite still get their links) or start it in a channel you can write in.".into(),
-        ));
+        {
+            return Err(Refusal(
+                "You cannot post in this channel, so I will not announce a meeting here for you. Use `private: true` (the people you invite still get their links) or start it in a channel you can write in.".into(),
+            ));
+        }
+        if !app
+            .interaction
+            .app_permissions
+            .is_none_or(|p| p.contains(post))
+        {
+            return Err(Refusal(
+                "I cannot post in this channel (I need View Channel and Send Messages here), so the meeting could not be announced. Give me those permissions, use `private: true`, or use another channel.".into(),
+            ));
+        }
     }
     let caller_id = ctx.author().id.get();
     let (invitees, not_members) = resolve_invitees(
@@ -519,6 +536,33 @@ fn may_post_in(ctx: Context<'_>, channel: serenity::ChannelId) -> Result<(), Ref
     }
 }
 
+/// Refuses to schedule into a channel the bot itself may not post in (the scheduler's post would fail after the
+/// host was told it was scheduled), from the bot's roles and the channel's overwrites. When Discord cannot tell, the
+/// announcement's own failure is reported later.
+async fn bot_may_post(
+    ctx: Context<'_>,
+    seen: &mut Visibility<'_>,
+    channel: u64,
+) -> Result<(), Refusal> {
+    let data = ctx.data();
+    let bot = ctx.framework().bot_id().get();
+    let guild = ctx.guild_id().map(|g| g.get()).unwrap_or_default();
+    let Ok(Some(me)) = data.rest.get_member(guild, bot).await else {
+        return Ok(());
+    };
+    let Some(rules) = seen.rules(channel).await else {
+        return Ok(());
+    };
+    let needed = VIEW_CHANNEL | SEND_MESSAGES;
+    if rules.permissions(bot, &me.roles) & needed == needed {
+        Ok(())
+    } else {
+        Err(Refusal(format!(
+            "I cannot post in <#{channel}> (I need View Channel and Send Messages there), so nothing was scheduled. Give me those permissions or pick another channel."
+        )))
+    }
+}
+
 /// `/meet when:…`: stores the meeting with its due work; the scheduler announces it at once.
 async fn schedule_meeting(
     ctx: Context<'_>,
@@ -543,7 +587,7 @@ async fn schedule_meeting(
             )))
         }
     };
-    if let Some(c) = opts.channel {
+    if let Some(c) = opts.channel.filter(|_| !valid.private) {
         may_post_in(ctx, c)?;
     }
     let channel_id = opts
@@ -551,10 +595,14 @@ async fn schedule_meeting(
         .map(|c| c.get())
         .or(policy.announcement_channel)
         .unwrap_or(ctx.channel_id().get());
+    let mut seen = Visibility::new(Some(ctx.serenity_context()), &data.rest, facts, guild_id);
+    if !valid.private && channel_id != ctx.channel_id().get() {
+        bot_may_post(ctx, &mut seen, channel_id).await?;
+    }
     // A Discord event is visible to the whole server: for a channel @everyone cannot see (or one whose permissions
     // cannot be read), only when the host asks for it.
     let channel_hidden = !valid.private
-        && !Visibility::new(Some(ctx.serenity_context()), &data.rest, facts, guild_id)
+        && !seen
             .rules(channel_id)
             .await
             .is_some_and(|r| r.everyone_can_view());
