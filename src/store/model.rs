@@ -237,6 +237,8 @@ pub enum DeliveryScope {
     Meeting(String),
     /// Once per occurrence (e.g. a reminder).
     Occurrence(i64),
+    /// The news that an occurrence was cancelled: each person is told once.
+    Cancellation(i64),
 }
 
 impl DeliveryScope {
@@ -244,6 +246,7 @@ impl DeliveryScope {
         match self {
             DeliveryScope::Meeting(id) => format!("meeting:{id}"),
             DeliveryScope::Occurrence(id) => format!("occurrence:{id}"),
+            DeliveryScope::Cancellation(id) => format!("cancellation:{id}"),
         }
     }
 }

@@ -10,8 +10,9 @@ use crate::discord::render;
 use crate::discord::reply::{answer, Refusal};
 use crate::discord::visibility::{visible_meeting, Caller};
 use crate::discord::{Context, Error};
-use crate::meeting::cancel::{self, Scope};
+use crate::meeting::cancel::{self, Scope, Unchanged};
 use crate::schedule::runner::{add_next_occurrence, SchedulerOptions};
+use crate::store::MeetingStatus;
 use poise::serenity_prelude as serenity;
 
 /// Manage this server's scheduled meetings.
@@ -116,36 +117,62 @@ async fn cancel_meeting(ctx: Context<'_>, id: &str, only_next: bool) -> Result<S
     let occurrences = data.store.occurrences(&meeting.id).await.map_err(|_| {
         Refusal("The database is unavailable; please try again in a moment.".into())
     })?;
-    let plan = cancel::plan(&occurrences, now, only_next);
+    let plan = cancel::plan(
+        &occurrences,
+        now,
+        only_next,
+        meeting.status == MeetingStatus::Cancelled,
+    )
+    .map_err(|why| Refusal(render::cancel_unchanged(&meeting.topic, why)))?;
     let nothing_cancelled =
         || Refusal("The database is unavailable; nothing was cancelled.".into());
+    // The store's update is the one that counts: of two cancels at once (or on two instances), only the one that
+    // changed the row goes on to tell anyone.
     match plan.scope {
         Scope::NextOccurrence => {
-            if let Some(o) = plan.targets.first() {
-                data.store
-                    .cancel_occurrence(o.id)
-                    .await
-                    .map_err(|_| nothing_cancelled())?;
-                // The next occurrence is normally added when this one starts; cancelling dropped that start job,
-                // so add it here or the series would silently end.
-                if let Err(e) = add_next_occurrence(
-                    &data.store,
-                    &meeting,
-                    o.starts_at,
-                    now,
-                    SchedulerOptions::default().announce_lead,
-                )
+            let Some(o) = plan.targets.first() else {
+                return Err(Refusal(render::cancel_unchanged(
+                    &meeting.topic,
+                    Unchanged::NothingLeft,
+                )));
+            };
+            let changed = data
+                .store
+                .cancel_occurrence(o.id)
                 .await
-                {
-                    tracing::warn!(error = %e, meeting = %meeting.id, "could not schedule the occurrence after a cancelled one");
-                }
+                .map_err(|_| nothing_cancelled())?;
+            if !changed {
+                return Err(Refusal(render::cancel_unchanged(
+                    &meeting.topic,
+                    Unchanged::AlreadyCancelled,
+                )));
+            }
+            // The next occurrence is normally added when this one starts; cancelling dropped that start job,
+            // so add it here or the series would silently end.
+            if let Err(e) = add_next_occurrence(
+                &data.store,
+                &meeting,
+                o.starts_at,
+                now,
+                SchedulerOptions::default().announce_lead,
+            )
+            .await
+            {
+                tracing::warn!(error = %e, meeting = %meeting.id, "could not schedule the occurrence after a cancelled one");
             }
         }
         Scope::Meeting => {
-            data.store
+            let changed = data
+                .store
                 .cancel_meeting(&meeting.id)
                 .await
                 .map_err(|_| nothing_cancelled())?;
+            if changed == 0 {
+                return Err(Refusal(render::cancel_unchanged(
+                    &meeting.topic,
+                    Unchanged::AlreadyCancelled,
+                )));
+            }
         }
     }
     let mut told = 0;
@@ -157,6 +184,7 @@ async fn cancel_meeting(ctx: Context<'_>, id: &str, only_next: bool) -> Result<S
             data.shutdown.clone(),
             &meeting,
             o,
+            now,
         )
         .await;
     }

@@ -4,6 +4,7 @@
 use super::{escape, plural, public_post, role_label, ts, MAX_CONTENT};
 use crate::jitsi::Link;
 use crate::meeting::access::Denial;
+use crate::meeting::cancel::Unchanged;
 use crate::meeting::join::NoLink;
 use crate::store::{Meeting, Occurrence, OccurrenceStatus};
 use chrono::{DateTime, Utc};
@@ -149,6 +150,22 @@ pub fn cancelled_reply(topic: &str, only_next: bool, told: usize) -> String {
             String::new()
         }
     )
+}
+
+/// Why `/meetings cancel` changed nothing.
+pub fn cancel_unchanged(topic: &str, why: Unchanged) -> String {
+    let topic = escape(topic);
+    match why {
+        Unchanged::AlreadyCancelled => {
+            format!("**{topic}** was already cancelled; nothing changed and nobody was told again.")
+        }
+        Unchanged::NothingLeft => {
+            format!("**{topic}** has no occurrence left to cancel; nothing changed.")
+        }
+        Unchanged::Running => format!(
+            "The next occurrence of **{topic}** is running now, so `only_next` would not take anyone's link back. Cancel the whole meeting (its links stop at once), or let this one end; nothing changed."
+        ),
+    }
 }
 
 /// The DM to someone who already got a link for an occurrence that was then cancelled.
