@@ -283,6 +283,60 @@ async fn scheduling_into_a_channel_the_bot_cannot_post_in_is_refused_before_anyt
     h.finish().await;
 }
 
+/// Clicks the Join button of the latest immediate-meeting announcement in #general as `user`; the final answer.
+async fn click_immediate_join(h: &Harness, user: u64) -> String {
+    let posts = h.channel_texts(CHANNEL);
+    let post = posts
+        .iter()
+        .rev()
+        .find(|m| {
+            m["components"][0]["components"][0]["custom_id"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("mj1:"))
+        })
+        .expect("an announcement with a Join button");
+    let custom_id = post["components"][0]["components"][0]["custom_id"]
+        .as_str()
+        .unwrap();
+    let id = post["id"].as_str().unwrap().parse().unwrap();
+    let i = h
+        .sim
+        .click_button(id, CHANNEL, user, custom_id)
+        .await
+        .expect("click");
+    h.reply_containing(&i, "database is unavailable").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_database_down_join_uses_the_servers_last_settings_or_member_links_only_never_the_files(
+) {
+    let mut h = Harness::start().await;
+    // The file makes Moderators (Alice) moderators; this server took that away.
+    h.store
+        .set_setting(GUILD, "moderator_roles", &json!([]), OWNER, h.now())
+        .await
+        .unwrap();
+    let i = h.meet(BOB, json!([opt("topic", "Outage")])).await;
+    h.reply_containing(&i, "Meeting id").await;
+
+    h.store.close().await;
+    let text = click_immediate_join(&h, ALICE).await;
+    assert!(text.contains("as I last read them"), "{text}");
+    assert_eq!(
+        verified_claims(&text, h.now())["moderator"],
+        false,
+        "the file's moderator roles came back"
+    );
+
+    // After a restart nothing was read yet: nobody is a moderator until the database answers.
+    h.restart().await;
+    h.store.close().await;
+    let text = click_immediate_join(&h, ALICE).await;
+    assert!(text.contains("member links only"), "{text}");
+    assert_eq!(verified_claims(&text, h.now())["moderator"], false);
+    h.finish().await;
+}
+
 fn sub(name: &str, options: Value) -> Value {
     json!([{ "name": name, "type": 1, "options": options }])
 }

@@ -102,7 +102,10 @@ pub async fn on_immediate_click(
                 },
             )
             .await;
-            render::join_reply(None, &link, moderator, ends_at)
+            render::with_note(
+                render::join_reply(None, &link, moderator, ends_at),
+                render::outage_note(effective.outage),
+            )
         }
     };
     click.create_response(sctx, ephemeral(content)).await?;
@@ -194,12 +197,15 @@ pub(crate) async fn personal_answer(
                 },
             )
             .await;
-            render::scheduled_join_reply(
-                &m.topic,
-                occ.starts_at,
-                admission.validity.until,
-                admission.moderator,
-                &link,
+            render::with_note(
+                render::scheduled_join_reply(
+                    &m.topic,
+                    occ.starts_at,
+                    admission.validity.until,
+                    admission.moderator,
+                    &link,
+                ),
+                render::outage_note(server.outage),
             )
         }
         Err(e) => links::mint_failed(&e, "your link").0,

@@ -16,7 +16,7 @@ use crate::jitsi::{Identity, Link, Room};
 use crate::meeting::cooldown::Action;
 use crate::meeting::join::Validity;
 use crate::meeting::occurrences::current;
-use crate::meeting::settings::EffectivePolicy;
+use crate::meeting::settings::{EffectivePolicy, Outage};
 use crate::store::{Meeting, MeetingStatus, Occurrence};
 use chrono::{DateTime, Duration, Utc};
 use poise::serenity_prelude as serenity;
@@ -100,6 +100,11 @@ async fn prepare(ctx: Context<'_>, meeting_id: &str) -> Result<Ready, Refusal> {
     let roles = facts.role_infos();
     let policy = effective(&data.config, &data.store, guild).await;
     if !policy.may_invite(&caller_facts, &roles) {
+        if policy.outage == Some(Outage::MemberLinksOnly) {
+            return Err(Refusal(
+                "The database is unavailable and I have not read this server's settings yet, so I cannot tell who may invite; please try again in a moment.".into(),
+            ));
+        }
         return Err(Refusal(format!(
             "You may not invite guests here. These may: {}.",
             policy.describe_inviters(&roles)

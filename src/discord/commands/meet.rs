@@ -213,7 +213,7 @@ async fn start_meeting(
     let host_link = personal_link(data, &minter, &room, &host, now, ends_at)?;
     let stored = store_meeting(ctx, &valid, &room, now, ends_at, effective).await;
     let meeting_id = stored.as_ref().ok().cloned();
-    let note = render::saved_note(meeting_id.as_deref());
+    let note = render::saved_note(meeting_id.as_deref()) + render::outage_note(effective.outage);
     let audit = |to: &Invitee| {
         audit::link_issued(
             &data.rest,

@@ -4,6 +4,7 @@
 use super::{escape, plural, public_post, push_list, role_label, ts, MAX_CONTENT};
 use crate::jitsi::Link;
 use crate::meeting::invite::Unreached;
+use crate::meeting::settings::Outage;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -165,6 +166,15 @@ pub fn saved_note(meeting_id: Option<&str>) -> String {
 
 /// Appended to `/meet`'s note when the announcement could not be posted.
 pub const NOT_ANNOUNCED_NOTE: &str = "\n⚠ I could not post the announcement in this channel (the bot may lack permission to send messages here), so there is no Join button.";
+
+/// What a reply adds while the server's settings cannot be read (see `discord::policy::effective`).
+pub fn outage_note(outage: Option<Outage>) -> &'static str {
+    match outage {
+        None => "",
+        Some(Outage::LastRead) => "\n⚠ The database is unavailable: this used the server's settings as I last read them.",
+        Some(Outage::MemberLinksOnly) => "\n⚠ The database is unavailable and I have not read this server's settings yet, so nobody gets moderator rights for now (member links only). Try again later for a moderator link.",
+    }
+}
 
 #[cfg(test)]
 mod tests {
