@@ -337,6 +337,61 @@ async fn with_the_database_down_join_uses_the_servers_last_settings_or_member_li
     h.finish().await;
 }
 
+/// The allowed_mentions of the immediate announcement `user`'s `/meet` inviting Team posted in #general.
+async fn announced_role_pings(h: &Harness, user: u64) -> (String, Value) {
+    let i = h
+        .meet(user, json!([opt("invite", format!("<@&{ROLE_TEAM}>"))]))
+        .await;
+    h.reply_containing(&i, "Delivered").await;
+    let post = h
+        .channel_texts(CHANNEL)
+        .into_iter()
+        .rev()
+        .find(|m| m["components"][0]["components"][0]["custom_id"].is_string())
+        .expect("an announcement");
+    let roles = h
+        .sim
+        .requests_matching("POST", "/channels/*/messages")
+        .into_iter()
+        .rev()
+        .find_map(|r| {
+            let body = r.body?;
+            body["components"][0]["components"][0]["custom_id"]
+                .is_string()
+                .then(|| body["allowed_mentions"]["roles"].clone())
+        })
+        .expect("the announcement request");
+    (post["content"].as_str().unwrap().to_string(), roles)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmentionable_role_is_named_but_pinged_only_for_a_caller_with_mention_everyone() {
+    let h = Harness::start().await;
+    // Bob has no Mention Everyone and Team is not mentionable: named, not pinged.
+    let (content, roles) = announced_role_pings(&h, BOB).await;
+    assert!(content.contains(&format!("<@&{ROLE_TEAM}>")), "{content}");
+    assert_eq!(
+        roles,
+        json!([]),
+        "Bob pinged a role he could not ping himself"
+    );
+    // The owner holds every permission: the role is pinged.
+    let (_, roles) = announced_role_pings(&h, OWNER).await;
+    assert_eq!(roles, json!([ROLE_TEAM.to_string()]));
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mentionable_role_is_pinged_for_anyone() {
+    let h = Harness::start_with(&[], |sim| {
+        sim.add_role(GUILD, RoleSpec::new(ROLE_TEAM, "Team", 0, 2).mentionable());
+    })
+    .await;
+    let (_, roles) = announced_role_pings(&h, BOB).await;
+    assert_eq!(roles, json!([ROLE_TEAM.to_string()]));
+    h.finish().await;
+}
+
 fn sub(name: &str, options: Value) -> Value {
     json!([{ "name": name, "type": 1, "options": options }])
 }

@@ -61,9 +61,15 @@ pub(crate) async fn events_allowed(store: &Store, m: &Meeting) -> bool {
     }
 }
 
-/// The announcement of one occurrence, with its Join button while it keeps one.
-pub(crate) fn body(m: &Meeting, occ: &Occurrence, state: AnnouncementState) -> Value {
-    render::scheduled_announcement(m, occ, state, &custom_ids::scheduled(&m.id))
+/// The announcement of one occurrence, with its Join button while it keeps one, pinging `pinged_roles` of the
+/// invited roles (edits ping nobody anyway).
+pub(crate) fn body(
+    m: &Meeting,
+    occ: &Occurrence,
+    state: AnnouncementState,
+    pinged_roles: &[u64],
+) -> Value {
+    render::scheduled_announcement(m, occ, state, &custom_ids::scheduled(&m.id), pinged_roles)
 }
 
 /// Sets the occurrence's Discord event (if it has one) to `status`; a failure is logged, the meeting goes on.
@@ -92,7 +98,7 @@ pub(crate) async fn edit(
 ) {
     if let Some(msg) = occ.announcement_message_id {
         if let Err(e) = rest
-            .edit_message(m.channel_id, msg, &body(m, occ, state))
+            .edit_message(m.channel_id, msg, &body(m, occ, state, &[]))
             .await
         {
             tracing::warn!(error = %e, meeting = %m.id, "could not edit the announcement");

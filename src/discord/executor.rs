@@ -15,7 +15,7 @@ use super::visibility::Visibility;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::jitsi::{Minter, Room};
-use crate::meeting::invite::InviteList;
+use crate::meeting::invite::{pinged_roles, InviteList};
 use crate::meeting::join::occurrence_validity;
 use crate::meeting::occurrences::Timed;
 use crate::meeting::policy::GuildPolicy;
@@ -80,6 +80,24 @@ impl DiscordExecutor {
             return Ok(());
         }
         if occ.announcement_message_id.is_none() {
+            // The scheduler speaks for a host whose permissions it cannot see now: only roles anyone may ping are.
+            let pinged = if m.invitee_role_ids.is_empty() {
+                Vec::new()
+            } else {
+                let mentionable: Vec<u64> = self
+                    .rest
+                    .get_roles(m.guild_id)
+                    .await
+                    .map(|roles| {
+                        roles
+                            .into_iter()
+                            .filter(|r| r.mentionable)
+                            .map(|r| r.id)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                pinged_roles(&m.invitee_role_ids, false, &mentionable)
+            };
             let state = if now >= occ.starts_at {
                 AnnouncementState::StartedMinutesAgo((now - occ.starts_at).num_minutes())
             } else {
@@ -90,7 +108,7 @@ impl DiscordExecutor {
             };
             let msg = self
                 .rest
-                .send_message(m.channel_id, &announcement::body(m, occ, state))
+                .send_message(m.channel_id, &announcement::body(m, occ, state, &pinged))
                 .await
                 .map_err(classify)?;
             self.store

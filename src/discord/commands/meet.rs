@@ -19,7 +19,7 @@ use crate::discord::{Context, Data, Error};
 use crate::jitsi::{Link, Minter, Room};
 use crate::meeting::channel::{SEND_MESSAGES, VIEW_CHANNEL};
 use crate::meeting::cooldown::Action;
-use crate::meeting::invite::Unreached;
+use crate::meeting::invite::{pinged_roles, Unreached};
 use crate::meeting::join::Validity;
 use crate::meeting::recipients::Invitee;
 use crate::meeting::request::{validate, MeetingRequest, ValidRequest};
@@ -206,6 +206,14 @@ async fn start_meeting(
         ends_at,
         invited_users: valid.invites.users.clone(),
         invited_roles: valid.invites.roles.clone(),
+        // Ping a role only when the caller could: Mention Everyone (in this channel), or a mentionable role.
+        pinged_roles: pinged_roles(
+            &valid.invites.roles,
+            member
+                .permissions
+                .is_some_and(|p| p.contains(serenity::Permissions::MENTION_EVERYONE)),
+            &facts.mentionable,
+        ),
     };
     let host_moderator = policy.is_moderator(&caller, &roles);
     let host = invitee_of(ctx.author(), member, host_moderator);

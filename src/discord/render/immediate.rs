@@ -25,6 +25,8 @@ pub struct MeetingView {
     pub invited_users: Vec<u64>,
     /// Roles invited by mention.
     pub invited_roles: Vec<u64>,
+    /// The invited roles the post pings (see `meeting::invite::pinged_roles`).
+    pub pinged_roles: Vec<u64>,
 }
 
 /// The DM with a personal link. Mentions in DMs ping nobody, but `allowed_mentions` is set anyway so a
@@ -61,6 +63,7 @@ pub fn announcement(view: &MeetingView, join_custom_id: &str) -> Value {
         &headline,
         &view.invited_users,
         &view.invited_roles,
+        &view.pinged_roles,
         "Press **Join** for your own personal link.",
         Some(join_custom_id),
     )
@@ -191,6 +194,7 @@ mod tests {
             ends_at: Utc.timestamp_opt(1_800_003_600, 0).unwrap(),
             invited_users: vec![2, 3],
             invited_roles: vec![9],
+            pinged_roles: vec![9],
         }
     }
 

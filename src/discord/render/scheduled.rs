@@ -290,6 +290,7 @@ pub fn scheduled_announcement(
     occ: &Occurrence,
     state: AnnouncementState,
     join_custom_id: &str,
+    pinged_roles: &[u64],
 ) -> Value {
     let headline = format!(
         "📅 **{}** — hosted by <@{}>\n{} ({}) until {}{}",
@@ -308,6 +309,7 @@ pub fn scheduled_announcement(
         &headline,
         &m.invitee_user_ids,
         &m.invitee_role_ids,
+        pinged_roles,
         &state.line(),
         state.keeps_join_button().then_some(join_custom_id),
     )
@@ -363,7 +365,13 @@ mod tests {
     fn an_ended_or_cancelled_announcement_loses_its_join_button() {
         let m = meeting("*Weekly* @here");
         let occ = occurrence(OccurrenceStatus::Scheduled);
-        let open = scheduled_announcement(&m, &occ, AnnouncementState::LinksOpen(start()), "mm1:x");
+        let open = scheduled_announcement(
+            &m,
+            &occ,
+            AnnouncementState::LinksOpen(start()),
+            "mm1:x",
+            &[9],
+        );
         let content = open["content"].as_str().unwrap();
         assert!(content.contains("\\*Weekly\\* \\@here") && content.contains("repeats weekly"));
         assert!(content.contains(&format!("links open <t:{}:R>", start().timestamp())));
@@ -373,7 +381,7 @@ mod tests {
             AnnouncementState::Ended(start()),
             AnnouncementState::Cancelled,
         ] {
-            let closed = scheduled_announcement(&m, &occ, state, "mm1:x");
+            let closed = scheduled_announcement(&m, &occ, state, "mm1:x", &[]);
             assert_eq!(closed["components"], json!([]), "{state:?}");
         }
         assert!(AnnouncementState::StartedMinutesAgo(3).keeps_join_button());
