@@ -292,7 +292,7 @@ async fn click_immediate_join(h: &Harness, user: u64) -> String {
         .find(|m| {
             m["components"][0]["components"][0]["custom_id"]
                 .as_str()
-                .is_some_and(|c| c.starts_with("mj1:"))
+                .is_some_and(|c| c.starts_with("mj2:"))
         })
         .expect("an announcement with a Join button");
     let custom_id = post["components"][0]["components"][0]["custom_id"]

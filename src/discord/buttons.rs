@@ -3,7 +3,7 @@
 //! The decision is the core's (`meeting::join`, `meeting::access`); this room gathers the facts and answers.
 
 use super::audit::{self, LinkIssued};
-use super::custom_ids::JoinTarget;
+use super::custom_ids::{JoinTarget, Refused};
 use super::guild::{guild_facts, invitee_of, member_facts};
 use super::links::{self, grace};
 use super::policy::effective;
@@ -26,11 +26,18 @@ pub async fn on_immediate_click(
     click: &serenity::ComponentInteraction,
 ) -> Result<(), Error> {
     let now = data.clock.now();
-    let Some(target) = data.join_signer.parse(&click.data.custom_id) else {
-        click
-            .create_response(sctx, ephemeral("This button is not valid any more.".into()))
-            .await?;
-        return Ok(());
+    // The signature covers the server the button was posted in: checked against the server of the click.
+    let clicked_in = click.guild_id.map(|g| g.get()).unwrap_or_default();
+    let target = match data.join_signer.parse(&click.data.custom_id, clicked_in) {
+        Ok(t) => t,
+        Err(why) => {
+            let text = match why {
+                Refused::OldFormat => "This Join button is from an older version of the bot and no longer works. Ask the host to start the meeting again, or use `/meetings link` if it was saved.",
+                Refused::Invalid => "This button is not valid any more.",
+            };
+            click.create_response(sctx, ephemeral(text.into())).await?;
+            return Ok(());
+        }
     };
     let validity = match join::immediate(target.ends_at, now, grace(&data.config)) {
         Ok(v) => v,
@@ -47,7 +54,7 @@ pub async fn on_immediate_click(
             .await?;
         return Ok(());
     };
-    let JoinTarget { room, ends_at } = target;
+    let JoinTarget { room, ends_at, .. } = target;
     let room =
         Room::from_normalized(room).map_err(|e| format!("join button carries a bad room: {e}"))?;
     // The roles come with the click; only their names need the guild (from the cache when possible).

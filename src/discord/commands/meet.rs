@@ -267,6 +267,7 @@ async fn start_meeting(
     let mut note = note;
     if !valid.private {
         let custom_id = data.join_signer.custom_id(&JoinTarget {
+            guild_id: guild_id.get(),
             room: room.as_str().to_string(),
             ends_at,
         });
