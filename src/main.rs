@@ -56,6 +56,10 @@ enum Command {
         /// Print one JSON object with link, token, room and claims instead.
         #[arg(long)]
         json: bool,
+        /// Sign for this Discord server: its own Jitsi when its admins set one up (`/meetbot jitsi`), else the
+        /// default one (reads the database; needs MEETBOT_MASTER_KEY once anything is sealed).
+        #[arg(long, value_name = "ID", value_parser = clap::value_parser!(u64).range(1..))]
+        guild: Option<u64>,
     },
     /// Judge a token as Jitsi's Prosody would and explain every check; exit 0 when Jitsi would accept it.
     Verify {
@@ -157,7 +161,22 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             avatar,
             id,
             json,
-        } => token(&config, room, name, moderator, ttl, email, avatar, id, json),
+            guild,
+        } => {
+            let base = match guild {
+                None if !config.default_jitsi => anyhow::bail!(
+                    "there is no default Jitsi (no PUBLIC_URL / JWT_APP_SECRET, and MEETBOT_MASTER_KEY is set): \
+                     give --guild ID to sign as that server's own Jitsi"
+                ),
+                None => config.jitsi.clone(),
+                Some(g) => {
+                    let rt =
+                        tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+                    rt.block_on(server_settings(&config, g))?
+                }
+            };
+            token(base, room, name, moderator, ttl, email, avatar, id, json)
+        }
         Command::Verify {
             room,
             allow_wildcard,
@@ -174,21 +193,87 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             verify(&config, room, allow_wildcard, key_server, token)
         }
         Command::JitsiConfig => {
+            anyhow::ensure!(
+                config.default_jitsi,
+                "there is no default Jitsi to configure (no PUBLIC_URL / JWT_APP_SECRET); each server's \
+                 /meetbot jitsi setup gives its own lines"
+            );
             emit(&jitsi::server_config::render(&config.jitsi))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => {
             // Building the minter proves the key works, not just that it parses.
             Minter::new(config.jitsi.clone()).context("the signing key cannot be used")?;
-            emit(&format!("{}configuration OK\n", config.describe()))?;
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let servers = rt.block_on(own_jitsi_lines(&config))?;
+            emit(&format!("{}{servers}configuration OK\n", config.describe()))?;
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A SQLite database that does not exist yet holds no servers; `check` does not create it.
+fn database_missing(config: &Config) -> bool {
+    let url = config.storage.database_url.expose();
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return false;
+    };
+    let path = rest.split('?').next().unwrap_or_default();
+    !path.is_empty() && path != ":memory:" && !std::path::Path::new(path).exists()
+}
+
+/// `meetbot check`'s list of the servers with their own Jitsi (never a secret), after checking that the master
+/// key fits the database (a missing or wrong one is an error, as at start-up).
+async fn own_jitsi_lines(config: &Config) -> anyhow::Result<String> {
+    if database_missing(config) {
+        return Ok("servers with their own Jitsi: none (no database yet)\n".into());
+    }
+    // The configuration is what `check` judges; a database that is down is reported, not fatal.
+    let store = match meetbot::store::Store::open(config.storage.database_url.expose()).await {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(format!(
+                "servers with their own Jitsi: unknown (cannot open the database: {e})\n"
+            ))
+        }
+    };
+    let checked =
+        meetbot::tenant::check_master_key(&store, config.master_key.as_ref(), Utc::now()).await;
+    let servers = store.tenant_jitsi_list().await;
+    store.close().await;
+    checked?;
+    Ok(meetbot::tenant::check_lines(&servers?))
+}
+
+/// The token settings for one Discord server: its own Jitsi when it has one, else the default (said on stderr).
+async fn server_settings(config: &Config, guild: u64) -> anyhow::Result<jitsi::JitsiSettings> {
+    let store = meetbot::store::Store::open(config.storage.database_url.expose())
+        .await
+        .context("cannot open the database")?;
+    let clock: meetbot::clock::SharedClock = std::sync::Arc::new(meetbot::clock::SystemClock);
+    let tenants =
+        meetbot::tenant::Tenants::start(store.clone(), config.master_key.clone(), clock).await?;
+    let own = tenants.minter(guild, &config.jitsi).await;
+    store.close().await;
+    match own? {
+        Some(minter) => Ok(minter.settings().clone()),
+        None if !config.default_jitsi => anyhow::bail!(
+            "server {guild} has no Jitsi of its own and there is no default one; its admins can set one up with \
+             /meetbot jitsi setup"
+        ),
+        None => {
+            eprintln!("note: server {guild} has no Jitsi of its own; signing with the default one");
+            Ok(config.jitsi.clone())
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
 fn token(
-    config: &Config,
+    base: jitsi::JitsiSettings,
     room: String,
     name: String,
     moderator: bool,
@@ -215,7 +300,7 @@ fn token(
         );
     }
     let room = Room::from_user_input(&room).map_err(|e| anyhow::anyhow!("--room: {e}"))?;
-    let mut settings = config.jitsi.clone();
+    let mut settings = base;
     if let Some(t) = ttl {
         settings.lifetime = t;
     }

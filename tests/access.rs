@@ -12,10 +12,15 @@ use support::*;
 
 const VIEW_CHANNEL: u64 = 1 << 10;
 
-/// #events hidden from `@everyone`, open to Team (Carol, Dave, Frank).
+/// #events hidden from `@everyone`, open to Team (Carol, Dave, Frank) and the bot.
 fn team_only_events_channel(sim: &discord_sim::Simulator) {
     sim.set_overwrite(EVENTS_CHANNEL, Overwrite::role(GUILD, 0, VIEW_CHANNEL));
     sim.set_overwrite(EVENTS_CHANNEL, Overwrite::role(ROLE_TEAM, VIEW_CHANNEL, 0));
+    // The bot posts there.
+    sim.set_overwrite(
+        EVENTS_CHANNEL,
+        Overwrite::member(sim.bot_user_id(), VIEW_CHANNEL, 0),
+    );
 }
 
 async fn schedule(h: &Harness, user: u64, options: Value) -> String {

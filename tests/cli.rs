@@ -1145,3 +1145,124 @@ fn verify_with_a_key_server_fetches_the_key_by_kid_as_prosody_does() {
     );
     run.assert_no_panic();
 }
+
+/// A database in the CLI's working directory where server 42 meets on its own Jitsi with its own shared secret.
+fn database_with_an_own_jitsi(cli: &Cli, master: &str, their_secret: &str) -> String {
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        cli.dir.path().join("meetbot.db").display()
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = meetbot::store::Store::open(&url).await.unwrap();
+        let clock: meetbot::clock::SharedClock = std::sync::Arc::new(meetbot::clock::SystemClock);
+        let key = meetbot::seal::MasterKey::parse(master).unwrap();
+        let tenants = meetbot::tenant::Tenants::start(store.clone(), Some(key), clock)
+            .await
+            .unwrap();
+        tenants
+            .set_up(
+                meetbot::tenant::SetupRequest {
+                    guild_id: 42,
+                    actor_id: 7,
+                    site_url: url::Url::parse("https://meet.their.org/").unwrap(),
+                    tenant: None,
+                    xmpp_domain: "meet.their.org".into(),
+                    muc: None,
+                    issuer: Some("their-app".into()),
+                    audience: None,
+                    signer: meetbot::tenant::SetupSigner::Hs256(meetbot::secret::Secret::new(
+                        their_secret,
+                    )),
+                },
+                &meetbot::jitsi::JitsiSettings::for_tests(SECRET),
+                std::time::Duration::from_secs(3600),
+            )
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    url
+}
+
+#[test]
+fn check_lists_servers_with_their_own_jitsi_and_token_guild_signs_with_their_secret() {
+    let master = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    let their_secret = "their-own-secret-for-server-42-0123456789";
+    let cli = cli();
+    let url = database_with_an_own_jitsi(&cli, master, their_secret);
+    let cli = cli
+        .set("DATABASE_URL", &url)
+        .set("MEETBOT_MASTER_KEY", master);
+
+    let run = cli.run(&["check"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("servers with their own Jitsi: 1")
+            && run.stdout.contains(
+                "42: hs256 at https://meet.their.org/ (sub meet.their.org, iss their-app"
+            ),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("servers' own Jitsi"), "{run:?}");
+    assert!(!run.all().contains(their_secret) && !run.all().contains(master));
+    assert!(!run.all().contains("mbs1."), "no sealed value either");
+
+    let link = cli.link(&["--room", "Standup", "--name", "Ana", "--guild", "42"]);
+    assert!(
+        link.starts_with("https://meet.their.org/standup?jwt="),
+        "{link}"
+    );
+    let token = token_in(&link);
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_audience(&["jitsi"]);
+    let data = jsonwebtoken::decode::<Value>(
+        token,
+        &DecodingKey::from_secret(their_secret.as_bytes()),
+        &validation,
+    )
+    .expect("signed with the server's own secret");
+    assert_eq!(data.claims["iss"], "their-app");
+    assert_eq!(data.claims["sub"], "meet.their.org");
+    // Another server has none: the default Jitsi signs, and stderr says so.
+    let run = cli.run(&["token", "--room", "x", "--name", "Ana", "--guild", "43"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("no Jitsi of its own"), "{run:?}");
+
+    // Without the master key, or with another one, check and token refuse with the reason.
+    for c in [
+        cli.clone_without_key(),
+        cli.clone_with_key("1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100"),
+    ] {
+        let run = c.run(&["check"]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains("MEETBOT_MASTER_KEY"), "{run:?}");
+        let run = c.run(&["token", "--room", "x", "--name", "Ana", "--guild", "42"]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains("MEETBOT_MASTER_KEY"), "{run:?}");
+    }
+}
+
+impl Cli {
+    /// The same working directory and variables, without MEETBOT_MASTER_KEY.
+    fn clone_without_key(&self) -> Cli {
+        self.clone_with_key("")
+    }
+
+    /// The same working directory and variables with another MEETBOT_MASTER_KEY (empty: unset).
+    fn clone_with_key(&self, key: &str) -> Cli {
+        let mut vars: Vec<(String, String)> = self
+            .vars
+            .iter()
+            .filter(|(k, _)| k != "MEETBOT_MASTER_KEY")
+            .cloned()
+            .collect();
+        if !key.is_empty() {
+            vars.push(("MEETBOT_MASTER_KEY".into(), key.into()));
+        }
+        Cli {
+            dir: tempfile::tempdir_in(self.dir.path()).unwrap(),
+            vars,
+        }
+    }
+}

@@ -37,6 +37,8 @@ pub(super) struct Vars {
     pub jitsi_events_token: Option<Secret>,
     /// 8x8's webhook signing secret.
     pub jaas_webhook_secret: Option<Secret>,
+    /// `MEETBOT_MASTER_KEY`, parsed (an error is a configuration problem: never a plaintext fallback).
+    pub master_key: Result<Option<crate::seal::MasterKey>, crate::seal::SealError>,
 }
 
 impl Vars {
@@ -53,6 +55,7 @@ impl Vars {
             database_url: sources.var("DATABASE_URL"),
             jitsi_events_token: sources.var("JITSI_EVENTS_TOKEN").map(Secret::new),
             jaas_webhook_secret: sources.var("JAAS_WEBHOOK_SECRET").map(Secret::new),
+            master_key: crate::seal::MasterKey::from_env(|k| sources.var(k)),
         }
     }
 }

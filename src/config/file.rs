@@ -78,6 +78,7 @@ pub(super) struct RawConfig {
     pub scheduler: RawScheduler,
     pub storage: RawStorage,
     pub http: RawHttp,
+    pub fetch: RawFetch,
     pub log: RawLog,
 }
 
@@ -170,6 +171,15 @@ pub(super) struct RawStorage {
 pub(super) struct RawHttp {
     pub listen: String,
     pub public_url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFetch {
+    pub allow_networks: Vec<String>,
+    pub allow_http: bool,
+    pub timeout_seconds: i64,
+    pub max_kib: i64,
 }
 
 #[derive(Debug, Deserialize)]

@@ -61,6 +61,13 @@ pub struct Config {
     pub scheduler: SchedulerSettings,
     /// The HTTP side.
     pub http: HttpSettings,
+    /// What admin-typed URLs may reach (`[fetch]`).
+    pub fetch: crate::fetch::FetchPolicy,
+    /// `MEETBOT_MASTER_KEY`: seals servers' own Jitsi keys and secrets; `None`: servers' own Jitsi is off.
+    pub master_key: Option<crate::seal::MasterKey>,
+    /// Whether the operator's Jitsi (`jitsi`) is real. Off only with a master key and no Jitsi settings at all: then
+    /// `jitsi` holds the token preferences on a stand-in site, and every server must set up its own.
+    pub default_jitsi: bool,
     /// The tracing filter.
     pub log_filter: String,
     /// Things that work but deserve the operator's attention.
@@ -238,8 +245,21 @@ impl Config {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "(built-in defaults)".into()),
         );
+        if !self.default_jitsi {
+            line(
+                "default jitsi",
+                "none: every server sets up its own (/meetbot jitsi setup)".into(),
+            );
+        }
         line("jitsi preset", format!("{:?}", j.preset));
-        line("meeting site", j.public_url.to_string());
+        line(
+            "meeting site",
+            if self.default_jitsi {
+                j.public_url.to_string()
+            } else {
+                "(none)".into()
+            },
+        );
         line(
             "tenant",
             j.tenant.clone().unwrap_or_else(|| "(none)".into()),
@@ -337,6 +357,42 @@ impl Config {
                 .as_ref()
                 .map(|u| u.as_str().trim_end_matches('/').to_string())
                 .unwrap_or_else(|| "(none)".into()),
+        );
+        line(
+            "fetching admins' URLs",
+            if self.fetch.allow_networks.is_empty() && !self.fetch.allow_http {
+                "public https sites only".to_string()
+            } else {
+                format!(
+                    "public https sites{}{}",
+                    if self.fetch.allow_http {
+                        ", plain http"
+                    } else {
+                        ""
+                    },
+                    if self.fetch.allow_networks.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            ", and {}",
+                            self.fetch
+                                .allow_networks
+                                .iter()
+                                .map(|n| n.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
+                )
+            },
+        );
+        line(
+            "servers' own Jitsi",
+            if self.master_key.is_some() {
+                format!("on ({} is set)", crate::seal::MASTER_KEY_ENV)
+            } else {
+                format!("off ({} is not set)", crate::seal::MASTER_KEY_ENV)
+            },
         );
         for w in &self.warnings {
             out.push_str(&format!("warning: {w}\n"));

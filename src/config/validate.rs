@@ -6,7 +6,8 @@
 
 use super::env::{parse_bool, signing_key, Vars};
 use super::file::{
-    RawConfig, RawDiscord, RawHttp, RawJitsi, RawMeetings, RawScheduler, RawStorage, RawToken,
+    RawConfig, RawDiscord, RawFetch, RawHttp, RawJitsi, RawMeetings, RawScheduler, RawStorage,
+    RawToken,
 };
 use super::{
     Config, ConfigError, DiscordSettings, HttpSettings, MeetingSettings, Problem, RegisterOnStart,
@@ -28,12 +29,37 @@ pub(super) fn build(
 ) -> Result<Config, ConfigError> {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
-    let jitsi = jitsi(raw.jitsi, raw.token, vars, &mut problems, &mut warnings);
+    // The operator's own Jitsi is optional once servers can bring theirs (a master key is set): with none of its
+    // settings given, the token preferences are kept on a stand-in site that never signs (`default_jitsi` off).
+    let master_key_set = matches!(vars.master_key, Ok(Some(_)));
+    let default_jitsi = !(master_key_set && no_operator_jitsi(&raw.jitsi, &raw.token, vars));
+    let stand_in;
+    let jitsi_vars = if default_jitsi {
+        vars
+    } else {
+        stand_in = stand_in_vars(vars);
+        &stand_in
+    };
+    let jitsi = jitsi(
+        raw.jitsi,
+        raw.token,
+        jitsi_vars,
+        &mut problems,
+        &mut warnings,
+    );
     let discord = discord(raw.discord, vars, &mut problems, &mut warnings);
     let meetings = meetings(raw.meetings, &mut problems);
     let scheduler = scheduler(raw.scheduler, &mut problems);
     let storage = storage(raw.storage, vars, &mut problems);
     let http = http(raw.http, vars, &mut problems, &mut warnings);
+    let fetch = fetch(raw.fetch, &mut problems, &mut warnings);
+    let master_key = match &vars.master_key {
+        Ok(k) => k.clone(),
+        Err(e) => {
+            problem(&mut problems, crate::seal::MASTER_KEY_ENV, e.to_string());
+            None
+        }
+    };
 
     if !problems.is_empty() {
         return Err(ConfigError::Invalid(problems));
@@ -53,6 +79,9 @@ pub(super) fn build(
         scheduler,
         storage,
         http,
+        fetch,
+        master_key,
+        default_jitsi,
         log_filter: raw.log.level,
         warnings,
     })
@@ -111,6 +140,103 @@ fn http(
                 ),
             ),
         }
+    }
+    out
+}
+
+/// Whether the operator configured no Jitsi of their own at all: no site, secret, key or app id anywhere.
+fn no_operator_jitsi(jitsi: &RawJitsi, token: &RawToken, vars: &Vars) -> bool {
+    let file_says = jitsi
+        .public_url
+        .as_deref()
+        .is_some_and(|s| !s.trim().is_empty())
+        || jitsi
+            .app_id
+            .as_deref()
+            .is_some_and(|s| !s.trim().is_empty())
+        || jitsi
+            .xmpp_domain
+            .as_deref()
+            .is_some_and(|s| !s.trim().is_empty());
+    let env_says = vars.public_url.is_some()
+        || vars.app_id.is_some()
+        || vars.xmpp_domain.is_some()
+        || vars.app_secret.is_some()
+        || vars.kid.is_some()
+        || vars.private_key_file.is_some();
+    let default_choices = jitsi.preset.eq_ignore_ascii_case("self-hosted")
+        && token.algorithm.eq_ignore_ascii_case("HS256")
+        && jitsi.tenant.trim().is_empty();
+    !file_says && !env_says && default_choices
+}
+
+/// The variables with a stand-in site and a random secret: the token preferences validate, and nothing signed
+/// with them is ever handed out (`Config::default_jitsi` is off).
+fn stand_in_vars(vars: &Vars) -> Vars {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Vars {
+        public_url: Some("https://no-default-jitsi.invalid".into()),
+        app_id: Some("meetbot".into()),
+        xmpp_domain: Some("no-default-jitsi.invalid".into()),
+        app_secret: Some(Secret::new(secret)),
+        kid: None,
+        private_key_file: None,
+        discord_token: vars.discord_token.clone(),
+        discord_api_base: vars.discord_api_base.clone(),
+        database_url: vars.database_url.clone(),
+        jitsi_events_token: vars.jitsi_events_token.clone(),
+        jaas_webhook_secret: vars.jaas_webhook_secret.clone(),
+        master_key: vars.master_key.clone(),
+    }
+}
+
+/// `[fetch]`: what admin-typed URLs may reach beyond public https sites.
+fn fetch(
+    raw: RawFetch,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<String>,
+) -> crate::fetch::FetchPolicy {
+    let mut out = crate::fetch::FetchPolicy::default();
+    for text in &raw.allow_networks {
+        let t = text.trim();
+        // A bare address is a network of one.
+        let parsed = t
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+        match parsed {
+            Ok(net) => out.allow_networks.push(net),
+            Err(_) => problem(
+                problems,
+                "fetch.allow_networks",
+                format!("{t:?} is not a network; write e.g. \"10.20.0.0/16\" or \"192.168.1.5\""),
+            ),
+        }
+    }
+    if !out.allow_networks.is_empty() {
+        warnings.push(format!(
+            "fetch.allow_networks opens {} to URLs that servers' admins type; only do this for your own Jitsi servers",
+            raw.allow_networks.join(", ")
+        ));
+    }
+    out.allow_http = raw.allow_http;
+    match raw.timeout_seconds {
+        s @ 1..=60 => out.timeout = Duration::from_secs(s as u64),
+        s => problem(
+            problems,
+            "fetch.timeout_seconds",
+            format!("{s} is out of range; use 1 to 60 seconds"),
+        ),
+    }
+    match raw.max_kib {
+        k @ 16..=4096 => out.max_bytes = k as usize * 1024,
+        k => problem(
+            problems,
+            "fetch.max_kib",
+            format!("{k} is out of range; use 16 to 4096 KiB"),
+        ),
     }
     out
 }
@@ -742,6 +868,45 @@ pub fn check_discord_token_shape(token: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_default_jitsi_is_optional_only_with_a_master_key_and_no_jitsi_settings_at_all() {
+        let key = (
+            "MEETBOT_MASTER_KEY",
+            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        );
+        let c = load_with(&[key], None).unwrap();
+        assert!(!c.default_jitsi);
+        assert!(c.describe().contains("none: every server sets up its own"));
+        assert!(load_with(&base(), None).unwrap().default_jitsi);
+        let mut with_key = base();
+        with_key.push(key);
+        assert!(load_with(&with_key, None).unwrap().default_jitsi);
+        // Without a master key, a missing Jitsi is still a problem; half a Jitsi is one even with a key.
+        assert!(load_with(&[], None).is_err());
+        assert!(load_with(&[key, ("PUBLIC_URL", "https://meet.example.com")], None).is_err());
+        // A malformed master key is a problem of its own, never a plaintext fallback.
+        let mut bad = base();
+        bad.push(("MEETBOT_MASTER_KEY", "short"));
+        let err = load_with(&bad, None).unwrap_err().to_string();
+        assert!(err.contains("MEETBOT_MASTER_KEY"), "{err}");
+    }
+
+    #[test]
+    fn fetch_networks_are_read_and_bad_ones_named() {
+        let mut v = base();
+        v.push(("MEETBOT_FETCH_ALLOW_NETWORKS", "10.20.0.0/16, 192.168.1.5"));
+        let c = load_with(&v, None).unwrap();
+        assert_eq!(c.fetch.allow_networks.len(), 2);
+        assert!(c
+            .warnings
+            .iter()
+            .any(|w| w.contains("fetch.allow_networks")));
+        v.push(("MEETBOT_FETCH_ALLOW_NETWORKS", "not-a-net"));
+        let err = load_with(&v, None).unwrap_err().to_string();
+        assert!(err.contains("fetch.allow_networks"), "{err}");
+    }
+
     use crate::config::testing::*;
     use crate::meeting::policy::RoleRef;
     use std::time::Duration;

@@ -17,6 +17,8 @@ pub mod actions {
     pub const GUEST_EXTERNAL: &str = "guest_external";
     /// A server setting changed.
     pub const SETTING: &str = "setting";
+    /// The server's own Jitsi was set up, rotated or reset.
+    pub const OWN_JITSI: &str = "own_jitsi";
 }
 
 /// Records an audit entry and, when the server has an audit channel, posts it there. Entries never hold a token

@@ -45,6 +45,9 @@ pub enum BotError {
     /// The database could not be opened.
     #[error("cannot open the database: {0}")]
     Store(String),
+    /// The master key does not fit the database (missing or wrong `MEETBOT_MASTER_KEY`).
+    #[error("{0}")]
+    MasterKey(String),
     /// The HTTP listener could not be started (`http.listen`).
     #[error("cannot start the HTTP listener (http.listen): {0}")]
     Http(String),
@@ -194,15 +197,27 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
             .await
             .map_err(|e| BotError::Store(e.to_string()))?,
     };
+    // A missing or wrong master key while sealed data exists stops the start: never a plaintext fallback.
+    let tenants =
+        crate::tenant::Tenants::start(store.clone(), config.master_key.clone(), clock.clone())
+            .await
+            .map_err(|e| BotError::MasterKey(e.to_string()))?;
+    let fetcher = crate::fetch::SafeFetcher::new(config.fetch.clone())
+        .map_err(|e| BotError::Http(e.to_string()))?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let inflight = Arc::new(InFlight::default());
     let config = Arc::new(config);
     let minter = Arc::new(minter);
+    let minters = Arc::new(super::minters::ServerMinters {
+        default: minter.clone(),
+        tenants: Arc::new(tenants),
+        has_default: config.default_jitsi,
+    });
     let rest = Arc::new(rest);
     let executor = DiscordExecutor::new(
         rest.clone(),
         store.clone(),
-        minter.clone(),
+        minters.clone(),
         config.clone(),
         clock.clone(),
         shutdown_rx.clone(),
@@ -237,6 +252,8 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
     let data = Data {
         config: config.clone(),
         minter,
+        minters,
+        fetcher,
         rest,
         clock,
         shutdown: shutdown_rx,
@@ -395,6 +412,13 @@ async fn on_event(
                 .set_gateway_connected(event.new == serenity::ConnectionStage::Connected);
         }
         _ => {}
+    }
+    if let serenity::FullEvent::InteractionCreate {
+        interaction: serenity::Interaction::Modal(submit),
+    } = event
+    {
+        let _guard = fctx.user_data.inflight.enter();
+        commands::on_modal_submit(fctx.serenity_context, fctx.user_data, submit).await?;
     }
     if let serenity::FullEvent::InteractionCreate {
         interaction: serenity::Interaction::Component(click),

@@ -63,7 +63,14 @@ pub async fn on_immediate_click(
     let effective = effective(&data.config, &data.store, guild_id.get()).await;
     let moderator = effective.guild.is_moderator(&member_facts(member), &roles);
     let who = invitee_of(&click.user, member, moderator);
-    let minter = links::minter(&effective, &data.minter);
+    let base = match data.minters.for_guild(guild_id.get()).await {
+        Ok(b) => b,
+        Err(refusal) => {
+            click.create_response(sctx, ephemeral(refusal.0)).await?;
+            return Ok(());
+        }
+    };
+    let minter = links::minter(&effective, &base);
     // Only public meetings have this button, and it sits in the channel it was posted in: the rule admits whoever
     // sees that channel, which the click's own permissions (computed by Discord for this channel) tell.
     let mf = member_facts(member);
@@ -185,7 +192,11 @@ pub(crate) async fn personal_answer(
         Err(why) => return render::no_link(&m.topic, &why),
     };
     let who = invitee_of(user, member, admission.moderator);
-    let minter = links::minter(&server, &data.minter);
+    let base = match data.minters.for_guild(m.guild_id).await {
+        Ok(b) => b,
+        Err(refusal) => return refusal.0,
+    };
+    let minter = links::minter(&server, &base);
     match links::for_meeting(&minter, m, &who, admission.validity) {
         Ok(link) => {
             audit::link_issued(

@@ -14,7 +14,7 @@ use super::reply::Refusal;
 use super::visibility::Visibility;
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::jitsi::{Minter, Room};
+use crate::jitsi::Room;
 use crate::meeting::invite::{pinged_roles, InviteList};
 use crate::meeting::join::occurrence_validity;
 use crate::meeting::occurrences::Timed;
@@ -32,7 +32,7 @@ use std::sync::Arc;
 pub struct DiscordExecutor {
     rest: Arc<RestClient>,
     store: Store,
-    minter: Arc<Minter>,
+    minters: Arc<super::minters::ServerMinters>,
     config: Arc<Config>,
     clock: SharedClock,
     shutdown: tokio::sync::watch::Receiver<bool>,
@@ -54,7 +54,7 @@ impl DiscordExecutor {
     pub fn new(
         rest: Arc<RestClient>,
         store: Store,
-        minter: Arc<Minter>,
+        minters: Arc<super::minters::ServerMinters>,
         config: Arc<Config>,
         clock: SharedClock,
         shutdown: tokio::sync::watch::Receiver<bool>,
@@ -62,7 +62,7 @@ impl DiscordExecutor {
         DiscordExecutor {
             rest,
             store,
-            minter,
+            minters,
             config,
             clock,
             shutdown,
@@ -136,6 +136,12 @@ impl DiscordExecutor {
     ) -> Result<(), ExecError> {
         let room = Room::from_normalized(m.room.clone())
             .unwrap_or_else(|_| Room::from_user_input("meeting").expect("fixed name"));
+        // The event names the server's own meeting site when it has one.
+        let base = self
+            .minters
+            .for_guild(m.guild_id)
+            .await
+            .map_err(|r| ExecError::Transient(r.0))?;
         let body = json!({
             "name": clip(&m.topic, 100),
             "privacy_level": 2,
@@ -143,7 +149,7 @@ impl DiscordExecutor {
             "scheduled_end_time": occ.ends_at.to_rfc3339(),
             "description": "Video meeting hosted by meetbot. Use the Join button in the announcement for your personal link.",
             "entity_type": 3,
-            "entity_metadata": { "location": clip(self.minter.room_url(&room).as_str(), 100) },
+            "entity_metadata": { "location": clip(base.room_url(&room).as_str(), 100) },
         });
         match self
             .rest
@@ -273,7 +279,12 @@ impl DiscordExecutor {
         let invitees = self.recipients(m, occ, &facts, &server.guild).await?;
         let window = Duration::from_std(server.join_window).unwrap_or(Duration::minutes(10));
         let validity = occurrence_validity(occ.slot(), window, grace(&self.config));
-        let minter = links::minter(&server, &self.minter);
+        let base = self
+            .minters
+            .for_guild(m.guild_id)
+            .await
+            .map_err(|r| ExecError::Transient(r.0))?;
+        let minter = links::minter(&server, &base);
         let scope = DeliveryScope::Occurrence(occ.id);
         let mut dms = Vec::new();
         for inv in &invitees {

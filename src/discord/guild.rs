@@ -123,6 +123,26 @@ pub(crate) async fn facts_for_command(
         })
 }
 
+/// Who may change or read the server's meetbot setup (`/meetbot settings`, `/meetbot jitsi`, the modal behind it):
+/// members with Manage Server or Administrator, as the interaction's own permissions say. Discord hides the commands
+/// from others, but a server can change that in its integration settings, so every handler asks this, and only this.
+pub(crate) fn require_manage_server(
+    permissions: Option<serenity::Permissions>,
+) -> Result<(), Refusal> {
+    if permissions.is_some_and(|p| p.manage_guild() || p.administrator()) {
+        Ok(())
+    } else {
+        Err(Refusal(
+            "Changing or reading meetbot's setup needs the **Manage Server** permission.".into(),
+        ))
+    }
+}
+
+/// [`require_manage_server`] for the member who used a command.
+pub(crate) fn caller_may_manage(ctx: Context<'_>) -> Result<(), Refusal> {
+    require_manage_server(caller(ctx).and_then(|m| m.permissions))
+}
+
 /// The server a command was used in, or the sentence for a command used elsewhere.
 pub(crate) fn guild_of(ctx: Context<'_>) -> Result<u64, Refusal> {
     ctx.guild_id()

@@ -10,6 +10,16 @@ use crate::meeting::recipients::Invitee;
 use crate::meeting::settings::EffectivePolicy;
 use crate::store::Meeting;
 use std::borrow::Cow;
+use std::time::Duration;
+
+/// The longest any token minted with a server's key can live: a scheduled meeting's links open a join window
+/// (and the reminder lead) before the start and work until the end plus the grace; guest links and CLI tokens
+/// have their own caps. A retired key is served at least this long.
+pub fn longest_lifetime(config: &Config) -> Duration {
+    let m = &config.meetings;
+    let meeting = m.max_duration + m.grace + m.join_window.max(m.remind);
+    meeting.max(m.guest_max_validity).max(config.jitsi.lifetime)
+}
 
 /// How long after its end a meeting's links keep working, so a meeting that runs over is not cut off.
 pub(crate) fn grace(config: &Config) -> chrono::Duration {

@@ -17,6 +17,7 @@ pub mod http;
 pub mod inflight;
 pub mod links;
 pub mod listener;
+pub mod minters;
 pub mod policy;
 pub mod render;
 pub mod reply;
@@ -34,8 +35,13 @@ use std::sync::Arc;
 pub struct Data {
     /// The validated configuration.
     pub config: Arc<Config>,
-    /// Mints personal tokens.
+    /// Mints personal tokens with the operator's Jitsi. Minting for a server goes through [`Data::minters`],
+    /// which picks the server's own Jitsi when it has one.
     pub minter: Arc<Minter>,
+    /// The minter of each server: its own Jitsi, else the operator's.
+    pub minters: Arc<minters::ServerMinters>,
+    /// Fetches admin-typed URLs (a site's config.js, key checks, uploads) under the operator's `[fetch]` policy.
+    pub fetcher: crate::fetch::SafeFetcher,
     /// Our paced Discord REST client.
     pub rest: Arc<http::RestClient>,
     /// The time, passed in.

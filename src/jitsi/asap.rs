@@ -1,7 +1,7 @@
 //! Judging a token as a Prosody that trusts keys it does not hold (`asap_key_server`) would: kid →
 //! SHA-256 hex → `GET <asap_key_server>/<hex>.pem` → signature → `iss` in `asap_accepted_issuers` →
 //! `aud` in `asap_accepted_audiences`, then the claim checks of [`verify`](super::verify::verify).
-//! docs-draft/tenants-facts.md names the Jitsi code behind each step.
+//! the README (One meetbot for many servers) names the Jitsi code behind each step.
 
 use super::keys::key_url;
 use super::settings::Algorithm;

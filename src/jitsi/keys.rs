@@ -1,6 +1,6 @@
 //! meetbot's own RS256 signing keys, for servers whose Prosody trusts meetbot through `asap_key_server`
 //! or `cache_keys_url`: making a pair, naming it (`kid`), and publishing the public half the way Jitsi's
-//! token code reads it (docs-draft/tenants-facts.md has the code behind each rule).
+//! token code reads it (the README, One meetbot for many servers, names the code behind each rule).
 
 use crate::secret::Secret;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -1,6 +1,6 @@
 //! The lines a server's admin pastes into their own Jitsi so it trusts meetbot's keys for that server:
 //! Prosody's VirtualHost options and the docker-jitsi-meet `.env` equivalents (names checked against
-//! docker-jitsi-meet's prosody template; see docs-draft/tenants-facts.md).
+//! docker-jitsi-meet's prosody template; see the README, One meetbot for many servers).
 
 use std::fmt::Write as _;
 

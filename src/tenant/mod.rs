@@ -485,13 +485,28 @@ impl Tenants {
         guild_id: u64,
         defaults: &JitsiSettings,
     ) -> Result<Option<Arc<Minter>>, TenantError> {
-        let Some(setup) = self.store.tenant_jitsi(guild_id).await? else {
+        let read = async {
+            let setup = self.store.tenant_jitsi(guild_id).await?;
+            let current = match setup.as_ref().map(|s| s.kind) {
+                Some(TenantKind::Asap) => self.store.current_signing_key(guild_id).await?,
+                _ => None,
+            };
+            Ok::<_, StoreError>((setup, current))
+        };
+        let (setup, current) = match read.await {
+            Ok(found) => found,
+            // The database is down: the minter last built for this server still signs for the right Jitsi.
+            Err(e) => match self.minters.lock().expect("minter cache").get(&guild_id) {
+                Some(cached) => {
+                    tracing::warn!(error = %e, guild = guild_id, "cannot read the server's own Jitsi; signing with the setup last read");
+                    return Ok(Some(cached.minter.clone()));
+                }
+                None => return Err(e.into()),
+            },
+        };
+        let Some(setup) = setup else {
             self.minters.lock().expect("minter cache").remove(&guild_id);
             return Ok(None);
-        };
-        let current = match setup.kind {
-            TenantKind::Asap => self.store.current_signing_key(guild_id).await?,
-            _ => None,
         };
         let kid = current.as_ref().map(|k| k.kid.clone());
         if let Some(cached) = self.minters.lock().expect("minter cache").get(&guild_id) {

@@ -238,7 +238,7 @@ fn guest_window(
 }
 
 /// Mints a guest link: never a moderator, so neither moderator claims nor a lobby bypass.
-fn guest_link(
+async fn guest_link(
     data: &Data,
     r: &Ready,
     identity: Identity,
@@ -249,7 +249,8 @@ fn guest_link(
         tracing::error!(error = %e, meeting = %r.meeting.id, "stored room name is invalid");
         Refusal("This meeting's room is invalid; schedule it again.".into())
     })?;
-    let minter = links::minter(&r.policy, &data.minter);
+    let base = data.minters.for_guild(r.guild).await?;
+    let minter = links::minter(&r.policy, &base);
     let validity = Validity {
         from: opens,
         until: expires,
@@ -306,7 +307,9 @@ async fn invite_member(ctx: Context<'_>, user: u64, meeting_id: &str) -> Result<
         avatar: m.avatar_url.clone(),
         email: None,
     };
-    let link = guest_link(data, &r, identity, opens, expires).map_err(give_back)?;
+    let link = guest_link(data, &r, identity, opens, expires)
+        .await
+        .map_err(give_back)?;
     let invitation = invitation(&r, opens, expires);
     let dm = Dm {
         user_id: user,
@@ -427,7 +430,9 @@ async fn invite_guest(
         avatar: None,
         email,
     };
-    let link = guest_link(data, &r, identity, opens, expires).map_err(give_back)?;
+    let link = guest_link(data, &r, identity, opens, expires)
+        .await
+        .map_err(give_back)?;
     tracing::info!(guild = r.guild, by = r.caller, guest = %guest_id, meeting = %r.meeting.id, "guest link issued");
     record_audit(
         &data.rest,

@@ -217,7 +217,8 @@ async fn start_meeting(
     };
     let host_moderator = policy.is_moderator(&caller, &roles);
     let host = invitee_of(ctx.author(), member, host_moderator);
-    let minter = links::minter(effective, &data.minter);
+    let base = data.minters.for_guild(guild_id.get()).await?;
+    let minter = links::minter(effective, &base);
     let host_link = personal_link(data, &minter, &room, &host, now, ends_at)?;
     let stored = store_meeting(ctx, &valid, &room, now, ends_at, effective).await;
     let meeting_id = stored.as_ref().ok().cloned();

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod autocomplete;
 pub mod invite;
+pub mod jitsi;
 pub mod meet;
 pub mod meetings;
 pub mod settings;
@@ -24,10 +25,23 @@ pub fn all() -> Vec<poise::Command<Data, Error>> {
 #[poise::command(
     slash_command,
     guild_only,
-    subcommands("settings::settings", "audit::audit"),
+    subcommands("settings::settings", "audit::audit", "jitsi::jitsi"),
     subcommand_required,
     default_member_permissions = "MANAGE_GUILD"
 )]
 pub async fn meetbot(_ctx: Context<'_>) -> Result<(), Error> {
     Ok(())
+}
+
+/// A submitted modal the commands opened; `false` when the modal is none of theirs.
+pub async fn on_modal_submit(
+    sctx: &poise::serenity_prelude::Context,
+    data: &Data,
+    submit: &poise::serenity_prelude::ModalInteraction,
+) -> Result<bool, Error> {
+    if submit.data.custom_id == jitsi::SECRET_MODAL {
+        jitsi::on_secret_modal(sctx, data, submit).await?;
+        return Ok(true);
+    }
+    Ok(false)
 }

@@ -4,7 +4,7 @@
 
 use super::autocomplete;
 use crate::discord::audit::{actions, entry, record_audit};
-use crate::discord::guild::{caller, guild_of, roles_of};
+use crate::discord::guild::{caller_may_manage, guild_of, roles_of};
 use crate::discord::policy::{self, effective};
 use crate::discord::reply::{answer, Refusal};
 use crate::discord::{Context, Error};
@@ -54,21 +54,6 @@ pub enum RoleAction {
     /// Back to the bot's configuration file.
     #[name = "reset to the file's default"]
     Reset,
-}
-
-/// Discord hides the command from members without Manage Server, but a server can change that in its integration
-/// settings: the permission the interaction carries is checked again here.
-fn require_manage_server(ctx: Context<'_>) -> Result<(), Refusal> {
-    let allowed = caller(ctx)
-        .and_then(|m| m.permissions)
-        .is_some_and(|p| p.manage_guild() || p.administrator());
-    if allowed {
-        Ok(())
-    } else {
-        Err(Refusal(
-            "Changing meetbot's settings needs the **Manage Server** permission.".into(),
-        ))
-    }
 }
 
 fn label(key: &str) -> &'static str {
@@ -172,7 +157,7 @@ fn db_refusal(e: crate::store::StoreError) -> Refusal {
 /// Stores (`Some`) or removes (`None`: back to the file's default) one setting, answers with the old and new
 /// value, and records the change in the audit trail.
 async fn change(ctx: Context<'_>, key: &str, value: Option<Value>) -> Result<String, Refusal> {
-    require_manage_server(ctx)?;
+    caller_may_manage(ctx)?;
     let data = ctx.data();
     let guild = guild_of(ctx)?;
     let roles = roles_of(ctx, guild).await?;
@@ -228,7 +213,7 @@ async fn change(ctx: Context<'_>, key: &str, value: Option<Value>) -> Result<Str
 #[poise::command(slash_command, guild_only)]
 pub async fn show(ctx: Context<'_>) -> Result<(), Error> {
     answer(ctx, async {
-        require_manage_server(ctx)?;
+        caller_may_manage(ctx)?;
         let data = ctx.data();
         let guild = guild_of(ctx)?;
         let roles = roles_of(ctx, guild).await?;
@@ -270,7 +255,7 @@ async fn set_roles(
     action: RoleAction,
     role: Option<serenity::RoleId>,
 ) -> Result<String, Refusal> {
-    require_manage_server(ctx)?;
+    caller_may_manage(ctx)?;
     let data = ctx.data();
     let guild = guild_of(ctx)?;
     let current: Vec<u64> = {

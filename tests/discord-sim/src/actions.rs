@@ -173,8 +173,21 @@ impl Simulator {
     ) -> Result<Interaction, SimError> {
         let mut w = self.inner.world.lock();
         let data = self.command_data(&w, guild, user, name, options)?;
+        self.dispatch_in_guild(&mut w, kind, guild, channel, user, data)
+    }
+
+    /// Sends an interaction of `kind` with `data` from `user` in a guild channel.
+    fn dispatch_in_guild(
+        &self,
+        w: &mut World,
+        kind: u8,
+        guild: u64,
+        channel: u64,
+        user: u64,
+        data: Value,
+    ) -> Result<Interaction, SimError> {
         let (handle, payload) = self.new_interaction(
-            &mut w,
+            w,
             kind,
             Origin {
                 guild: Some(guild),
@@ -184,8 +197,55 @@ impl Simulator {
             data,
             None,
         )?;
-        self.send_interaction(&mut w, Some(guild), payload)?;
+        self.send_interaction(w, Some(guild), payload)?;
         Ok(handle)
+    }
+
+    /// Makes the commands the bot registered in `from` usable in `to` too, as if it had registered them there (a
+    /// bot in two servers; the bot under test registers in one).
+    pub fn copy_guild_commands(&self, from: u64, to: u64) {
+        let mut w = self.inner.world.lock();
+        let cmds = w
+            .guilds
+            .get(&from)
+            .map(|g| g.commands.clone())
+            .unwrap_or_default();
+        if let Some(g) = w.guilds.get_mut(&to) {
+            g.commands = cmds;
+        }
+    }
+
+    /// Uploads a file as a user would attach it to a slash command; pass the returned id as the option's value
+    /// (type 11). The bot fetches it from the simulator's CDN URL.
+    pub fn add_attachment(&self, filename: &str, content_type: &str, bytes: &[u8]) -> u64 {
+        let mut w = self.inner.world.lock();
+        let id = w.next_id();
+        w.attachments.insert(
+            id,
+            (filename.to_owned(), content_type.to_owned(), bytes.to_vec()),
+        );
+        id
+    }
+
+    /// Dispatches a modal submit (type 5) from `user` in a guild channel: `fields` are the text inputs' custom ids
+    /// and values, one action row each, as Discord sends them.
+    pub async fn submit_modal(
+        &self,
+        guild: u64,
+        channel: u64,
+        user: u64,
+        custom_id: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<Interaction, SimError> {
+        let mut w = self.inner.world.lock();
+        let rows: Vec<Value> = fields
+            .iter()
+            .map(|(id, value)| {
+                json!({"type": 1, "components": [{"type": 4, "custom_id": id, "value": value}]})
+            })
+            .collect();
+        let data = json!({ "custom_id": custom_id, "components": rows });
+        self.dispatch_in_guild(&mut w, 5, guild, channel, user, data)
     }
 
     /// Dispatches a button click (type 3) on a message the bot created.
@@ -322,6 +382,17 @@ fn resolve_options(
         } else if matches!(kind, Some(8) | Some(9)) {
             if let Some(r) = g.roles.get(&id) {
                 resolved["roles"][id.to_string()] = r.to_json();
+            }
+        } else if kind == Some(11) {
+            if let Some((name, content_type, bytes)) = w.attachments.get(&id) {
+                resolved["attachments"][id.to_string()] = json!({
+                    "id": id.to_string(),
+                    "filename": name,
+                    "size": bytes.len(),
+                    "content_type": content_type,
+                    "url": format!("{}/cdn/attachments/{id}/{name}", w.base_url),
+                    "proxy_url": format!("{}/cdn/attachments/{id}/{name}", w.base_url),
+                });
             }
         } else if kind == Some(7) {
             if let Some(c) = w.channels.get(&id) {

@@ -261,6 +261,7 @@ impl Simulator {
         });
         let bot = inner.bot_user();
         inner.world.lock().users.insert(bot.id, bot);
+        inner.world.lock().base_url = format!("http://{addr}");
         let app = rest::router(inner.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;

@@ -344,6 +344,10 @@ pub struct World {
     pub(crate) ready_sent: u64,
     pub(crate) disconnects: u64,
     pub(crate) close_frames_received: u64,
+    /// Uploaded files served from the simulated CDN: id → (file name, content type, bytes).
+    pub(crate) attachments: HashMap<u64, (String, String, Vec<u8>)>,
+    /// `http://127.0.0.1:PORT`: where the CDN URLs point.
+    pub(crate) base_url: String,
 }
 
 /// Discord's epoch (2015-01-01) in Unix milliseconds.

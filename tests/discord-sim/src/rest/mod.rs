@@ -27,8 +27,26 @@ use interactions::{callback, check_callback, edit_or_delete, webhook_interaction
 pub fn router(inner: Arc<Inner>) -> Router {
     Router::new()
         .route("/gateway", get(gateway::upgrade))
+        .route("/cdn/attachments/{id}/{name}", get(attachment))
         .fallback(handle)
         .with_state(inner)
+}
+
+/// The simulated CDN: an uploaded file's bytes, as `cdn.discordapp.com` serves an attachment's `url`.
+async fn attachment(
+    State(inner): State<Arc<Inner>>,
+    axum::extract::Path((id, name)): axum::extract::Path<(u64, String)>,
+) -> Response {
+    let w = inner.world.lock();
+    match w.attachments.get(&id) {
+        Some((file, kind, bytes)) if *file == name => (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, kind.clone())],
+            bytes.clone(),
+        )
+            .into_response(),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// An answer before it becomes an HTTP response.
