@@ -11,10 +11,11 @@ use super::links::{self, grace};
 use super::policy::effective;
 use super::render::{self, clip, AnnouncementState};
 use super::reply::Refusal;
+use super::visibility::Visibility;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::jitsi::{Minter, Room};
-use crate::meeting::invite::InviteList;
+use crate::meeting::invite::{pinged_roles, InviteList};
 use crate::meeting::join::{occurrence_validity, Validity};
 use crate::meeting::occurrences::Timed;
 use crate::meeting::policy::GuildPolicy;
@@ -85,6 +86,24 @@ impl DiscordExecutor {
             return Ok(());
         }
         if occ.announcement_message_id.is_none() {
+            // The scheduler speaks for a host whose permissions it cannot see now: only roles anyone may ping are.
+            let pinged = if m.invitee_role_ids.is_empty() {
+                Vec::new()
+            } else {
+                let mentionable: Vec<u64> = self
+                    .rest
+                    .get_roles(m.guild_id)
+                    .await
+                    .map(|roles| {
+                        roles
+                            .into_iter()
+                            .filter(|r| r.mentionable)
+                            .map(|r| r.id)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                pinged_roles(&m.invitee_role_ids, false, &mentionable)
+            };
             let state = if now >= occ.starts_at {
                 AnnouncementState::StartedMinutesAgo((now - occ.starts_at).num_minutes())
             } else {
@@ -95,7 +114,7 @@ impl DiscordExecutor {
             };
             let msg = self
                 .rest
-                .send_message(m.channel_id, &announcement::body(m, occ, state))
+                .send_message(m.channel_id, &announcement::body(m, occ, state, &pinged))
                 .await
                 .map_err(classify)?;
             self.store
@@ -103,7 +122,8 @@ impl DiscordExecutor {
                 .await
                 .map_err(|e| ExecError::Transient(e.to_string()))?;
         }
-        if occ.discord_event_id.is_none()
+        if m.discord_event
+            && occ.discord_event_id.is_none()
             && now < occ.ends_at
             && announcement::events_allowed(&self.store, m).await
         {
@@ -236,6 +256,8 @@ impl DiscordExecutor {
             ));
         }
         if let Some(event) = occ.discord_event_id {
+            // The event is visible to the whole server; the meeting's channel may not be.
+            let mut seen = Visibility::new(None, &self.rest, facts, m.guild_id);
             for member in announcement::interested_users(&self.rest, m.guild_id, event)
                 .await
                 .unwrap_or_default()
@@ -244,7 +266,10 @@ impl DiscordExecutor {
                     continue;
                 }
                 let person = invitee_from_member(&member, m.guild_id, facts, policy, &roles);
-                list.add_interested(person, member.bot);
+                let access = seen
+                    .access(m, member.user_id, &member.roles, person.moderator)
+                    .await;
+                list.add_interested(person, member.bot, access);
             }
         }
         Ok(list.into_people())
