@@ -87,6 +87,7 @@ async fn run(backend: &str, store: Store) {
             invitee_user_ids: vec![],
             invitee_role_ids: vec![],
             private: false,
+            discord_event: true,
         };
         occurrences.push(store.create_meeting(&new, &[]).await.expect("meeting").1);
     }

@@ -122,6 +122,7 @@ async fn store_meeting(
         invitee_user_ids: vec![],
         invitee_role_ids: vec![],
         private: false,
+        discord_event: true,
     };
     let jobs = jobs_for(starts, ends, Some(10), starts - announce_before);
     store

@@ -57,6 +57,7 @@ async fn add(store: &Store, start: DateTime<Utc>, announce_at: DateTime<Utc>) {
         invitee_user_ids: vec![42],
         invitee_role_ids: vec![],
         private: false,
+        discord_event: true,
     };
     let jobs = jobs_for(start, start + Span::hours(1), Some(15), announce_at);
     store.create_meeting(&new, &jobs).await.expect("create");

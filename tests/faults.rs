@@ -56,6 +56,7 @@ async fn schedule(db_url: &str) -> String {
         invitee_user_ids: (0..INVITEES).map(invitee).collect(),
         invitee_role_ids: vec![],
         private: true,
+        discord_event: false,
     };
     let jobs = jobs_for(starts, starts + Span::minutes(30), Some(10), now);
     store

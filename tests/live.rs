@@ -70,6 +70,7 @@ fn meeting(id: &str, room: &str) -> NewMeeting {
         invitee_user_ids: vec![],
         invitee_role_ids: vec![],
         private: false,
+        discord_event: true,
     }
 }
 

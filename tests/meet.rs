@@ -537,10 +537,10 @@ async fn forged_or_tampered_join_button_is_refused_without_a_link() {
             "{prefix_room}:{}:{mac}",
             ends.parse::<i64>().unwrap() + 86_400
         ),
-        format!("mj1:secret-room:{ends}:{mac}"),
+        format!("mj2:secret-room:{ends}:{mac}"),
         format!("{body}:{flipped_mac}"),
-        "mj1:secret-room:4102444800:0000000000000000".to_string(),
-        "mj1:".to_string(),
+        "mj2:secret-room:4102444800:0000000000000000".to_string(),
+        "mj2:".to_string(),
     ];
     for forged in &forgeries {
         let c = click(&h, &post, BOB, forged).await;
@@ -551,6 +551,37 @@ async fn forged_or_tampered_join_button_is_refused_without_a_link() {
     // The genuine button still works.
     let c = click(&h, &post, BOB, &real).await;
     verified_claims(&h.reply_containing(&c, "jwt=").await, h.now());
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_button_copied_into_another_server_or_of_the_old_format_is_refused_with_why() {
+    const OTHER_GUILD: u64 = 100_000_000_000_000_901;
+    const OTHER_CHANNEL: u64 = 100_000_000_000_000_902;
+    let h = Harness::start_with(&[], |sim| {
+        sim.add_guild(OTHER_GUILD, "Elsewhere", OWNER);
+        sim.add_text_channel(OTHER_GUILD, OTHER_CHANNEL, "lobby");
+        sim.add_member(OTHER_GUILD, discord_sim::UserSpec::new(BOB, "bob"), &[]);
+    })
+    .await;
+    let i = h.meet(ALICE, json!([opt("topic", "Board")])).await;
+    h.reply_containing(&i, "jwt=").await;
+    let post = wait_announcement(&h, 1).await;
+    let real = join_custom_id(&post);
+    let id: u64 = post["id"].as_str().unwrap().parse().unwrap();
+    // The same id, clicked in another server (a bot message carrying it there).
+    let c = h
+        .sim
+        .click_button(id, OTHER_CHANNEL, BOB, &real)
+        .await
+        .expect("click");
+    let text = h.reply_containing(&c, "not valid").await;
+    assert!(tokens_in(&text).is_empty());
+    // A button of the first format (no server under the signature) says what to do instead.
+    let (_, rest) = real.split_once(':').unwrap();
+    let c = click(&h, &post, BOB, &format!("mj1:{rest}")).await;
+    let text = h.reply_containing(&c, "older version").await;
+    assert!(tokens_in(&text).is_empty());
     h.finish().await;
 }
 

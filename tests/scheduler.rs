@@ -85,6 +85,7 @@ fn new_meeting(
         invitee_user_ids: vec![42],
         invitee_role_ids: vec![],
         private: false,
+        discord_event: true,
     }
 }
 

@@ -250,24 +250,7 @@ async fn when_accepts_each_documented_form_and_explains_bad_times_ephemerally() 
 
 /// The autocomplete answer (type 8) to typing `when` (and maybe other options).
 async fn when_preview(h: &Harness, options: Value) -> Vec<Value> {
-    let i = h
-        .sim
-        .autocomplete(GUILD, CHANNEL, ALICE, "meet", options)
-        .await
-        .expect("autocomplete");
-    h.sim
-        .wait_for_request(
-            |r| r.path.contains(&i.token) && r.path.ends_with("/callback"),
-            Duration::from_secs(20),
-        )
-        .await
-        .expect("an autocomplete answer");
-    let responses = h.sim.interaction_responses(&i.token);
-    assert_eq!(responses[0].body["type"], 8);
-    responses[0].body["data"]["choices"]
-        .as_array()
-        .cloned()
-        .unwrap()
+    h.autocomplete_choices(ALICE, "meet", options).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -700,6 +683,65 @@ async fn cancel_is_refused_for_other_members_and_by_the_host_cancels_event_and_t
     assert_eq!(h.sim.scheduled_event(GUILD, event).unwrap()["status"], 4);
     let i = meetings(&h, BOB, "link", json!([opt("meeting", id.clone())])).await;
     h.reply_containing(&i, "cancelled").await;
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_is_idempotent_and_only_next_on_a_running_occurrence_refuses_and_changes_nothing() {
+    let h = Harness::start().await;
+    let starts = utc(2026, 12, 1, 15, 0);
+    let id = schedule(
+        &h,
+        CAROL,
+        json!([
+            opt("topic", "Sync"),
+            opt("invite", format!("<@{BOB}>")),
+            opt("when", "15:00"),
+            int_opt("repeat", 3),
+        ]),
+    )
+    .await;
+    h.tick().await;
+    h.clock.set(starts - Span::minutes(10));
+    h.tick().await;
+    h.clock.set(starts + Span::minutes(1));
+    h.tick().await;
+    let occ = occurrences(&h, &id).await.remove(0);
+    assert_eq!(occ.status, meetbot::store::OccurrenceStatus::Started);
+    let event = occ.discord_event_id.unwrap();
+    assert_eq!(h.dm_texts(BOB).len(), 1, "Bob's reminder");
+
+    // only_next on the running occurrence: refused with why, nothing marked, nobody told.
+    let cancel_next = json!([opt("meeting", id.clone()), bool_opt("only_next", true)]);
+    let i = meetings(&h, CAROL, "cancel", cancel_next).await;
+    let refused = h.reply_containing(&i, "running now").await;
+    assert!(refused.contains("nothing changed"), "{refused}");
+    assert_eq!(
+        h.sim.scheduled_event(GUILD, event).unwrap()["status"],
+        2,
+        "still ACTIVE"
+    );
+    assert_eq!(
+        h.dm_texts(BOB).len(),
+        1,
+        "told of a cancellation that did not happen"
+    );
+    let i = meetings(&h, BOB, "link", json!([opt("meeting", id.clone())])).await;
+    verified_claims(&h.reply_containing(&i, "jwt=").await, h.now());
+
+    // The whole meeting: its running occurrence's links stop at once, Bob is told once.
+    let i = meetings(&h, CAROL, "cancel", json!([opt("meeting", id.clone())])).await;
+    h.reply_containing(&i, "Cancelled").await;
+    assert_eq!(h.dm_texts(BOB).len(), 2);
+    let i = meetings(&h, BOB, "link", json!([opt("meeting", id.clone())])).await;
+    h.reply_containing(&i, "was cancelled").await;
+
+    // Again, by the host and by a moderator: nothing changes and nobody hears of it twice.
+    for who in [CAROL, ALICE] {
+        let i = meetings(&h, who, "cancel", json!([opt("meeting", id.clone())])).await;
+        h.reply_containing(&i, "already cancelled").await;
+    }
+    assert_eq!(h.dm_texts(BOB).len(), 2, "a second cancel re-told Bob");
     h.finish().await;
 }
 

@@ -221,6 +221,177 @@ async fn scheduling_into_a_channel_the_host_can_write_in_still_announces_there()
     h.finish().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduling_here_in_a_channel_the_host_cannot_write_in_is_refused_as_an_immediate_meet_is()
+{
+    let h = Harness::start_with(&[], read_only_server).await;
+    let i = h
+        .meet(
+            BOB,
+            json!([
+                opt("topic", "Takeover"),
+                opt("invite", format!("<@&{ROLE_TEAM}>")),
+                opt("when", "in 10m"),
+            ]),
+        )
+        .await;
+    let text = h.reply_containing(&i, "cannot post in this channel").await;
+    assert!(text.contains("private: true"), "{text}");
+    h.tick().await;
+    let announced = h
+        .channel_texts(CHANNEL)
+        .iter()
+        .any(|m| m["content"].as_str().is_some_and(|c| c.starts_with("📅")));
+    assert!(!announced, "a read-only channel got an announcement");
+    assert!(h
+        .store
+        .upcoming(GUILD, h.now(), 10, 0)
+        .await
+        .unwrap()
+        .is_empty());
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduling_into_a_channel_the_bot_cannot_post_in_is_refused_before_anything_is_saved() {
+    const SEND_MESSAGES: u64 = 1 << 11;
+    let h = Harness::start_with(&[], |sim| {
+        sim.set_overwrite(
+            EVENTS_CHANNEL,
+            discord_sim::Overwrite::member(sim.bot_user_id(), 0, SEND_MESSAGES),
+        );
+    })
+    .await;
+    let i = h
+        .meet(
+            BOB,
+            json!([
+                opt("topic", "Planned"),
+                opt("when", "15:00"),
+                json!({ "name": "channel", "type": 7, "value": EVENTS_CHANNEL.to_string() }),
+            ]),
+        )
+        .await;
+    let text = h.reply_containing(&i, "I cannot post in").await;
+    assert!(text.contains(&format!("<#{EVENTS_CHANNEL}>")), "{text}");
+    assert!(h
+        .store
+        .upcoming(GUILD, h.now(), 10, 0)
+        .await
+        .unwrap()
+        .is_empty());
+    h.finish().await;
+}
+
+/// Clicks the Join button of the latest immediate-meeting announcement in #general as `user`; the final answer.
+async fn click_immediate_join(h: &Harness, user: u64) -> String {
+    let posts = h.channel_texts(CHANNEL);
+    let post = posts
+        .iter()
+        .rev()
+        .find(|m| {
+            m["components"][0]["components"][0]["custom_id"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("mj2:"))
+        })
+        .expect("an announcement with a Join button");
+    let custom_id = post["components"][0]["components"][0]["custom_id"]
+        .as_str()
+        .unwrap();
+    let id = post["id"].as_str().unwrap().parse().unwrap();
+    let i = h
+        .sim
+        .click_button(id, CHANNEL, user, custom_id)
+        .await
+        .expect("click");
+    h.reply_containing(&i, "database is unavailable").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_database_down_join_uses_the_servers_last_settings_or_member_links_only_never_the_files(
+) {
+    let mut h = Harness::start().await;
+    // The file makes Moderators (Alice) moderators; this server took that away.
+    h.store
+        .set_setting(GUILD, "moderator_roles", &json!([]), OWNER, h.now())
+        .await
+        .unwrap();
+    let i = h.meet(BOB, json!([opt("topic", "Outage")])).await;
+    h.reply_containing(&i, "Meeting id").await;
+
+    h.store.close().await;
+    let text = click_immediate_join(&h, ALICE).await;
+    assert!(text.contains("as I last read them"), "{text}");
+    assert_eq!(
+        verified_claims(&text, h.now())["moderator"],
+        false,
+        "the file's moderator roles came back"
+    );
+
+    // After a restart nothing was read yet: nobody is a moderator until the database answers.
+    h.restart().await;
+    h.store.close().await;
+    let text = click_immediate_join(&h, ALICE).await;
+    assert!(text.contains("member links only"), "{text}");
+    assert_eq!(verified_claims(&text, h.now())["moderator"], false);
+    h.finish().await;
+}
+
+/// The allowed_mentions of the immediate announcement `user`'s `/meet` inviting Team posted in #general.
+async fn announced_role_pings(h: &Harness, user: u64) -> (String, Value) {
+    let i = h
+        .meet(user, json!([opt("invite", format!("<@&{ROLE_TEAM}>"))]))
+        .await;
+    h.reply_containing(&i, "Delivered").await;
+    let post = h
+        .channel_texts(CHANNEL)
+        .into_iter()
+        .rev()
+        .find(|m| m["components"][0]["components"][0]["custom_id"].is_string())
+        .expect("an announcement");
+    let roles = h
+        .sim
+        .requests_matching("POST", "/channels/*/messages")
+        .into_iter()
+        .rev()
+        .find_map(|r| {
+            let body = r.body?;
+            body["components"][0]["components"][0]["custom_id"]
+                .is_string()
+                .then(|| body["allowed_mentions"]["roles"].clone())
+        })
+        .expect("the announcement request");
+    (post["content"].as_str().unwrap().to_string(), roles)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmentionable_role_is_named_but_pinged_only_for_a_caller_with_mention_everyone() {
+    let h = Harness::start().await;
+    // Bob has no Mention Everyone and Team is not mentionable: named, not pinged.
+    let (content, roles) = announced_role_pings(&h, BOB).await;
+    assert!(content.contains(&format!("<@&{ROLE_TEAM}>")), "{content}");
+    assert_eq!(
+        roles,
+        json!([]),
+        "Bob pinged a role he could not ping himself"
+    );
+    // The owner holds every permission: the role is pinged.
+    let (_, roles) = announced_role_pings(&h, OWNER).await;
+    assert_eq!(roles, json!([ROLE_TEAM.to_string()]));
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mentionable_role_is_pinged_for_anyone() {
+    let h = Harness::start_with(&[], |sim| {
+        sim.add_role(GUILD, RoleSpec::new(ROLE_TEAM, "Team", 0, 2).mentionable());
+    })
+    .await;
+    let (_, roles) = announced_role_pings(&h, BOB).await;
+    assert_eq!(roles, json!([ROLE_TEAM.to_string()]));
+    h.finish().await;
+}
+
 fn sub(name: &str, options: Value) -> Value {
     json!([{ "name": name, "type": 1, "options": options }])
 }

@@ -63,6 +63,7 @@ fn meeting(id: &str, starts_at: DateTime<Utc>) -> NewMeeting {
         invitee_user_ids: vec![u64::MAX >> 1, 42],
         invitee_role_ids: vec![7],
         private: true,
+        discord_event: true,
     }
 }
 

@@ -61,9 +61,15 @@ pub(crate) async fn events_allowed(store: &Store, m: &Meeting) -> bool {
     }
 }
 
-/// The announcement of one occurrence, with its Join button while it keeps one.
-pub(crate) fn body(m: &Meeting, occ: &Occurrence, state: AnnouncementState) -> Value {
-    render::scheduled_announcement(m, occ, state, &custom_ids::scheduled(&m.id))
+/// The announcement of one occurrence, with its Join button while it keeps one, pinging `pinged_roles` of the
+/// invited roles (edits ping nobody anyway).
+pub(crate) fn body(
+    m: &Meeting,
+    occ: &Occurrence,
+    state: AnnouncementState,
+    pinged_roles: &[u64],
+) -> Value {
+    render::scheduled_announcement(m, occ, state, &custom_ids::scheduled(&m.id), pinged_roles)
 }
 
 /// Sets the occurrence's Discord event (if it has one) to `status`; a failure is logged, the meeting goes on.
@@ -92,7 +98,7 @@ pub(crate) async fn edit(
 ) {
     if let Some(msg) = occ.announcement_message_id {
         if let Err(e) = rest
-            .edit_message(m.channel_id, msg, &body(m, occ, state))
+            .edit_message(m.channel_id, msg, &body(m, occ, state, &[]))
             .await
         {
             tracing::warn!(error = %e, meeting = %m.id, "could not edit the announcement");
@@ -267,6 +273,7 @@ pub(crate) async fn announce_cancellation(
     shutdown: watch::Receiver<bool>,
     m: &Meeting,
     occ: &Occurrence,
+    now: DateTime<Utc>,
 ) -> usize {
     let status = if occ.status == OccurrenceStatus::Started {
         EVENT_COMPLETED
@@ -286,15 +293,39 @@ pub(crate) async fn announce_cancellation(
             Vec::new()
         }
     };
-    let dms: Vec<Dm> = delivered
-        .iter()
-        .map(|u| Dm {
-            user_id: *u,
-            body: render::cancellation_dm(&m.topic, occ.starts_at),
-        })
-        .collect();
+    // Each person hears of a cancellation once, whoever cancels again and however often: claimed before sending.
+    let told = DeliveryScope::Cancellation(occ.id);
+    let mut dms = Vec::new();
+    for u in delivered {
+        match store.claim_delivery(&told, u, now).await {
+            Ok(true) => dms.push(Dm {
+                user_id: u,
+                body: render::cancellation_dm(&m.topic, occ.starts_at),
+            }),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record who hears of a cancellation; not telling them twice");
+                break;
+            }
+        }
+    }
     let out = deliver_all(rest, dms, dm_concurrency, shutdown).await;
-    out.iter()
-        .filter(|(_, o)| matches!(o, DmOutcome::Delivered { .. }))
-        .count()
+    let mut reached = 0;
+    for (user, outcome) in &out {
+        let recorded = match outcome {
+            DmOutcome::Delivered { .. } => {
+                reached += 1;
+                store.mark_delivered(&told, *user, now).await
+            }
+            other => {
+                store
+                    .mark_failed(&told, *user, &format!("{other:?}"), now)
+                    .await
+            }
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, "cannot record a cancellation notice");
+        }
+    }
+    reached
 }

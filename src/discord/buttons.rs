@@ -3,16 +3,17 @@
 //! The decision is the core's (`meeting::join`, `meeting::access`); this room gathers the facts and answers.
 
 use super::audit::{self, LinkIssued};
-use super::custom_ids::JoinTarget;
+use super::custom_ids::{JoinTarget, Refused};
 use super::guild::{guild_facts, invitee_of, member_facts};
 use super::links::{self, grace};
 use super::policy::effective;
 use super::render;
 use super::reply::{ephemeral, Refusal};
-use super::stored::{self, find_meeting};
+use super::stored::find_meeting;
+use super::visibility::Visibility;
 use super::{Data, Error};
 use crate::jitsi::Room;
-use crate::meeting::access::{may_join, Access, Viewer};
+use crate::meeting::access::{may_join, Access, MeetingAccess, Viewer};
 use crate::meeting::join::{self, NoLink};
 use crate::store::{Meeting, MeetingStatus};
 use chrono::Duration;
@@ -65,8 +66,17 @@ async fn immediate_answer(
     click: &serenity::ComponentInteraction,
 ) -> Result<String, Error> {
     let now = data.clock.now();
-    let Some(target) = data.join_signer.parse(&click.data.custom_id) else {
-        return Ok("This button is not valid any more.".into());
+    // The signature covers the server the button was posted in: checked against the server of the click.
+    let clicked_in = click.guild_id.map(|g| g.get()).unwrap_or_default();
+    let target = match data.join_signer.parse(&click.data.custom_id, clicked_in) {
+        Ok(t) => t,
+        Err(why) => {
+            return Ok(match why {
+                Refused::OldFormat => "This Join button is from an older version of the bot and no longer works. Ask the host to start the meeting again, or use `/meetings link` if it was saved.",
+                Refused::Invalid => "This button is not valid any more.",
+            }
+            .into())
+        }
     };
     let validity = match join::immediate(target.ends_at, now, grace(&data.config)) {
         Ok(v) => v,
@@ -75,7 +85,7 @@ async fn immediate_answer(
     let (Some(guild_id), Some(member)) = (click.guild_id, click.member.as_ref()) else {
         return Ok("Join works inside the server.".into());
     };
-    let JoinTarget { room, ends_at } = target;
+    let JoinTarget { room, ends_at, .. } = target;
     let room =
         Room::from_normalized(room).map_err(|e| format!("join button carries a bad room: {e}"))?;
     // The roles come with the click; only their names need the guild (from the cache when possible).
@@ -89,8 +99,24 @@ async fn immediate_answer(
         Err(refusal) => return Ok(refusal.0),
     };
     let minter = links::minter(&effective, &base);
-    // Only public meetings have this button: whoever sees the announcement may join.
-    let admission = match join::admit(validity, Access::Granted, moderator) {
+    // Only public meetings have this button, and it sits in the channel it was posted in: the rule admits whoever
+    // sees that channel, which the click's own permissions (computed by Discord for this channel) tell.
+    let mf = member_facts(member);
+    let viewer = Viewer {
+        user_id: who.user_id,
+        role_ids: &mf.role_ids,
+        moderator,
+        sees_channel: member
+            .permissions
+            .is_some_and(|p| p.contains(serenity::Permissions::VIEW_CHANNEL)),
+    };
+    let public = MeetingAccess {
+        host_id: 0,
+        private: false,
+        invited_users: &[],
+        invited_roles: &[],
+    };
+    let admission = match join::admit(validity, may_join(&public, &viewer), moderator) {
         Ok(a) => a,
         Err(why) => return Ok(render::no_link("", &why)),
     };
@@ -120,7 +146,10 @@ async fn immediate_answer(
                 moderator,
                 "join link issued"
             );
-            render::join_reply(None, &link, moderator, ends_at)
+            render::with_note(
+                render::join_reply(None, &link, moderator, ends_at),
+                render::outage_note(effective.outage),
+            )
         }
     };
     Ok(content)
@@ -156,6 +185,21 @@ pub(crate) async fn personal_answer(
     member: &serenity::Member,
 ) -> String {
     let now = data.clock.now();
+    let server = effective(&data.config, &data.store, m.guild_id).await;
+    let guild_id = serenity::GuildId::new(m.guild_id);
+    let Ok(facts) = guild_facts(sctx, data, guild_id).await else {
+        return "I cannot read this server's roles right now; please try again in a moment.".into();
+    };
+    let roles = facts.role_infos();
+    let mf = member_facts(member);
+    let moderator = server.guild.is_moderator(&mf, &roles);
+    // The rule first: whoever it refuses learns nothing of the meeting, not even that it was cancelled.
+    let access = Visibility::new(Some(sctx), &data.rest, &facts, m.guild_id)
+        .access(m, user.id.get(), &mf.role_ids, moderator)
+        .await;
+    if let Access::Denied(why) = access {
+        return render::no_link(&m.topic, &NoLink::Denied(why));
+    }
     if m.status == MeetingStatus::Cancelled {
         return render::no_link(&m.topic, &NoLink::Cancelled);
     }
@@ -163,27 +207,12 @@ pub(crate) async fn personal_answer(
         Ok(o) => o,
         Err(_) => return "The database is unavailable; please try again in a moment.".into(),
     };
-    let server = effective(&data.config, &data.store, m.guild_id).await;
     let window = Duration::from_std(server.join_window).unwrap_or(Duration::minutes(10));
     let (occ, validity) = match join::scheduled(&occurrences, now, grace(&data.config), window) {
         Ok(found) => found,
         Err(why) => return render::no_link(&m.topic, &why),
     };
-    let facts = guild_facts(sctx, data, serenity::GuildId::new(m.guild_id))
-        .await
-        .ok();
-    let roles = facts.as_ref().map(|f| f.role_infos()).unwrap_or_default();
-    let mf = member_facts(member);
-    let viewer = Viewer {
-        user_id: user.id.get(),
-        role_ids: &mf.role_ids,
-        moderator: server.guild.is_moderator(&mf, &roles),
-    };
-    let admission = match join::admit(
-        validity,
-        may_join(&stored::access(m), &viewer),
-        viewer.moderator,
-    ) {
+    let admission = match join::admit(validity, access, moderator) {
         Ok(a) => a,
         Err(why) => return render::no_link(&m.topic, &why),
     };
@@ -211,12 +240,15 @@ pub(crate) async fn personal_answer(
                 },
             )
             .await;
-            render::scheduled_join_reply(
-                &m.topic,
-                occ.starts_at,
-                admission.validity.until,
-                admission.moderator,
-                &link,
+            render::with_note(
+                render::scheduled_join_reply(
+                    &m.topic,
+                    occ.starts_at,
+                    admission.validity.until,
+                    admission.moderator,
+                    &link,
+                ),
+                render::outage_note(server.outage),
             )
         }
         Err(e) => links::mint_failed(&e, "your link").0,

@@ -11,10 +11,11 @@ use super::links::{self, grace};
 use super::policy::effective;
 use super::render::{self, clip, AnnouncementState};
 use super::reply::Refusal;
+use super::visibility::Visibility;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::jitsi::{Minter, Room};
-use crate::meeting::invite::InviteList;
+use crate::meeting::invite::{pinged_roles, InviteList};
 use crate::meeting::join::{occurrence_validity, Validity};
 use crate::meeting::occurrences::Timed;
 use crate::meeting::policy::GuildPolicy;
@@ -92,6 +93,24 @@ impl DiscordExecutor {
         // the event without recording it.
         let rerun = occ.announcement_message_id.is_some();
         if occ.announcement_message_id.is_none() {
+            // The scheduler speaks for a host whose permissions it cannot see now: only roles anyone may ping are.
+            let pinged = if m.invitee_role_ids.is_empty() {
+                Vec::new()
+            } else {
+                let mentionable: Vec<u64> = self
+                    .rest
+                    .get_roles(m.guild_id)
+                    .await
+                    .map(|roles| {
+                        roles
+                            .into_iter()
+                            .filter(|r| r.mentionable)
+                            .map(|r| r.id)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                pinged_roles(&m.invitee_role_ids, false, &mentionable)
+            };
             let state = if now >= occ.starts_at {
                 AnnouncementState::StartedMinutesAgo((now - occ.starts_at).num_minutes())
             } else {
@@ -100,7 +119,7 @@ impl DiscordExecutor {
                     Duration::from_std(server.join_window).unwrap_or(Duration::minutes(10));
                 AnnouncementState::LinksOpen(occ.starts_at - window)
             };
-            let mut body = announcement::body(m, occ, state);
+            let mut body = announcement::body(m, occ, state, &pinged);
             body["nonce"] = json!(nonce_for(&format!("announce:{}", occ.id)));
             let msg = self
                 .rest
@@ -112,7 +131,8 @@ impl DiscordExecutor {
                 .await
                 .map_err(|e| ExecError::Transient(e.to_string()))?;
         }
-        if occ.discord_event_id.is_none()
+        if m.discord_event
+            && occ.discord_event_id.is_none()
             && now < occ.ends_at
             && announcement::events_allowed(&self.store, m).await
         {
@@ -240,6 +260,8 @@ impl DiscordExecutor {
             ));
         }
         if let Some(event) = occ.discord_event_id {
+            // The event is visible to the whole server; the meeting's channel may not be.
+            let mut seen = Visibility::new(None, &self.rest, facts, m.guild_id);
             for member in announcement::interested_users(&self.rest, m.guild_id, event)
                 .await
                 .unwrap_or_default()
@@ -248,7 +270,10 @@ impl DiscordExecutor {
                     continue;
                 }
                 let person = invitee_from_member(&member, m.guild_id, facts, policy, &roles);
-                list.add_interested(person, member.bot);
+                let access = seen
+                    .access(m, member.user_id, &member.roles, person.moderator)
+                    .await;
+                list.add_interested(person, member.bot, access);
             }
         }
         Ok(list.into_people())

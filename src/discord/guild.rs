@@ -22,6 +22,8 @@ pub(crate) struct GuildFacts {
     pub owner_id: u64,
     /// Every role with its permission bits.
     pub roles: Vec<(RoleInfo, u64)>,
+    /// The roles anyone may ping.
+    pub mentionable: Vec<u64>,
 }
 
 impl GuildFacts {
@@ -62,6 +64,12 @@ pub(crate) async fn guild_facts(
                     )
                 })
                 .collect(),
+            mentionable: g
+                .roles
+                .values()
+                .filter(|r| r.mentionable)
+                .map(|r| r.id.get())
+                .collect(),
         });
     }
     // Not cached (e.g. right after a restart): ask Discord.
@@ -80,6 +88,11 @@ pub(crate) async fn guild_facts_rest(rest: &RestClient, g: u64) -> Result<GuildF
             .as_str()
             .and_then(|s| s.parse().ok())
             .unwrap_or(0),
+        mentionable: roles
+            .iter()
+            .filter(|r| r.mentionable)
+            .map(|r| r.id)
+            .collect(),
         roles: roles
             .into_iter()
             .map(|r| {

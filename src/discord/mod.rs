@@ -23,6 +23,7 @@ pub mod registration;
 pub mod render;
 pub mod reply;
 pub mod stored;
+pub mod visibility;
 
 pub use bot::{register, run, start, start_with, BotError, BotHandle, StartOptions};
 

@@ -3,7 +3,7 @@
 //! effect at once, on every instance, and survives restarts.
 
 use crate::config::Config;
-use crate::meeting::settings::EffectivePolicy;
+use crate::meeting::settings::{EffectivePolicy, Outage};
 use crate::store::{Setting, Store};
 use std::time::Duration;
 
@@ -24,11 +24,13 @@ pub fn from_config(config: &Config, guild_id: u64) -> EffectivePolicy {
         lobby_bypass_for_moderators: config.jitsi.lobby_bypass_for_moderators,
         cooldown: config.discord.cooldown,
         ignored: Vec::new(),
+        outage: None,
     }
 }
 
-/// The effective policy of `guild_id` now. When the database cannot be read, the file's defaults apply (and the
-/// log says so): commands keep working rather than refuse everyone.
+/// The effective policy of `guild_id` now. When the database cannot be read it fails closed: the settings this
+/// process last read for the server, else the file's values with nobody a moderator (member links only) — never the
+/// file's defaults alone, which may grant what the server took away. `outage` says which, for the reply.
 pub async fn effective(config: &Config, store: &Store, guild_id: u64) -> EffectivePolicy {
     let base = from_config(config, guild_id);
     // Bounded: a Join click must be answered within Discord's 3 seconds, and a pool waiting for a connection to a
@@ -41,10 +43,18 @@ pub async fn effective(config: &Config, store: &Store, guild_id: u64) -> Effecti
     };
     match read {
         Ok(stored) => merge_settings(base, &stored, config.meetings.max_duration),
-        Err(e) => {
-            tracing::warn!(error = %e, guild = guild_id, "cannot read the server's settings; using the file's defaults");
-            base
-        }
+        Err(e) => match store.last_settings(guild_id) {
+            Some(last) => {
+                tracing::warn!(error = %e, guild = guild_id, "cannot read the server's settings; using the last ones read");
+                let mut policy = merge_settings(base, &last, config.meetings.max_duration);
+                policy.outage = Some(Outage::LastRead);
+                policy
+            }
+            None => {
+                tracing::warn!(error = %e, guild = guild_id, "cannot read the server's settings and never read them; member links only");
+                base.member_links_only()
+            }
+        },
     }
 }
 

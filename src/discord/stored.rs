@@ -1,6 +1,7 @@
 //! Stored meetings as commands and buttons read them: one meeting of this server by id (with the sentence for
 //! whoever asked when there is none), and what the core's rules need of a stored meeting and its occurrences.
 
+use super::render::UNKNOWN_MEETING;
 use super::reply::Refusal;
 use super::Data;
 use crate::meeting::access::MeetingAccess;
@@ -20,9 +21,7 @@ pub(crate) fn access(m: &Meeting) -> MeetingAccess<'_> {
 pub(crate) async fn find_meeting(data: &Data, guild: u64, id: &str) -> Result<Meeting, Refusal> {
     match data.store.meeting(id.trim()).await {
         Ok(Some(m)) if m.guild_id == guild => Ok(m),
-        Ok(_) => Err(Refusal(
-            "I know no such meeting in this server. Pick one from the list as you type.".into(),
-        )),
+        Ok(_) => Err(Refusal(UNKNOWN_MEETING.into())),
         Err(e) if e.is_unavailable() => Err(Refusal(
             "The database is unavailable; please try again in a moment.".into(),
         )),

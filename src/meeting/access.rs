@@ -1,6 +1,7 @@
-//! Who may see or join a meeting: one rule, applied by every place that hands out a link to a meeting someone
-//! asks for (the scheduled Join button and `/meetings link` today). It reads plain facts about the meeting and about
-//! the person asking, so a new fact (the channel the meeting lives in, say) is one more field and one more arm.
+//! Who may see or join a meeting: one rule — its host, its invitees (by name or role) and moderators; for a meeting
+//! that is not private also the members who can see the channel it was posted in. Every place that shows a meeting
+//! or hands out a link to one applies it: `/meetings list`, every meeting autocomplete, `/meetings link`, `/invite`,
+//! both Join buttons and a reminder's Interested users. It reads plain facts about the meeting and the person asking.
 
 /// What the rule needs to know about a meeting.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +25,8 @@ pub struct Viewer<'a> {
     pub role_ids: &'a [u64],
     /// Whether the server's policy makes them a moderator.
     pub moderator: bool,
+    /// Whether they can see the channel the meeting was posted in (see `meeting::channel`).
+    pub sees_channel: bool,
 }
 
 /// Why someone may not join.
@@ -31,6 +34,8 @@ pub struct Viewer<'a> {
 pub enum Denial {
     /// The meeting is private and they are neither its host, invited (by name or role), nor a moderator.
     Private,
+    /// The meeting lives in a channel they cannot see, and they are neither its host, invited, nor a moderator.
+    Channel,
 }
 
 /// The rule's answer.
@@ -50,10 +55,15 @@ pub fn may_join(meeting: &MeetingAccess<'_>, viewer: &Viewer<'_>) -> Access {
             .role_ids
             .iter()
             .any(|r| meeting.invited_roles.contains(r));
-    if meeting.private && !invited && !viewer.moderator {
-        return Access::Denied(Denial::Private);
+    if invited || viewer.moderator {
+        Access::Granted
+    } else if meeting.private {
+        Access::Denied(Denial::Private)
+    } else if !viewer.sees_channel {
+        Access::Denied(Denial::Channel)
+    } else {
+        Access::Granted
     }
-    Access::Granted
 }
 
 #[cfg(test)]
@@ -78,6 +88,14 @@ mod tests {
             user_id,
             role_ids,
             moderator,
+            sees_channel: true,
+        }
+    }
+
+    fn blind(v: Viewer<'_>) -> Viewer<'_> {
+        Viewer {
+            sees_channel: false,
+            ..v
         }
     }
 
@@ -99,10 +117,41 @@ mod tests {
     }
 
     #[test]
-    fn a_public_meeting_admits_anyone_in_the_server() {
+    fn a_public_meeting_admits_whoever_sees_its_channel() {
         assert_eq!(
             may_join(&meeting(false), &viewer(7, &[], false)),
             Access::Granted
+        );
+    }
+
+    #[test]
+    fn a_public_meeting_in_a_channel_someone_cannot_see_refuses_them_but_not_its_invitees_or_moderators(
+    ) {
+        let m = meeting(false);
+        assert_eq!(
+            may_join(&m, &blind(viewer(7, &[9], false))),
+            Access::Denied(Denial::Channel)
+        );
+        assert_eq!(
+            may_join(&m, &blind(viewer(HOST, &[], false))),
+            Access::Granted
+        );
+        assert_eq!(
+            may_join(&m, &blind(viewer(INVITED, &[], false))),
+            Access::Granted
+        );
+        assert_eq!(
+            may_join(&m, &blind(viewer(7, &[TEAM], false))),
+            Access::Granted
+        );
+        assert_eq!(may_join(&m, &blind(viewer(7, &[], true))), Access::Granted);
+    }
+
+    #[test]
+    fn seeing_the_channel_does_not_open_a_private_meeting() {
+        assert_eq!(
+            may_join(&meeting(true), &viewer(7, &[], false)),
+            Access::Denied(Denial::Private)
         );
     }
 }

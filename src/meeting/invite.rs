@@ -146,6 +146,16 @@ impl fmt::Display for Unreached {
     }
 }
 
+/// The invited roles a public post may ping: all of them when the person it speaks for may mention every role (the
+/// Mention Everyone permission), else only those anyone may ping. The rest are named without a ping.
+pub fn pinged_roles(roles: &[u64], may_mention_all: bool, mentionable: &[u64]) -> Vec<u64> {
+    roles
+        .iter()
+        .copied()
+        .filter(|r| may_mention_all || mentionable.contains(r))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +209,12 @@ mod tests {
     #[test]
     fn empty_text_invites_nobody() {
         assert!(parse_invites("  , ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_mentionable_roles_are_pinged_unless_the_caller_may_mention_everyone() {
+        assert_eq!(pinged_roles(&[1, 2, 3], false, &[2]), vec![2]);
+        assert_eq!(pinged_roles(&[1, 2, 3], true, &[]), vec![1, 2, 3]);
+        assert!(pinged_roles(&[1], false, &[]).is_empty());
     }
 }

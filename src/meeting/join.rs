@@ -174,6 +174,7 @@ mod tests {
             user_id: 3,
             role_ids: &[],
             moderator: false,
+            sees_channel: true,
         };
         assert_eq!(
             admit(v, may_join(&m, &outsider), outsider.moderator),

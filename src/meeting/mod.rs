@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod cancel;
+pub mod channel;
 pub mod cooldown;
 pub mod invite;
 pub mod join;

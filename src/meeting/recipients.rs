@@ -1,5 +1,7 @@
 //! The people a meeting's links go to: one [`Invitee`], and who a scheduled meeting's reminder reaches.
 
+use super::access::Access;
+
 /// One person who will get a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invitee {
@@ -16,7 +18,8 @@ pub struct Invitee {
 /// Who a reminder goes to, built up as the member lookups answer: the invitees (at most the cap: an invited role
 /// can grow after scheduling, and a repeating meeting re-reads it every time, so without the cap here it would not
 /// bound what the bot DMs), then the host (the first person the meeting needs, whatever the cap), then the Interested
-/// users of the Discord event. Bots and people already listed are left out.
+/// users of the Discord event whom the access rule admits (an event is visible to the whole server, the meeting may not
+/// be). Bots and people already listed are left out.
 #[derive(Debug, Clone)]
 pub struct ReminderRecipients {
     people: Vec<Invitee>,
@@ -51,9 +54,10 @@ impl ReminderRecipients {
         }
     }
 
-    /// Adds someone who pressed Interested on the meeting's Discord event, unless a bot or already listed.
-    pub fn add_interested(&mut self, person: Invitee, bot: bool) {
-        if !bot && !self.lists(person.user_id) {
+    /// Adds someone who pressed Interested on the meeting's Discord event, unless a bot, already listed, or refused
+    /// by the access rule (`access`, the rule's answer for them).
+    pub fn add_interested(&mut self, person: Invitee, bot: bool, access: Access) {
+        if !bot && access == Access::Granted && !self.lists(person.user_id) {
             self.people.push(person);
         }
     }
@@ -95,18 +99,28 @@ mod tests {
         assert_eq!(r.over_cap(), 0);
         r.add_host(person(9));
         assert!(r.lists(2) && r.lists(9) && !r.lists(3));
-        r.add_interested(person(2), false);
-        r.add_interested(person(9), false);
-        r.add_interested(person(3), false);
-        r.add_interested(person(3), false);
-        r.add_interested(person(4), true);
+        r.add_interested(person(2), false, Access::Granted);
+        r.add_interested(person(9), false, Access::Granted);
+        r.add_interested(person(3), false, Access::Granted);
+        r.add_interested(person(3), false, Access::Granted);
+        r.add_interested(person(4), true, Access::Granted);
         assert_eq!(ids(r), vec![1, 2, 9, 3]);
+    }
+
+    #[test]
+    fn interested_users_the_access_rule_refuses_get_no_link() {
+        use crate::meeting::access::Denial;
+        let mut r = ReminderRecipients::new(vec![person(1)], 50);
+        r.add_interested(person(3), false, Access::Denied(Denial::Channel));
+        r.add_interested(person(4), false, Access::Denied(Denial::Private));
+        r.add_interested(person(5), false, Access::Granted);
+        assert_eq!(ids(r), vec![1, 5]);
     }
 
     #[test]
     fn the_cap_does_not_bound_interested_users_who_asked_for_the_meeting_themselves() {
         let mut r = ReminderRecipients::new(vec![person(1), person(2)], 1);
-        r.add_interested(person(2), false);
+        r.add_interested(person(2), false, Access::Granted);
         assert_eq!(ids(r), vec![1, 2]);
     }
 }

@@ -74,9 +74,32 @@ pub struct EffectivePolicy {
     pub cooldown: Duration,
     /// Stored settings that could not be read (hand-edited rows): their keys, for the log and `show`.
     pub ignored: Vec<String>,
+    /// Set when the database could not be read: what these values are instead of the server's current settings.
+    pub outage: Option<Outage>,
+}
+
+/// What the policy is built from while the server's stored settings cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// The settings this process last read for the server.
+    LastRead,
+    /// None were ever read: the file's values with nobody a moderator (member links only), since the file's
+    /// defaults may grant far more than the server's own settings do.
+    MemberLinksOnly,
 }
 
 impl EffectivePolicy {
+    /// These values with nobody a moderator, guest inviter or lobby bypasser: the policy when the server's own
+    /// settings are unknown (fail closed).
+    pub fn member_links_only(mut self) -> EffectivePolicy {
+        self.guild.moderator_roles.clear();
+        self.guild.administrators_are_moderators = false;
+        self.guest_inviter_roles.clear();
+        self.lobby_bypass_for_moderators = false;
+        self.outage = Some(Outage::MemberLinksOnly);
+        self
+    }
+
     /// Lays stored settings over these values. A value that does not read (or is out of range against
     /// `max_duration`) is skipped and its key listed in `ignored`; unknown keys are skipped silently (a newer
     /// version may have written them).
@@ -209,6 +232,7 @@ mod tests {
             lobby_bypass_for_moderators: false,
             cooldown: Duration::from_secs(10),
             ignored: vec![],
+            outage: None,
         }
     }
 
@@ -317,5 +341,23 @@ mod tests {
             p.describe_inviters(&roles),
             "moderators (<@&1000000000000001>, and administrators) and members of <@&1000000000000002>"
         );
+    }
+
+    #[test]
+    fn member_links_only_makes_nobody_a_moderator_whatever_the_file_says() {
+        use crate::meeting::policy::MemberFacts;
+        let admin = MemberFacts {
+            role_ids: vec![1],
+            is_administrator: true,
+        };
+        let roles = [crate::meeting::policy::RoleInfo {
+            id: 1,
+            name: "Moderators".into(),
+        }];
+        assert!(base().guild.is_moderator(&admin, &roles));
+        let closed = base().member_links_only();
+        assert!(!closed.guild.is_moderator(&admin, &roles));
+        assert!(!closed.may_invite(&admin, &roles));
+        assert_eq!(closed.outage, Some(Outage::MemberLinksOnly));
     }
 }

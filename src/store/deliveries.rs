@@ -76,7 +76,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let (meeting_id, occurrence_id) = match scope {
             DeliveryScope::Meeting(id) => (Some(id.as_str()), None),
-            DeliveryScope::Occurrence(id) => (None, Some(*id)),
+            DeliveryScope::Occurrence(id) | DeliveryScope::Cancellation(id) => (None, Some(*id)),
         };
         let n = with_pool!(self, |pool| sqlx::query(
             "INSERT INTO deliveries (scope, meeting_id, occurrence_id, user_id, status, \

@@ -49,11 +49,12 @@ struct MeetingRow {
     invitee_role_ids: String,
     private: bool,
     status: String,
+    discord_event: bool,
 }
 
 const MEETING_COLUMNS: &str = "m.id, m.guild_id, m.channel_id, m.host_id, m.topic, m.room, \
      m.created_at, m.starts_at, m.duration_minutes, m.timezone, m.repeat_rule, m.repeat_until, m.remind_minutes, \
-     m.invitee_user_ids, m.invitee_role_ids, m.private, m.status";
+     m.invitee_user_ids, m.invitee_role_ids, m.private, m.status, m.discord_event";
 
 fn ids_from_json(text: &str) -> Result<Vec<u64>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("invitee ids: {e}")))
@@ -88,6 +89,7 @@ impl TryFrom<MeetingRow> for Meeting {
             invitee_user_ids: ids_from_json(&r.invitee_user_ids)?,
             invitee_role_ids: ids_from_json(&r.invitee_role_ids)?,
             private: r.private,
+            discord_event: r.discord_event,
             status: r.status.parse()?,
         })
     }
@@ -220,8 +222,8 @@ impl Store {
         let sql = format!(
             "INSERT INTO meetings (id, guild_id, channel_id, host_id, topic, room, created_at, \
              starts_at, duration_minutes, timezone, repeat_rule, remind_minutes, \
-             invitee_user_ids, invitee_role_ids, private, status, repeat_until) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'active', $16 \
+             invitee_user_ids, invitee_role_ids, private, status, repeat_until, discord_event) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'active', $16, $20 \
              WHERE ({}) < $18 AND ({}) < $19",
             future_count("$2", Some("$4"), "$17"),
             future_count("$2", None, "$17"),
@@ -255,6 +257,7 @@ impl Store {
                 .bind(to_secs(now))
                 .bind(per_host)
                 .bind(per_guild)
+                .bind(new.discord_event)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();

@@ -153,6 +153,10 @@ pub struct Store {
     /// meet in SQLite's busy handler, which sleeps in steps of up to 100 ms: a burst of Jitsi
     /// events would wait far longer than the writes take.
     pub(crate) sqlite_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The settings each server had when last read, for when the database cannot be read (fail closed: the file's
+    /// defaults may be far more generous than the server's own settings).
+    pub(crate) settings_seen:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, Vec<Setting>>>>,
 }
 
 /// Runs the same body against whichever pool the store holds; the body is compiled once per
@@ -215,6 +219,7 @@ impl Store {
         Ok(Store {
             backend,
             sqlite_writes: Default::default(),
+            settings_seen: Default::default(),
         })
     }
 

@@ -136,6 +136,8 @@ pub struct NewMeeting {
     pub invitee_role_ids: Vec<u64>,
     /// Only invitees may get a link.
     pub private: bool,
+    /// Whether its occurrences get a Discord Scheduled Event (which the whole server sees).
+    pub discord_event: bool,
 }
 
 /// A stored meeting.
@@ -173,6 +175,8 @@ pub struct Meeting {
     pub invitee_role_ids: Vec<u64>,
     /// Only invitees may get a link.
     pub private: bool,
+    /// Whether its occurrences get a Discord Scheduled Event (which the whole server sees).
+    pub discord_event: bool,
     /// Active, cancelled or ended.
     pub status: MeetingStatus,
 }
@@ -237,6 +241,8 @@ pub enum DeliveryScope {
     Meeting(String),
     /// Once per occurrence (e.g. a reminder).
     Occurrence(i64),
+    /// The news that an occurrence was cancelled: each person is told once.
+    Cancellation(i64),
 }
 
 impl DeliveryScope {
@@ -244,6 +250,7 @@ impl DeliveryScope {
         match self {
             DeliveryScope::Meeting(id) => format!("meeting:{id}"),
             DeliveryScope::Occurrence(id) => format!("occurrence:{id}"),
+            DeliveryScope::Cancellation(id) => format!("cancellation:{id}"),
         }
     }
 }

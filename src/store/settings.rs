@@ -77,7 +77,8 @@ impl Store {
         .bind(id_to_db(guild_id))
         .fetch_all(pool)
         .await?);
-        rows.into_iter()
+        let settings = rows
+            .into_iter()
             .map(|r| {
                 Ok(Setting {
                     value: parse_value(&r.value)?,
@@ -86,7 +87,16 @@ impl Store {
                     updated_by: id_from_db(r.updated_by),
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        if let Ok(mut seen) = self.settings_seen.lock() {
+            seen.insert(guild_id, settings.clone());
+        }
+        Ok(settings)
+    }
+
+    /// The settings [`Store::settings`] last read for a server in this process, if it ever did.
+    pub fn last_settings(&self, guild_id: u64) -> Option<Vec<Setting>> {
+        self.settings_seen.lock().ok()?.get(&guild_id).cloned()
     }
 
     /// Removes a setting; returns the value it had.

@@ -373,6 +373,33 @@ impl Harness {
             .expect("dispatch the command")
     }
 
+    /// The choices an autocomplete of `command` offers `user` in #general (mark the typed option `"focused": true`).
+    pub async fn autocomplete_choices(
+        &self,
+        user: u64,
+        command: &str,
+        options: Value,
+    ) -> Vec<Value> {
+        let i = self
+            .sim
+            .autocomplete(GUILD, CHANNEL, user, command, options)
+            .await
+            .expect("autocomplete");
+        self.sim
+            .wait_for_request(
+                |r| r.path.contains(&i.token) && r.path.ends_with("/callback"),
+                Duration::from_secs(20),
+            )
+            .await
+            .expect("an autocomplete answer");
+        let responses = self.sim.interaction_responses(&i.token);
+        assert_eq!(responses[0].body["type"], 8, "an autocomplete result");
+        responses[0].body["data"]["choices"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// `/meet` as `user` with the given options (a JSON array of {name, value}).
     pub async fn meet(&self, user: u64, options: Value) -> Interaction {
         self.command(user, "meet", options).await

@@ -1,7 +1,9 @@
 //! The autocompletes several commands share: a meeting of this server (`/meetings`, `/invite`, `/meetbot audit`)
 //! and a time zone (`/meet`, `/meetbot settings default-timezone`).
 
+use crate::discord::guild::guild_facts;
 use crate::discord::render::clip;
+use crate::discord::visibility::Caller;
 use crate::discord::Context;
 use crate::schedule::{describe, timezone_suggestions};
 use chrono_tz::Tz;
@@ -23,7 +25,7 @@ pub async fn meeting(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocom
         return serenity::CreateAutocompleteResponse::new();
     };
     let now = data.clock.now();
-    let found = match data.store.find_meetings(guild.get(), partial, 25).await {
+    let found = match data.store.find_meetings(guild.get(), partial, 100).await {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(error = %e, "meeting autocomplete: database unavailable");
@@ -37,7 +39,21 @@ pub async fn meeting(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocom
             ]);
         }
     };
-    let choices = found
+    // Only the meetings the rule lets the caller see; when the server's roles cannot be read, none.
+    let Ok(facts) = guild_facts(ctx.serenity_context(), data, guild).await else {
+        return serenity::CreateAutocompleteResponse::new();
+    };
+    let mut caller = Caller::of(ctx, &facts, guild.get()).await;
+    let mut visible = Vec::new();
+    for m in found {
+        if visible.len() == 25 {
+            break;
+        }
+        if caller.admits(&m).await {
+            visible.push(m);
+        }
+    }
+    let choices = visible
         .into_iter()
         .map(|m| {
             let tz = m.timezone.parse::<Tz>().unwrap_or(chrono_tz::UTC);

@@ -10,12 +10,13 @@ use crate::discord::links::{self, grace};
 use crate::discord::policy::effective;
 use crate::discord::render::{self, escape, GuestInvitation};
 use crate::discord::reply::{answer, followup, reply, Refusal};
+use crate::discord::visibility::visible_meeting;
 use crate::discord::{Context, Data, Error};
 use crate::jitsi::{Identity, Link, Room};
 use crate::meeting::cooldown::Action;
 use crate::meeting::join::Validity;
 use crate::meeting::occurrences::current;
-use crate::meeting::settings::EffectivePolicy;
+use crate::meeting::settings::{EffectivePolicy, Outage};
 use crate::store::{GuestSlots, Meeting, MeetingStatus, Occurrence};
 use chrono::{DateTime, Duration, Utc};
 use poise::serenity_prelude as serenity;
@@ -149,6 +150,11 @@ async fn prepare(
     let roles = facts.role_infos();
     let policy = effective(&data.config, &data.store, guild).await;
     if !policy.may_invite(&caller_facts, &roles) {
+        if policy.outage == Some(Outage::MemberLinksOnly) {
+            return Err(Refusal(
+                "The database is unavailable and I have not read this server's settings yet, so I cannot tell who may invite; please try again in a moment.".into(),
+            ));
+        }
         return Err(Refusal(format!(
             "You may not invite guests here. These may: {}.",
             policy.describe_inviters(&roles)
@@ -167,7 +173,13 @@ async fn prepare(
             )));
         }
     }
-    let found = match find(data, guild, meeting_id, now).await {
+    // The access rule: a guest-inviter who may not see a meeting (a private one they are not invited to, one in a
+    // channel they cannot see) cannot invite anyone to it, themselves included, nor learn it exists.
+    let found = match visible_meeting(ctx, meeting_id).await {
+        Ok(m) => find(data, m, now).await,
+        Err(r) => Err(r),
+    };
+    let found = match found {
         Ok((meeting, occurrence)) => claim_slots(data, &meeting, slots, policy.guild.invitee_cap)
             .await
             .map(|()| (meeting, occurrence)),
@@ -237,27 +249,14 @@ async fn release(data: &Data, r: &Ready, n: u32) {
     }
 }
 
-/// The meeting and the occurrence to invite to, or why there is none.
+/// The occurrence of `meeting` to invite to, or why there is none.
 async fn find(
     data: &Data,
-    guild: u64,
-    id: &str,
+    meeting: Meeting,
     now: DateTime<Utc>,
 ) -> Result<(Meeting, Occurrence), Refusal> {
     let unavailable =
         || Refusal("The database is unavailable; please try again in a moment.".into());
-    let meeting = match data.store.meeting(id.trim()).await {
-        Ok(Some(m)) if m.guild_id == guild => m,
-        Ok(_) => {
-            return Err(Refusal(
-                "I know no such meeting in this server. Pick one from the list as you type.".into(),
-            ))
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "reading a meeting failed");
-            return Err(unavailable());
-        }
-    };
     if meeting.status == MeetingStatus::Cancelled {
         return Err(Refusal(format!(
             "**{}** was cancelled; there is nothing to invite to.",

@@ -8,16 +8,18 @@ use crate::discord::audit::{self, LinkIssued};
 use crate::discord::custom_ids::JoinTarget;
 use crate::discord::delivery::{deliver_all, Dm, DmOutcome};
 use crate::discord::guild::{
-    facts_for_command, invitee_of, member_facts, resolve_invitees, OverCap,
+    facts_for_command, invitee_of, member_facts, resolve_invitees, GuildFacts, OverCap,
 };
 use crate::discord::links::{self, grace};
 use crate::discord::policy::effective;
 use crate::discord::render::{self, clip, Delivery, MeetingView, ScheduledReply};
 use crate::discord::reply::{reply, Refusal};
+use crate::discord::visibility::Visibility;
 use crate::discord::{Context, Data, Error};
 use crate::jitsi::{Link, Minter, Room};
+use crate::meeting::channel::{SEND_MESSAGES, VIEW_CHANNEL};
 use crate::meeting::cooldown::Action;
-use crate::meeting::invite::Unreached;
+use crate::meeting::invite::{pinged_roles, Unreached};
 use crate::meeting::join::Validity;
 use crate::meeting::recipients::Invitee;
 use crate::meeting::request::{validate, MeetingRequest, ValidRequest};
@@ -57,6 +59,8 @@ pub async fn meet(
     #[description = "Scheduled meetings: where to announce it (default: here)"]
     #[channel_types("Text")]
     channel: Option<serenity::ChannelId>,
+    #[description = "Scheduled: also a Discord event (the whole server sees it; default: if @everyone sees the channel)"]
+    event: Option<bool>,
 ) -> Result<(), Error> {
     let _running = ctx.data().enter();
     // Discord allows 3 s for the first response; everything below may take longer.
@@ -76,15 +80,17 @@ pub async fn meet(
             channel,
             times,
             until,
+            event,
         }),
         None if repeat.is_some()
             || remind.is_some()
             || timezone.is_some()
             || channel.is_some()
             || times.is_some()
-            || until.is_some() =>
+            || until.is_some()
+            || event.is_some() =>
         {
-            reply(ctx, "`repeat`, `remind`, `timezone`, `channel`, `times` and `until` are for scheduled meetings: add `when` too.").await;
+            reply(ctx, "`repeat`, `remind`, `timezone`, `channel`, `times`, `until` and `event` are for scheduled meetings: add `when` too.").await;
             return Ok(());
         }
         None => None,
@@ -155,16 +161,32 @@ async fn start_meeting(
         data.config.meetings.max_duration,
     )?;
     // The public post goes out in the caller's name: not into a channel where they may not write themselves
-    // (a read-only announcements channel). The interaction carries their permissions in this channel.
-    if !valid.private
-        && schedule.is_none()
-        && !member
+    // (a read-only announcements channel), now or when the scheduler announces it. The interaction carries their
+    // permissions, and the bot's, in this channel; `channel:` and the server's announcement channel are checked
+    // when scheduling.
+    let announces_here = !valid.private
+        && schedule
+            .as_ref()
+            .is_none_or(|s| s.channel.is_none() && effective.announcement_channel.is_none());
+    if announces_here {
+        let post = serenity::Permissions::VIEW_CHANNEL | serenity::Permissions::SEND_MESSAGES;
+        if !member
             .permissions
             .is_some_and(|p| p.contains(serenity::Permissions::SEND_MESSAGES))
-    {
-        return Err(Refusal(
-            "You cannot post in this channel, so I will not announce a meeting here for you. Use `private: true` (the people you invite still get their links) or start it in a channel you can write in.".into(),
-        ));
+        {
+            return Err(Refusal(
+                "You cannot post in this channel, so I will not announce a meeting here for you. Use `private: true` (the people you invite still get their links) or start it in a channel you can write in.".into(),
+            ));
+        }
+        if !app
+            .interaction
+            .app_permissions
+            .is_none_or(|p| p.contains(post))
+        {
+            return Err(Refusal(
+                "I cannot post in this channel (I need View Channel and Send Messages here), so the meeting could not be announced. Give me those permissions, use `private: true`, or use another channel.".into(),
+            ));
+        }
     }
     let caller_id = ctx.author().id.get();
     let (invitees, not_members) = resolve_invitees(
@@ -179,7 +201,7 @@ async fn start_meeting(
     )
     .await?;
     if let Some(opts) = schedule {
-        return schedule_meeting(ctx, valid, opts, invitees.len(), effective).await;
+        return schedule_meeting(ctx, valid, opts, invitees.len(), effective, &facts).await;
     }
 
     let room = {
@@ -196,6 +218,14 @@ async fn start_meeting(
         ends_at,
         invited_users: valid.invites.users.clone(),
         invited_roles: valid.invites.roles.clone(),
+        // Ping a role only when the caller could: Mention Everyone (in this channel), or a mentionable role.
+        pinged_roles: pinged_roles(
+            &valid.invites.roles,
+            member
+                .permissions
+                .is_some_and(|p| p.contains(serenity::Permissions::MENTION_EVERYONE)),
+            &facts.mentionable,
+        ),
     };
     let host_moderator = policy.is_moderator(&caller, &roles);
     let host = invitee_of(ctx.author(), member, host_moderator);
@@ -204,7 +234,7 @@ async fn start_meeting(
     let host_link = personal_link(data, &minter, &room, &host, now, ends_at)?;
     let stored = store_meeting(ctx, &valid, &room, now, ends_at, effective).await;
     let meeting_id = stored.as_ref().ok().cloned();
-    let note = render::saved_note(meeting_id.as_deref());
+    let note = render::saved_note(meeting_id.as_deref()) + render::outage_note(effective.outage);
     let audit = |to: &Invitee| {
         audit::link_issued(
             &data.rest,
@@ -250,6 +280,7 @@ async fn start_meeting(
     let mut note = note;
     if !valid.private {
         let custom_id = data.join_signer.custom_id(&JoinTarget {
+            guild_id: guild_id.get(),
             room: room.as_str().to_string(),
             ends_at,
         });
@@ -355,6 +386,8 @@ async fn store_meeting(
         invitee_user_ids: valid.invites.users.clone(),
         invitee_role_ids: valid.invites.roles.clone(),
         private: valid.private,
+        // An immediate meeting is announced by its own post; only scheduled ones get Discord events.
+        discord_event: false,
     };
     // /meet posts its own announcement and DMs its invitees at once: of the scheduled work only the start (marks it
     // running) and the end (marks it over, so it can no longer be invited to) make sense.
@@ -448,6 +481,8 @@ pub struct ScheduleOptions {
     pub times: Option<i64>,
     /// The last day a repeating series may take place, as typed.
     pub until: Option<String>,
+    /// Whether to create a Discord event (`None`: when the whole server sees the channel).
+    pub event: Option<bool>,
 }
 
 /// The last start a repeating series may have, from `times` or `until` (one of them at most); `None`: no end.
@@ -587,6 +622,33 @@ fn may_post_in(ctx: Context<'_>, channel: serenity::ChannelId) -> Result<(), Ref
     }
 }
 
+/// Refuses to schedule into a channel the bot itself may not post in (the scheduler's post would fail after the
+/// host was told it was scheduled), from the bot's roles and the channel's overwrites. When Discord cannot tell, the
+/// announcement's own failure is reported later.
+async fn bot_may_post(
+    ctx: Context<'_>,
+    seen: &mut Visibility<'_>,
+    channel: u64,
+) -> Result<(), Refusal> {
+    let data = ctx.data();
+    let bot = ctx.framework().bot_id().get();
+    let guild = ctx.guild_id().map(|g| g.get()).unwrap_or_default();
+    let Ok(Some(me)) = data.rest.get_member(guild, bot).await else {
+        return Ok(());
+    };
+    let Some(rules) = seen.rules(channel).await else {
+        return Ok(());
+    };
+    let needed = VIEW_CHANNEL | SEND_MESSAGES;
+    if rules.permissions(bot, &me.roles) & needed == needed {
+        Ok(())
+    } else {
+        Err(Refusal(format!(
+            "I cannot post in <#{channel}> (I need View Channel and Send Messages there), so nothing was scheduled. Give me those permissions or pick another channel."
+        )))
+    }
+}
+
 /// `/meet when:…`: stores the meeting with its due work; the scheduler announces it at once.
 async fn schedule_meeting(
     ctx: Context<'_>,
@@ -594,6 +656,7 @@ async fn schedule_meeting(
     opts: ScheduleOptions,
     invitees_count: usize,
     policy: &EffectivePolicy,
+    facts: &GuildFacts,
 ) -> Result<(), Refusal> {
     let data = ctx.data();
     let now = data.clock.now();
@@ -611,7 +674,7 @@ async fn schedule_meeting(
             )))
         }
     };
-    if let Some(c) = opts.channel {
+    if let Some(c) = opts.channel.filter(|_| !valid.private) {
         may_post_in(ctx, c)?;
     }
     let channel_id = opts
@@ -619,6 +682,18 @@ async fn schedule_meeting(
         .map(|c| c.get())
         .or(policy.announcement_channel)
         .unwrap_or(ctx.channel_id().get());
+    let mut seen = Visibility::new(Some(ctx.serenity_context()), &data.rest, facts, guild_id);
+    if !valid.private && channel_id != ctx.channel_id().get() {
+        bot_may_post(ctx, &mut seen, channel_id).await?;
+    }
+    // A Discord event is visible to the whole server: for a channel @everyone cannot see (or one whose permissions
+    // cannot be read), only when the host asks for it.
+    let channel_hidden = !valid.private
+        && !seen
+            .rules(channel_id)
+            .await
+            .is_some_and(|r| r.everyone_can_view());
+    let discord_event = !valid.private && opts.event.unwrap_or(!channel_hidden);
     let room = {
         let mut rng = rand::thread_rng();
         Room::generate(&mut rng, valid.topic_given.then_some(valid.topic.as_str()))
@@ -646,6 +721,7 @@ async fn schedule_meeting(
         invitee_user_ids: valid.invites.users.clone(),
         invitee_role_ids: valid.invites.roles.clone(),
         private: valid.private,
+        discord_event,
     };
     let jobs = crate::schedule::runner::jobs_for(starts_at, ends_at, Some(remind_minutes), now);
     let caps = crate::store::FutureCaps {
@@ -673,7 +749,7 @@ async fn schedule_meeting(
 
     // The scheduler has no interaction to read the bot's permissions from: remember whether it may create events.
     let mut no_events = false;
-    if !valid.private {
+    if discord_event {
         let perms = match ctx {
             Context::Application(app) => app.interaction.app_permissions.map(|p| p.bits()),
             _ => None,
@@ -711,6 +787,8 @@ async fn schedule_meeting(
         join_window_minutes: policy.join_window.as_secs() / 60,
         meeting_id: &id,
         no_events,
+        discord_event,
+        channel_hidden,
     });
     reply(ctx, &text).await;
     Ok(())

@@ -4,14 +4,16 @@
 use super::autocomplete;
 use crate::discord::announcement;
 use crate::discord::buttons::personal_answer;
-use crate::discord::guild::{caller, caller_facts, guild_facts};
+use crate::discord::guild::{caller, caller_facts, facts_for_command, guild_facts};
 use crate::discord::policy::effective;
 use crate::discord::render;
 use crate::discord::reply::{answer, Refusal};
-use crate::discord::stored::find_meeting;
+use crate::discord::visibility::{visible_meeting, Caller};
 use crate::discord::{Context, Error};
-use crate::meeting::cancel::{self, Scope};
+use crate::meeting::cancel::{self, Scope, Unchanged};
 use crate::schedule::runner::{add_next_occurrence, SchedulerOptions};
+use crate::store::MeetingStatus;
+use poise::serenity_prelude as serenity;
 
 /// Manage this server's scheduled meetings.
 #[poise::command(
@@ -26,6 +28,8 @@ pub async fn meetings(_ctx: Context<'_>) -> Result<(), Error> {
 
 /// Meetings a page of `/meetings list` shows.
 const PAGE: u32 = 10;
+/// How many upcoming meetings `/meetings list` reads before the access rule picks the caller's.
+const LIST_SCAN: u32 = 1000;
 
 /// Upcoming meetings of this server.
 #[poise::command(slash_command, guild_only)]
@@ -38,14 +42,29 @@ pub async fn list(
         let now = data.clock.now();
         let guild = ctx.guild_id().map(|g| g.get()).unwrap_or_default();
         let page = page.unwrap_or(1).max(1);
+        // The rule decides per meeting who may see it, so the page is cut after filtering: read a bounded window.
         let rows = data
             .store
-            .upcoming(guild, now, PAGE + 1, (page - 1) * PAGE)
+            .upcoming(guild, now, LIST_SCAN, 0)
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, "listing meetings failed");
                 Refusal("The database is unavailable; please try again in a moment.".into())
             })?;
+        let facts = facts_for_command(ctx, serenity::GuildId::new(guild)).await?;
+        let mut caller = Caller::of(ctx, &facts, guild).await;
+        let mut visible = Vec::new();
+        for row in rows {
+            if caller.admits(&row.0).await {
+                visible.push(row);
+            }
+        }
+        let skip = (page as usize - 1).saturating_mul(PAGE as usize);
+        let rows: Vec<_> = visible
+            .into_iter()
+            .skip(skip)
+            .take(PAGE as usize + 1)
+            .collect();
         Ok(render::upcoming_page(&rows, page, PAGE))
     })
     .await
@@ -72,7 +91,7 @@ async fn cancel_meeting(ctx: Context<'_>, id: &str, only_next: bool) -> Result<S
     let guild_id = ctx
         .guild_id()
         .ok_or_else(|| Refusal("Use this in a server.".into()))?;
-    let meeting = find_meeting(data, guild_id.get(), id).await?;
+    let meeting = visible_meeting(ctx, id).await?;
     let facts = guild_facts(ctx.serenity_context(), data, guild_id)
         .await
         .map_err(|_| {
@@ -98,36 +117,62 @@ async fn cancel_meeting(ctx: Context<'_>, id: &str, only_next: bool) -> Result<S
     let occurrences = data.store.occurrences(&meeting.id).await.map_err(|_| {
         Refusal("The database is unavailable; please try again in a moment.".into())
     })?;
-    let plan = cancel::plan(&occurrences, now, only_next);
+    let plan = cancel::plan(
+        &occurrences,
+        now,
+        only_next,
+        meeting.status == MeetingStatus::Cancelled,
+    )
+    .map_err(|why| Refusal(render::cancel_unchanged(&meeting.topic, why)))?;
     let nothing_cancelled =
         || Refusal("The database is unavailable; nothing was cancelled.".into());
+    // The store's update is the one that counts: of two cancels at once (or on two instances), only the one that
+    // changed the row goes on to tell anyone.
     match plan.scope {
         Scope::NextOccurrence => {
-            if let Some(o) = plan.targets.first() {
-                data.store
-                    .cancel_occurrence(o.id)
-                    .await
-                    .map_err(|_| nothing_cancelled())?;
-                // The next occurrence is normally added when this one starts; cancelling dropped that start job,
-                // so add it here or the series would silently end.
-                if let Err(e) = add_next_occurrence(
-                    &data.store,
-                    &meeting,
-                    o.starts_at,
-                    now,
-                    SchedulerOptions::default().announce_lead,
-                )
+            let Some(o) = plan.targets.first() else {
+                return Err(Refusal(render::cancel_unchanged(
+                    &meeting.topic,
+                    Unchanged::NothingLeft,
+                )));
+            };
+            let changed = data
+                .store
+                .cancel_occurrence(o.id)
                 .await
-                {
-                    tracing::warn!(error = %e, meeting = %meeting.id, "could not schedule the occurrence after a cancelled one");
-                }
+                .map_err(|_| nothing_cancelled())?;
+            if !changed {
+                return Err(Refusal(render::cancel_unchanged(
+                    &meeting.topic,
+                    Unchanged::AlreadyCancelled,
+                )));
+            }
+            // The next occurrence is normally added when this one starts; cancelling dropped that start job,
+            // so add it here or the series would silently end.
+            if let Err(e) = add_next_occurrence(
+                &data.store,
+                &meeting,
+                o.starts_at,
+                now,
+                SchedulerOptions::default().announce_lead,
+            )
+            .await
+            {
+                tracing::warn!(error = %e, meeting = %meeting.id, "could not schedule the occurrence after a cancelled one");
             }
         }
         Scope::Meeting => {
-            data.store
+            let changed = data
+                .store
                 .cancel_meeting(&meeting.id)
                 .await
                 .map_err(|_| nothing_cancelled())?;
+            if changed == 0 {
+                return Err(Refusal(render::cancel_unchanged(
+                    &meeting.topic,
+                    Unchanged::AlreadyCancelled,
+                )));
+            }
         }
     }
     let mut told = 0;
@@ -139,6 +184,7 @@ async fn cancel_meeting(ctx: Context<'_>, id: &str, only_next: bool) -> Result<S
             data.shutdown.clone(),
             &meeting,
             o,
+            now,
         )
         .await;
     }
@@ -156,8 +202,7 @@ pub async fn link(
 ) -> Result<(), Error> {
     answer(ctx, async {
         let data = ctx.data();
-        let guild_id = ctx.guild_id().map(|g| g.get()).unwrap_or_default();
-        let m = find_meeting(data, guild_id, &meeting).await?;
+        let m = visible_meeting(ctx, &meeting).await?;
         let member = caller(ctx).ok_or_else(|| Refusal("Use this in a server.".into()))?;
         Ok(personal_answer(ctx.serenity_context(), data, &m, ctx.author(), member).await)
     })

@@ -247,6 +247,8 @@ pub struct Role {
     pub permissions: u64,
     /// Whether an integration manages the role.
     pub managed: bool,
+    /// Whether anyone may ping it (else only members with Mention Everyone).
+    pub mentionable: bool,
 }
 
 #[derive(Deserialize)]
@@ -319,6 +321,8 @@ struct RawRole {
     permissions: u64,
     #[serde(default)]
     managed: bool,
+    #[serde(default)]
+    mentionable: bool,
 }
 
 /// Discord sends ids as strings; tolerate numbers too (some fakes and old payloads use them).
@@ -832,6 +836,7 @@ impl RestClient {
                 position: r.position,
                 permissions: r.permissions,
                 managed: r.managed,
+                mentionable: r.mentionable,
             })
             .collect())
     }

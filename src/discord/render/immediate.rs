@@ -4,6 +4,7 @@
 use super::{escape, plural, public_post, push_list, role_label, ts, MAX_CONTENT};
 use crate::jitsi::Link;
 use crate::meeting::invite::Unreached;
+use crate::meeting::settings::Outage;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -24,6 +25,8 @@ pub struct MeetingView {
     pub invited_users: Vec<u64>,
     /// Roles invited by mention.
     pub invited_roles: Vec<u64>,
+    /// The invited roles the post pings (see `meeting::invite::pinged_roles`).
+    pub pinged_roles: Vec<u64>,
 }
 
 /// The DM with a personal link. Mentions in DMs ping nobody, but `allowed_mentions` is set anyway so a
@@ -60,6 +63,7 @@ pub fn announcement(view: &MeetingView, join_custom_id: &str) -> Value {
         &headline,
         &view.invited_users,
         &view.invited_roles,
+        &view.pinged_roles,
         "Press **Join** for your own personal link.",
         Some(join_custom_id),
     )
@@ -166,6 +170,15 @@ pub fn saved_note(meeting_id: Option<&str>) -> String {
 /// Appended to `/meet`'s note when the announcement could not be posted.
 pub const NOT_ANNOUNCED_NOTE: &str = "\n⚠ I could not post the announcement in this channel (the bot may lack permission to send messages here), so there is no Join button.";
 
+/// What a reply adds while the server's settings cannot be read (see `discord::policy::effective`).
+pub fn outage_note(outage: Option<Outage>) -> &'static str {
+    match outage {
+        None => "",
+        Some(Outage::LastRead) => "\n⚠ The database is unavailable: this used the server's settings as I last read them.",
+        Some(Outage::MemberLinksOnly) => "\n⚠ The database is unavailable and I have not read this server's settings yet, so nobody gets moderator rights for now (member links only). Try again later for a moderator link.",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +194,7 @@ mod tests {
             ends_at: Utc.timestamp_opt(1_800_003_600, 0).unwrap(),
             invited_users: vec![2, 3],
             invited_roles: vec![9],
+            pinged_roles: vec![9],
         }
     }
 

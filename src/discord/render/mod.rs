@@ -62,11 +62,13 @@ fn role_label(moderator: bool) -> &'static str {
 }
 
 /// A public post about a meeting, immediate or scheduled: a headline, the invitees, a state line, and a Join button
-/// while joining makes sense. Only the invitees are pinged: never @everyone, never a role or user a topic mentions.
+/// while joining makes sense. Only the invitees are pinged: never @everyone, never a role or user a topic mentions,
+/// and of the invited roles only `pinged_roles` (the others are named without a ping).
 pub fn public_post(
     headline: &str,
     users: &[u64],
     roles: &[u64],
+    pinged_roles: &[u64],
     state: &str,
     join_custom_id: Option<&str>,
 ) -> Value {
@@ -84,7 +86,12 @@ pub fn public_post(
     }
     content.push_str(state);
     let users: Vec<String> = users.iter().take(100).map(u64::to_string).collect();
-    let roles: Vec<String> = roles.iter().take(100).map(u64::to_string).collect();
+    let roles: Vec<String> = roles
+        .iter()
+        .filter(|r| pinged_roles.contains(r))
+        .take(100)
+        .map(u64::to_string)
+        .collect();
     let components = match join_custom_id {
         Some(id) => json!([{
             "type": 1,

@@ -4,10 +4,15 @@
 use super::{escape, plural, public_post, role_label, ts, MAX_CONTENT};
 use crate::jitsi::Link;
 use crate::meeting::access::Denial;
+use crate::meeting::cancel::Unchanged;
 use crate::meeting::join::NoLink;
 use crate::store::{Meeting, Occurrence, OccurrenceStatus};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+
+/// The answer about a meeting that does not exist in this server, or that the asker may not know of.
+pub const UNKNOWN_MEETING: &str =
+    "I know no such meeting in this server. Pick one from the list as you type.";
 
 /// What `/meet when:` tells the host about the meeting it scheduled.
 #[derive(Debug, Clone)]
@@ -32,6 +37,10 @@ pub struct ScheduledReply<'a> {
     pub meeting_id: &'a str,
     /// The bot may not create Discord events here.
     pub no_events: bool,
+    /// Its occurrences get a Discord event.
+    pub discord_event: bool,
+    /// `@everyone` cannot see the announcement's channel.
+    pub channel_hidden: bool,
 }
 
 /// The host's reply to `/meet when:`.
@@ -63,7 +72,18 @@ pub fn scheduled_reply(r: &ScheduledReply<'_>) -> String {
         r.join_window_minutes,
         r.meeting_id,
     ));
-    if r.no_events {
+    if r.channel_hidden && !r.discord_event {
+        text.push_str(&format!(
+            "\nNo Discord event: <#{}> is not visible to everyone, and events are visible to the whole server. Add `event: true` if the whole server may know of it.",
+            r.channel_id
+        ));
+    } else if r.channel_hidden {
+        text.push_str(&format!(
+            "\nIts Discord event is visible to the whole server, though <#{}> is not (you asked for it); links still go only to those who can see the channel, the invitees and moderators.",
+            r.channel_id
+        ));
+    }
+    if r.no_events && r.discord_event {
         text.push_str("\nNote: I lack the **Create Events** permission, so there will be no Discord event for it (the announcement still goes out).");
     }
     text
@@ -138,6 +158,22 @@ pub fn cancelled_reply(topic: &str, only_next: bool, told: usize) -> String {
     )
 }
 
+/// Why `/meetings cancel` changed nothing.
+pub fn cancel_unchanged(topic: &str, why: Unchanged) -> String {
+    let topic = escape(topic);
+    match why {
+        Unchanged::AlreadyCancelled => {
+            format!("**{topic}** was already cancelled; nothing changed and nobody was told again.")
+        }
+        Unchanged::NothingLeft => {
+            format!("**{topic}** has no occurrence left to cancel; nothing changed.")
+        }
+        Unchanged::Running => format!(
+            "The next occurrence of **{topic}** is running now, so `only_next` would not take anyone's link back. Cancel the whole meeting (its links stop at once), or let this one end; nothing changed."
+        ),
+    }
+}
+
 /// The DM to someone who already got a link for an occurrence that was then cancelled.
 pub fn cancellation_dm(topic: &str, starts_at: DateTime<Utc>) -> Value {
     let content = format!(
@@ -160,9 +196,8 @@ pub fn no_link(topic: &str, why: &NoLink) -> String {
             ts(*opens_at, 't'),
             window.num_minutes()
         ),
-        NoLink::Denied(Denial::Private) => {
-            "This meeting is private: only the people invited can join.".into()
-        }
+        // Whoever the rule refuses is not told the meeting exists: its topic, host and id stay with those it admits.
+        NoLink::Denied(Denial::Private | Denial::Channel) => UNKNOWN_MEETING.into(),
     }
 }
 
@@ -261,6 +296,7 @@ pub fn scheduled_announcement(
     occ: &Occurrence,
     state: AnnouncementState,
     join_custom_id: &str,
+    pinged_roles: &[u64],
 ) -> Value {
     let headline = format!(
         "📅 **{}** — hosted by <@{}>\n{} ({}) until {}{}",
@@ -285,6 +321,7 @@ pub fn scheduled_announcement(
         &headline,
         &m.invitee_user_ids,
         &m.invitee_role_ids,
+        pinged_roles,
         &state.line(),
         state.keeps_join_button().then_some(join_custom_id),
     )
@@ -345,6 +382,7 @@ mod tests {
             invitee_user_ids: vec![2],
             invitee_role_ids: vec![9],
             private: false,
+            discord_event: true,
             status: MeetingStatus::Active,
         }
     }
@@ -366,7 +404,13 @@ mod tests {
     fn an_ended_or_cancelled_announcement_loses_its_join_button() {
         let m = meeting("*Weekly* @here");
         let occ = occurrence(OccurrenceStatus::Scheduled);
-        let open = scheduled_announcement(&m, &occ, AnnouncementState::LinksOpen(start()), "mm1:x");
+        let open = scheduled_announcement(
+            &m,
+            &occ,
+            AnnouncementState::LinksOpen(start()),
+            "mm1:x",
+            &[9],
+        );
         let content = open["content"].as_str().unwrap();
         assert!(content.contains("\\*Weekly\\* \\@here") && content.contains("repeats weekly"));
         assert!(content.contains(&format!("links open <t:{}:R>", start().timestamp())));
@@ -376,7 +420,7 @@ mod tests {
             AnnouncementState::Ended(start()),
             AnnouncementState::Cancelled,
         ] {
-            let closed = scheduled_announcement(&m, &occ, state, "mm1:x");
+            let closed = scheduled_announcement(&m, &occ, state, "mm1:x", &[]);
             assert_eq!(closed["components"], json!([]), "{state:?}");
         }
         assert!(AnnouncementState::StartedMinutesAgo(3).keeps_join_button());
@@ -395,7 +439,10 @@ mod tests {
         assert!(not_yet.contains("Stand\\-up"), "{not_yet}");
         assert!(not_yet.contains(&format!("<t:{}:R>", opens.timestamp())));
         assert!(not_yet.contains("10 minutes before the start"));
-        assert!(no_link("x", &NoLink::Denied(Denial::Private)).contains("private"));
+        for why in [Denial::Private, Denial::Channel] {
+            let refused = no_link("Secret plans", &NoLink::Denied(why));
+            assert_eq!(refused, UNKNOWN_MEETING, "{refused}");
+        }
         assert_eq!(no_link("x", &NoLink::Ended), "This meeting has ended.");
     }
 
@@ -425,6 +472,8 @@ mod tests {
             join_window_minutes: 10,
             meeting_id: "AbCdEf123456",
             no_events: true,
+            discord_event: true,
+            channel_hidden: false,
         };
         let text = scheduled_reply(&r);
         assert!(text.contains(", repeating weekly") && text.contains("<#200>"));
@@ -438,6 +487,40 @@ mod tests {
         assert!(text.contains("It is private") && !text.contains("<#200>"));
         assert!(text.contains("3 invitees get their personal link by DM 15 minutes before."));
         assert!(!text.contains("Create Events"));
+    }
+
+    #[test]
+    fn the_scheduled_reply_says_why_a_hidden_channel_gets_no_event_and_warns_when_one_was_asked_for(
+    ) {
+        let mut r = ScheduledReply {
+            topic: "Retro",
+            starts_at: start(),
+            repeat: None,
+            private: false,
+            channel_id: 200,
+            invitees: 0,
+            remind_minutes: 0,
+            join_window_minutes: 10,
+            meeting_id: "AbCdEf123456",
+            no_events: true,
+            discord_event: false,
+            channel_hidden: true,
+        };
+        let text = scheduled_reply(&r);
+        assert!(
+            text.contains("No Discord event") && text.contains("`event: true`"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Create Events"),
+            "no event was planned: {text}"
+        );
+        r.discord_event = true;
+        let text = scheduled_reply(&r);
+        assert!(
+            text.contains("visible to the whole server, though <#200> is not"),
+            "{text}"
+        );
     }
 
     #[test]

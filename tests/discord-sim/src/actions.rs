@@ -5,7 +5,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::state::{GuildRec, InteractionRec, World};
-use crate::{Interaction, SimError, Simulator, ADMINISTRATOR, ALL_PERMISSIONS, DEFAULT_EVERYONE};
+use crate::{Interaction, SimError, Simulator, DEFAULT_EVERYONE};
 
 /// Where an interaction comes from.
 struct Origin {
@@ -53,16 +53,15 @@ impl Simulator {
             Some(gid) => {
                 let g = w.guilds.get(&gid).ok_or(SimError::UnknownGuild(gid))?;
                 let m = g.members.get(&user).ok_or(SimError::UnknownUser(user))?;
-                let member = w.member_json(g, m, true);
-                let perms = w.member_permissions(g, user);
+                let mut member = w.member_json(g, m, false);
+                // Discord sends the invoker's and the bot's permissions in this channel, overwrites applied.
+                let perms = w.channel_permissions(g, channel, user);
+                member["permissions"] = json!(perms.to_string());
                 v["guild_id"] = json!(gid.to_string());
                 v["member"] = member;
-                v["app_permissions"] = json!(if g.bot_permissions & ADMINISTRATOR != 0 {
-                    ALL_PERMISSIONS
-                } else {
-                    g.bot_permissions
-                }
-                .to_string());
+                v["app_permissions"] = json!(w
+                    .bot_channel_permissions(g, channel, self.inner.opts.bot_user_id)
+                    .to_string());
                 v["guild_locale"] = json!("en-US");
                 v["authorizing_integration_owners"] = json!({"0": gid.to_string()});
                 v["context"] = json!(0);
@@ -397,8 +396,8 @@ fn resolve_options(
             }
         } else if kind == Some(7) {
             if let Some(c) = w.channels.get(&id) {
-                // Discord sends the invoking member's permissions in that channel (no overwrites modelled).
-                let perms = w.member_permissions(g, invoker);
+                // Discord sends the invoking member's permissions in that channel.
+                let perms = w.channel_permissions(g, id, invoker);
                 resolved["channels"][id.to_string()] = json!({"id": id.to_string(), "name": c.name, "type": 0, "permissions": perms.to_string()});
             }
         }

@@ -97,8 +97,9 @@ use tokio::sync::Notify;
 pub use limits::glob_match;
 pub use records::{Interaction, InteractionResponse, RecordedRequest, ResponseKind};
 pub use state::{
-    Identify, RoleSpec, UserSpec, ADMINISTRATOR, ALL_PERMISSIONS, CREATE_EVENTS, DEFAULT_EVERYONE,
-    INTENT_GUILDS, INTENT_GUILD_MEMBERS, INTENT_GUILD_SCHEDULED_EVENTS, MANAGE_EVENTS,
+    Identify, Overwrite, RoleSpec, UserSpec, ADMINISTRATOR, ALL_PERMISSIONS, CREATE_EVENTS,
+    DEFAULT_EVERYONE, INTENT_GUILDS, INTENT_GUILD_MEMBERS, INTENT_GUILD_SCHEDULED_EVENTS,
+    MANAGE_EVENTS,
 };
 pub use validate::SPEC_ENV;
 
@@ -374,8 +375,24 @@ impl Simulator {
                 name: name.into(),
                 guild_id: Some(guild),
                 recipient: None,
+                overwrites: Vec::new(),
             },
         );
+    }
+
+    /// Sets (or replaces) a channel's permission overwrite for a role or member; dispatches CHANNEL_UPDATE.
+    ///
+    /// # Panics
+    /// If the channel was never added.
+    pub fn set_overwrite(&self, channel: u64, overwrite: Overwrite) {
+        let mut w = self.inner.world.lock();
+        let c = w.channels.get_mut(&channel).expect("a known channel");
+        c.overwrites
+            .retain(|o| !(o.id == overwrite.id && o.member == overwrite.member));
+        c.overwrites.push(overwrite);
+        let c = w.channels[&channel].clone();
+        let payload = w.channel_json(&c);
+        w.dispatch(c.guild_id, "CHANNEL_UPDATE", payload);
     }
 
     /// Adds a user (who may DM and be DMed) without guild membership.

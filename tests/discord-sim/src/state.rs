@@ -92,6 +92,8 @@ pub struct RoleSpec {
     pub permissions: u64,
     /// Position in the role list.
     pub position: u16,
+    /// Whether anyone may ping it (otherwise only members with Mention Everyone can).
+    pub mentionable: bool,
 }
 
 impl RoleSpec {
@@ -102,7 +104,14 @@ impl RoleSpec {
             name: name.to_string(),
             permissions,
             position,
+            mentionable: false,
         }
+    }
+
+    /// Lets anyone ping the role.
+    pub fn mentionable(mut self) -> Self {
+        self.mentionable = true;
+        self
     }
 
     pub(crate) fn to_json(&self) -> Value {
@@ -113,7 +122,7 @@ impl RoleSpec {
             "colors": {"primary_color": 0, "secondary_color": null, "tertiary_color": null},
             "hoist": false,
             "managed": false,
-            "mentionable": false,
+            "mentionable": self.mentionable,
             "permissions": self.permissions.to_string(),
             "position": self.position,
             "icon": null,
@@ -140,6 +149,52 @@ pub struct ChannelRec {
     pub(crate) guild_id: Option<u64>,
     /// For DM channels, the other party.
     pub(crate) recipient: Option<u64>,
+    /// Permission overwrites, in Discord's order of application.
+    pub(crate) overwrites: Vec<Overwrite>,
+}
+
+/// A channel's permission overwrite for a role (the guild id for `@everyone`) or a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overwrite {
+    /// The role or user id.
+    pub id: u64,
+    /// Whether `id` is a member (type 1) rather than a role (type 0).
+    pub member: bool,
+    /// Bits granted.
+    pub allow: u64,
+    /// Bits taken away.
+    pub deny: u64,
+}
+
+impl Overwrite {
+    /// An overwrite for a role (`@everyone`: the guild id).
+    pub fn role(id: u64, allow: u64, deny: u64) -> Self {
+        Self {
+            id,
+            member: false,
+            allow,
+            deny,
+        }
+    }
+
+    /// An overwrite for one member.
+    pub fn member(id: u64, allow: u64, deny: u64) -> Self {
+        Self {
+            id,
+            member: true,
+            allow,
+            deny,
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "id": self.id.to_string(),
+            "type": u8::from(self.member),
+            "allow": self.allow.to_string(),
+            "deny": self.deny.to_string(),
+        })
+    }
 }
 
 /// A scheduled event as stored.
@@ -356,6 +411,58 @@ impl World {
         }
     }
 
+    /// The permissions a member holds in a channel: the guild's, then the channel's overwrites for `@everyone`, for
+    /// the member's roles (denials first, then grants) and for the member, as Discord computes them.
+    pub fn channel_permissions(&self, guild: &GuildRec, channel: u64, user_id: u64) -> u64 {
+        self.with_overwrites(
+            guild,
+            channel,
+            user_id,
+            self.member_permissions(guild, user_id),
+        )
+    }
+
+    /// The bot's own permissions in a channel (`app_permissions`).
+    pub fn bot_channel_permissions(&self, guild: &GuildRec, channel: u64, bot_id: u64) -> u64 {
+        let base = if guild.bot_permissions & ADMINISTRATOR != 0 {
+            ALL_PERMISSIONS
+        } else {
+            guild.bot_permissions
+        };
+        self.with_overwrites(guild, channel, bot_id, base)
+    }
+
+    fn with_overwrites(&self, guild: &GuildRec, channel: u64, user_id: u64, base: u64) -> u64 {
+        if base & ADMINISTRATOR != 0 {
+            return ALL_PERMISSIONS;
+        }
+        let Some(c) = self.channels.get(&channel) else {
+            return base;
+        };
+        let roles: &[u64] = guild
+            .members
+            .get(&user_id)
+            .map_or(&[], |m| m.roles.as_slice());
+        let mut bits = base;
+        if let Some(o) = c.overwrites.iter().find(|o| !o.member && o.id == guild.id) {
+            bits = (bits & !o.deny) | o.allow;
+        }
+        let (mut allow, mut deny) = (0, 0);
+        for o in c
+            .overwrites
+            .iter()
+            .filter(|o| !o.member && roles.contains(&o.id))
+        {
+            allow |= o.allow;
+            deny |= o.deny;
+        }
+        bits = (bits & !deny) | allow;
+        if let Some(o) = c.overwrites.iter().find(|o| o.member && o.id == user_id) {
+            bits = (bits & !o.deny) | o.allow;
+        }
+        bits
+    }
+
     /// A member object; with `permissions` when it describes an interaction's invoker.
     pub fn member_json(&self, guild: &GuildRec, m: &MemberRec, with_permissions: bool) -> Value {
         let mut v = json!({
@@ -387,7 +494,7 @@ impl World {
                 "guild_id": g.to_string(),
                 "name": c.name,
                 "position": 0,
-                "permission_overwrites": [],
+                "permission_overwrites": c.overwrites.iter().map(Overwrite::to_json).collect::<Vec<_>>(),
                 "topic": null,
                 "nsfw": false,
                 "last_message_id": null,

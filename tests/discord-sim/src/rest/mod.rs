@@ -693,6 +693,7 @@ fn execute(
                             name: String::new(),
                             guild_id: None,
                             recipient: Some(rid),
+                            overwrites: Vec::new(),
                         },
                     );
                     c
