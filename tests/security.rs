@@ -283,25 +283,35 @@ async fn scheduling_into_a_channel_the_bot_cannot_post_in_is_refused_before_anyt
     h.finish().await;
 }
 
-/// Clicks the Join button of the latest immediate-meeting announcement in #general as `user`; the final answer.
-async fn click_immediate_join(h: &Harness, user: u64) -> String {
-    let posts = h.channel_texts(CHANNEL);
-    let post = posts
-        .iter()
-        .rev()
-        .find(|m| {
-            m["components"][0]["components"][0]["custom_id"]
-                .as_str()
-                .is_some_and(|c| c.starts_with("mj2:"))
-        })
-        .expect("an announcement with a Join button");
-    let custom_id = post["components"][0]["components"][0]["custom_id"]
-        .as_str()
-        .unwrap();
-    let id = post["id"].as_str().unwrap().parse().unwrap();
+/// The latest immediate-meeting announcement in #general: its message id and its Join button's custom_id. The post
+/// may land just after the host's reply, so this waits for it.
+async fn immediate_join_button(h: &Harness) -> (u64, String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let found = h.channel_texts(CHANNEL).iter().rev().find_map(|m| {
+            let custom_id = m["components"][0]["components"][0]["custom_id"].as_str()?;
+            if !custom_id.starts_with("mj2:") {
+                return None;
+            }
+            let id: u64 = m["id"].as_str()?.parse().ok()?;
+            Some((id, custom_id.to_string()))
+        });
+        if let Some(button) = found {
+            return button;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an announcement with a Join button"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Clicks that Join button as `user`; the final answer.
+async fn click_immediate_join(h: &Harness, (id, custom_id): &(u64, String), user: u64) -> String {
     let i = h
         .sim
-        .click_button(id, CHANNEL, user, custom_id)
+        .click_button(*id, CHANNEL, user, custom_id)
         .await
         .expect("click");
     h.reply_containing(&i, "database is unavailable").await
@@ -319,8 +329,10 @@ async fn with_the_database_down_join_uses_the_servers_last_settings_or_member_li
     let i = h.meet(BOB, json!([opt("topic", "Outage")])).await;
     h.reply_containing(&i, "Meeting id").await;
 
+    // Read once: the same button is clicked again after the restart.
+    let button = immediate_join_button(&h).await;
     h.store.close().await;
-    let text = click_immediate_join(&h, ALICE).await;
+    let text = click_immediate_join(&h, &button, ALICE).await;
     assert!(text.contains("as I last read them"), "{text}");
     assert_eq!(
         verified_claims(&text, h.now())["moderator"],
@@ -331,7 +343,7 @@ async fn with_the_database_down_join_uses_the_servers_last_settings_or_member_li
     // After a restart nothing was read yet: nobody is a moderator until the database answers.
     h.restart().await;
     h.store.close().await;
-    let text = click_immediate_join(&h, ALICE).await;
+    let text = click_immediate_join(&h, &button, ALICE).await;
     assert!(text.contains("member links only"), "{text}");
     assert_eq!(verified_claims(&text, h.now())["moderator"], false);
     h.finish().await;
