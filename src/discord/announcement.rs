@@ -74,19 +74,37 @@ pub(crate) fn body(
 
 /// Sets the occurrence's Discord event (if it has one) to `status`; a failure is logged, the meeting goes on.
 pub(crate) async fn set_event_status(rest: &RestClient, m: &Meeting, occ: &Occurrence, status: u8) {
-    if let Some(event) = occ.discord_event_id {
-        let body = json!({ "status": status });
-        if let Err(e) = rest
-            .request(
-                Method::PATCH,
-                &format!("/guilds/{}/scheduled-events/{event}", m.guild_id),
-                Some(&body),
-            )
-            .await
-        {
-            tracing::warn!(error = %e, meeting = %m.id, status, "could not update the Discord event");
-        }
+    let _ = try_event_status(rest, m, occ, status).await;
+}
+
+/// [`set_event_status`], telling how Discord answered (a failure is logged here too).
+async fn try_event_status(
+    rest: &RestClient,
+    m: &Meeting,
+    occ: &Occurrence,
+    status: u8,
+) -> Result<(), RestError> {
+    let Some(event) = occ.discord_event_id else {
+        return Ok(());
+    };
+    let body = json!({ "status": status });
+    let r = rest
+        .request(
+            Method::PATCH,
+            &format!("/guilds/{}/scheduled-events/{event}", m.guild_id),
+            Some(&body),
+        )
+        .await;
+    if let Err(e) = &r {
+        tracing::warn!(error = %e, meeting = %m.id, status, "could not update the Discord event");
     }
+    r.map(|_| ())
+}
+
+/// Whether a stored meeting is an immediate one (`/meet` without `when`): it starts the moment it was made. Its
+/// post is `/meet`'s own (render::announcement), which the scheduled announcement's edits must not replace.
+pub(crate) fn is_immediate(m: &Meeting) -> bool {
+    m.starts_at <= m.created_at && m.repeat == "none" && !m.discord_event
 }
 
 /// Edits the occurrence's announcement (if it was posted) to say where it stands.
@@ -96,6 +114,9 @@ pub(crate) async fn edit(
     occ: &Occurrence,
     state: AnnouncementState,
 ) {
+    if is_immediate(m) {
+        return;
+    }
     if let Some(msg) = occ.announcement_message_id {
         if let Err(e) = rest
             .edit_message(m.channel_id, msg, &body(m, occ, state, &[]))
@@ -280,7 +301,13 @@ pub(crate) async fn announce_cancellation(
     } else {
         EVENT_CANCELED
     };
-    set_event_status(rest, m, occ, status).await;
+    if let Err(RestError::Rejected { .. }) = try_event_status(rest, m, occ, status).await {
+        // Discord refuses to cancel an ACTIVE event: where the event follows the room, a member's join made it
+        // ACTIVE before the planned start. It ends instead (COMPLETED is as final).
+        if status == EVENT_CANCELED {
+            set_event_status(rest, m, occ, EVENT_COMPLETED).await;
+        }
+    }
     edit(rest, m, occ, AnnouncementState::Cancelled).await;
     let delivered: Vec<u64> = match store.deliveries(&DeliveryScope::Occurrence(occ.id)).await {
         Ok(d) => d

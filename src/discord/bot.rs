@@ -88,6 +88,8 @@ pub struct BotHandle {
     scheduler_task: Option<tokio::task::JoinHandle<()>>,
     store: Store,
     listener: Option<super::listener::Listener>,
+    live: super::live::LiveService,
+    live_task: tokio::task::JoinHandle<()>,
     shards: (std::ops::RangeInclusive<u32>, u32),
 }
 
@@ -135,6 +137,9 @@ impl BotHandle {
             // The listener saw the shutdown signal; requests under way get a moment to finish.
             let _ = tokio::time::timeout(Duration::from_secs(5), l.task).await;
         }
+        // Live edits already queued go out (paced); what does not make it is redone by the next start's sweep.
+        self.live.close();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.live_task).await;
         self.store.close().await;
         match tokio::time::timeout(Duration::from_secs(10), self.task).await {
             Ok(Ok(r)) => r,
@@ -148,6 +153,17 @@ impl BotHandle {
         &self,
     ) -> Result<crate::schedule::runner::TickReport, crate::store::StoreError> {
         self.scheduler.tick().await
+    }
+
+    /// Sweeps the store for live steps due without an event and (with `recover`) every live post, as the
+    /// background loop does; tests drive it with a manual clock. Returns how many occurrences were queued.
+    pub async fn sweep_live(&self, recover: bool) -> Result<usize, crate::store::StoreError> {
+        self.live.sweep(recover).await
+    }
+
+    /// How many occurrences have a live update waiting to go out.
+    pub fn live_waiting(&self) -> usize {
+        self.live.waiting()
     }
 
     /// Where the HTTP listener listens, when one is configured.
@@ -299,12 +315,23 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
         },
     ));
     let readiness = crate::web::Readiness::new();
+    // What the listener learns from Jitsi reaches the posts and the Discord events through the live service.
+    let (live, live_task) = super::live::LiveService::start(
+        super::live::LiveDiscord::new(
+            &rest,
+            store.clone(),
+            config.clone(),
+            clock.clone(),
+            crate::meeting::live::LiveTimings::default(),
+        ),
+        super::live::EDIT_WINDOW,
+    );
     let listener = super::listener::start(
         &config,
         &store,
         &clock,
         &readiness,
-        Arc::new(super::listener::LogSink),
+        Arc::new(live.clone()),
         shutdown_rx.clone(),
     )
     .await
@@ -327,7 +354,10 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
             housekeeping,
             shutdown_rx.clone(),
         ));
+        // Live steps due without an event (nobody came, a lost `destroyed`), and edits a restart lost.
+        tokio::spawn(live.clone().run(shutdown_rx.clone()));
     }
+    let shutdown_rx_for_latency = shutdown_rx.clone();
     let data = Data {
         config: config.clone(),
         minter,
@@ -393,6 +423,10 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
         .await
         .map_err(|e| BotError::Serenity(e.to_string()))?;
     let shard_manager = client.shard_manager.clone();
+    tokio::spawn(report_gateway_latency(
+        shard_manager.clone(),
+        shutdown_rx_for_latency,
+    ));
     let shard_range = shards.clone();
     let task = tokio::spawn(async move {
         let started = if shard_range == (0..=total_shards - 1) {
@@ -421,8 +455,32 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
         scheduler_task,
         store,
         listener,
+        live,
+        live_task,
         shards: (shards, total_shards),
     })
+}
+
+/// How often the gateway's heartbeat latency is copied into the metrics.
+const LATENCY_EVERY: Duration = Duration::from_secs(15);
+
+/// Copies each shard's heartbeat latency into `meetbot_gateway_latency_seconds` until shutdown.
+async fn report_gateway_latency(
+    manager: Arc<serenity::ShardManager>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(LATENCY_EVERY) => {}
+            _ = shutdown.changed() => return,
+        }
+        let runners = manager.runners.lock().await;
+        for (id, info) in runners.iter() {
+            if let Some(latency) = info.latency {
+                crate::metrics::set_gateway_latency(id.0, latency);
+            }
+        }
+    }
 }
 
 /// `meetbot run`: serves until SIGINT/SIGTERM, then shuts down gracefully.

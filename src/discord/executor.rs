@@ -41,6 +41,8 @@ pub struct DiscordExecutor {
     config: Arc<Config>,
     clock: SharedClock,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Discord events follow the rooms' events (see `discord::live`): the start and end leave them alone.
+    live_events: bool,
 }
 
 /// The nonce of one occurrence's reminder to one user: the same at every attempt, so Discord makes one message.
@@ -72,6 +74,7 @@ impl DiscordExecutor {
         DiscordExecutor {
             rest,
             store,
+            live_events: super::live::events_follow_rooms(&config),
             minters,
             config,
             clock,
@@ -442,9 +445,12 @@ impl DiscordExecutor {
         Ok((unsent, unconfirmed))
     }
 
-    /// The meeting starts: the event goes ACTIVE and the announcement says so.
+    /// The meeting starts: the event goes ACTIVE (unless it follows the room: then at the first member's join) and
+    /// the announcement says so.
     async fn start_now(&self, m: &Meeting, occ: &Occurrence) -> Result<(), ExecError> {
-        announcement::set_event_status(&self.rest, m, occ, EVENT_ACTIVE).await;
+        if !self.live_events {
+            announcement::set_event_status(&self.rest, m, occ, EVENT_ACTIVE).await;
+        }
         announcement::edit(
             &self.rest,
             m,
@@ -457,6 +463,11 @@ impl DiscordExecutor {
 
     /// The meeting ends: the event COMPLETED, the announcement says it ended (no Join button).
     async fn end_now(&self, m: &Meeting, occ: &Occurrence) -> Result<(), ExecError> {
+        if self.live_events {
+            // The event follows the room: COMPLETED once everyone left (or at the planned end plus a grace).
+            announcement::edit(&self.rest, m, occ, AnnouncementState::Ended(occ.ends_at)).await;
+            return Ok(());
+        }
         if occ.status == OccurrenceStatus::Scheduled {
             // The start was missed (the bot was down): Discord completes only an ACTIVE event, and the meeting's
             // time did happen with working links, so it ends rather than being marked cancelled.

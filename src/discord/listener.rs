@@ -50,12 +50,3 @@ pub async fn start(
     });
     Ok(Some(Listener { addr, task }))
 }
-
-/// Where applied room events go until the Discord side renders live posts: the log (ids only).
-pub struct LogSink;
-
-impl LiveSink for LogSink {
-    fn changed(&self, change: crate::meeting::live::LiveChange) {
-        tracing::debug!(guild = change.guild_id, meeting = %change.meeting_id, occurrence = change.occurrence_id, "live state changed");
-    }
-}

@@ -17,6 +17,7 @@ pub mod http;
 pub mod inflight;
 pub mod links;
 pub mod listener;
+pub mod live;
 pub mod minters;
 pub mod policy;
 pub mod registration;

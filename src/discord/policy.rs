@@ -23,6 +23,7 @@ pub fn from_config(config: &Config, guild_id: u64) -> EffectivePolicy {
         remind: config.meetings.remind,
         lobby_bypass_for_moderators: config.jitsi.lobby_bypass_for_moderators,
         cooldown: config.discord.cooldown,
+        live_status: crate::meeting::live::LiveStatus::default(),
         ignored: Vec::new(),
         outage: None,
     }

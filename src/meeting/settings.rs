@@ -2,6 +2,7 @@
 //! ranges, and the merge, as plain values. Reading them from the database is the adapter's part
 //! (`discord::policy::effective`); what they decide (moderators, hosts, inviters) is [`super::policy`]'s.
 
+use super::live::LiveStatus;
 use super::policy::{GuildPolicy, MemberFacts, RoleInfo, RoleRef};
 use chrono_tz::Tz;
 use serde_json::{json, Value};
@@ -35,6 +36,8 @@ pub mod keys {
     pub const INVITEE_CAP: &str = "invitee_cap";
     /// Per-user cooldown, seconds.
     pub const COOLDOWN: &str = "cooldown_seconds";
+    /// What meeting posts tell of a live call: names, counts or off.
+    pub const LIVE_STATUS: &str = crate::meeting::live::LiveStatus::SETTING;
 }
 
 /// Ranges the setters accept; the same bounds the file's loader applies.
@@ -72,6 +75,8 @@ pub struct EffectivePolicy {
     pub lobby_bypass_for_moderators: bool,
     /// Wait between two uses of `/meet` (or of `/invite`) by one person.
     pub cooldown: Duration,
+    /// What meeting posts tell of a live call (private meetings never show names, whatever it says).
+    pub live_status: LiveStatus,
     /// Stored settings that could not be read (hand-edited rows): their keys, for the log and `show`.
     pub ignored: Vec<String>,
     /// Set when the database could not be read: what these values are instead of the server's current settings.
@@ -146,6 +151,7 @@ impl EffectivePolicy {
                 self.cooldown =
                     Duration::from_secs(in_range(value, limits::COOLDOWN_SECONDS)? as u64)
             }
+            keys::LIVE_STATUS => self.live_status = value.as_str()?.parse().ok()?,
             _ => {}
         }
         Some(())
@@ -231,6 +237,7 @@ mod tests {
             remind: minutes(10),
             lobby_bypass_for_moderators: false,
             cooldown: Duration::from_secs(10),
+            live_status: LiveStatus::Names,
             ignored: vec![],
             outage: None,
         }
@@ -260,6 +267,7 @@ mod tests {
             (keys::LOBBY_BYPASS, json!(true)),
             (keys::INVITEE_CAP, json!(5)),
             (keys::COOLDOWN, json!(120)),
+            (keys::LIVE_STATUS, json!("counts")),
         ];
         let p = base().merge(stored.iter().map(|(k, v)| (*k, v)), MAX);
         assert_eq!(
@@ -280,6 +288,7 @@ mod tests {
         assert!(p.lobby_bypass_for_moderators);
         assert_eq!(p.guild.invitee_cap, 5);
         assert_eq!(p.cooldown, Duration::from_secs(120));
+        assert_eq!(p.live_status, LiveStatus::Counts);
         assert!(p.ignored.is_empty());
     }
 
@@ -297,6 +306,7 @@ mod tests {
             (keys::DEFAULT_TIMEZONE, json!("Mars/Olympus")),
             (keys::INVITEE_CAP, json!("many")),
             (keys::MODERATOR_ROLES, json!([12])),
+            (keys::LIVE_STATUS, json!("everything")),
             ("some_future_key", json!(1)),
         ];
         let p = base().merge(stored.iter().map(|(k, v)| (*k, v)), MAX);
@@ -306,6 +316,7 @@ mod tests {
             keys::DEFAULT_TIMEZONE.to_string(),
             keys::INVITEE_CAP.to_string(),
             keys::MODERATOR_ROLES.to_string(),
+            keys::LIVE_STATUS.to_string(),
         ];
         assert_eq!(p, expected);
     }

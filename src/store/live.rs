@@ -390,6 +390,51 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Gives back a claim of [`Store::claim_live_activation`] or [`Store::claim_live_completion`] made at `at`
+    /// (Discord did not take the step for a passing reason), so that it is claimed and tried again. A claim another
+    /// instance made since is left alone. `column` is `activated_at` or `completed_at`, never input.
+    pub async fn release_live_claim(
+        &self,
+        column: &'static str,
+        occurrence_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        debug_assert!(matches!(column, "activated_at" | "completed_at"));
+        let sql = format!(
+            "UPDATE live_occurrences SET {column} = NULL WHERE occurrence_id = $1 AND {column} = $2"
+        );
+        with_pool!(self, |pool| sqlx::query(&sql)
+            .bind(occurrence_id)
+            .bind(to_secs(at))
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
+    /// Occurrences with a Discord event whose live steps may still be due: not cancelled, starting by `until`,
+    /// ending no earlier than `since`, and not yet COMPLETED by a live decision (with or without any room event).
+    /// At most 1000, oldest first.
+    pub async fn live_event_candidates(
+        &self,
+        until: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Occurrence>, StoreError> {
+        let sql = format!(
+            "SELECT {OCCURRENCE_COLUMNS} FROM occurrences o \
+             LEFT JOIN live_occurrences l ON l.occurrence_id = o.id \
+             WHERE o.discord_event_id IS NOT NULL AND o.status <> 'cancelled' \
+             AND o.starts_at <= $1 AND o.ends_at >= $2 AND l.completed_at IS NULL \
+             ORDER BY o.id LIMIT 1000"
+        );
+        let rows: Vec<OccurrenceRow> = with_pool!(self, |pool| sqlx::query_as(&sql)
+            .bind(to_secs(until))
+            .bind(to_secs(since))
+            .fetch_all(pool)
+            .await?);
+        rows.into_iter().map(Occurrence::try_from).collect()
+    }
+
     /// Undone jobs: how many are due by `now` (the backlog) and how many are due later.
     pub async fn pending_jobs(&self, now: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
         let (due, later): (i64, i64) = with_pool!(self, |pool| sqlx::query_as(

@@ -233,7 +233,7 @@ async fn start_meeting(
     let minter = links::minter(effective, &base);
     let host_link = personal_link(data, &minter, &room, &host, now, ends_at)?;
     let stored = store_meeting(ctx, &valid, &room, now, ends_at, effective).await;
-    let meeting_id = stored.as_ref().ok().cloned();
+    let meeting_id = stored.as_ref().ok().map(|(id, _)| id.clone());
     let note = render::saved_note(meeting_id.as_deref()) + render::outage_note(effective.outage);
     let audit = |to: &Invitee| {
         audit::link_issued(
@@ -286,7 +286,15 @@ async fn start_meeting(
         });
         let body = render::announcement(&view, &custom_id);
         match data.rest.send_message(ctx.channel_id().get(), &body).await {
-            Ok(_) => announced = true,
+            Ok(message) => {
+                announced = true;
+                // Remembered so the post can show the call live (see discord::live).
+                if let Ok((_, occurrence)) = &stored {
+                    if let Err(e) = data.store.set_announcement(*occurrence, message).await {
+                        tracing::warn!(error = %e, "cannot remember the announcement; it will not show the call live");
+                    }
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, channel = ctx.channel_id().get(), "could not post the announcement");
                 note.push_str(render::NOT_ANNOUNCED_NOTE);
@@ -353,9 +361,9 @@ async fn start_meeting(
     Ok(())
 }
 
-/// Stores an immediate meeting (active, starting now, only its end due) so `/invite` and `/meetings` find it.
-/// The Join button stays self-contained, so a database outage only costs those: the error is logged and `Err(())`
-/// tells the caller to warn the host.
+/// Stores an immediate meeting (active, starting now, only its end due) so `/invite` and `/meetings` find it;
+/// returns its id and its occurrence's. The Join button stays self-contained, so a database outage only costs
+/// those: the error is logged and `Err(())` tells the caller to warn the host.
 async fn store_meeting(
     ctx: Context<'_>,
     valid: &crate::meeting::request::ValidRequest,
@@ -363,7 +371,7 @@ async fn store_meeting(
     now: DateTime<Utc>,
     ends_at: DateTime<Utc>,
     effective: &EffectivePolicy,
-) -> Result<String, ()> {
+) -> Result<(String, i64), ()> {
     let data = ctx.data();
     let id = {
         let mut rng = rand::thread_rng();
@@ -401,9 +409,9 @@ async fn store_meeting(
         })
         .collect();
     match data.store.create_meeting(&new, &jobs).await {
-        Ok(_) => {
+        Ok((_, occurrence)) => {
             data.scheduler_wake.notify_one();
-            Ok(id)
+            Ok((id, occurrence.id))
         }
         Err(e) => {
             tracing::warn!(error = %e, "cannot store an immediate meeting; it runs without /invite");

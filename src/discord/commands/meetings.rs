@@ -65,9 +65,36 @@ pub async fn list(
             .skip(skip)
             .take(PAGE as usize + 1)
             .collect();
-        Ok(render::upcoming_page(&rows, page, PAGE))
+        let live = live_counts(data, guild, &rows, now).await;
+        Ok(render::upcoming_page(&rows, &live, page, PAGE))
     })
     .await
+}
+
+/// How many are in the call of each listed occurrence that Jitsi reports live (`None` otherwise, or when the
+/// server turned live status off). Only counts: the list never names who is in.
+async fn live_counts(
+    data: &crate::discord::Data,
+    guild: u64,
+    rows: &[(crate::store::Meeting, crate::store::Occurrence)],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Option<u32>> {
+    use crate::meeting::live::{view, LiveState, LiveStatus, LiveTimings};
+    if effective(&data.config, &data.store, guild)
+        .await
+        .live_status
+        == LiveStatus::Off
+    {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for (_, occurrence) in rows.iter().take(PAGE as usize) {
+        // A record that cannot be read shows the meeting as it would be without live status.
+        let record = data.store.live_record(occurrence.id).await.ok().flatten();
+        let v = view(record.as_ref(), occurrence, now, &LiveTimings::default());
+        out.push(matches!(v.state, LiveState::Live { .. }).then(|| v.in_call()));
+    }
+    out
 }
 
 /// Cancel a meeting (its host or a moderator).

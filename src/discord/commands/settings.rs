@@ -31,7 +31,8 @@ use serde_json::{json, Value};
         "remind_lead",
         "lobby_bypass",
         "invitee_cap",
-        "cooldown"
+        "cooldown",
+        "live_status"
     ),
     subcommand_required
 )]
@@ -71,11 +72,12 @@ fn label(key: &str) -> &'static str {
         keys::LOBBY_BYPASS => "lobby bypass for moderators",
         keys::INVITEE_CAP => "invitee cap",
         keys::COOLDOWN => "per-user cooldown",
+        keys::LIVE_STATUS => "live status",
         _ => "setting",
     }
 }
 
-const ALL_KEYS: [&str; 13] = [
+const ALL_KEYS: [&str; 14] = [
     keys::MODERATOR_ROLES,
     keys::HOST_ROLES,
     keys::GUEST_INVITER_ROLES,
@@ -89,6 +91,7 @@ const ALL_KEYS: [&str; 13] = [
     keys::LOBBY_BYPASS,
     keys::INVITEE_CAP,
     keys::COOLDOWN,
+    keys::LIVE_STATUS,
 ];
 
 fn describe_roles(refs: &[RoleRef], roles: &[RoleInfo]) -> String {
@@ -141,6 +144,7 @@ fn describe(p: &EffectivePolicy, key: &str, roles: &[RoleInfo]) -> String {
         keys::LOBBY_BYPASS => on_off(p.lobby_bypass_for_moderators),
         keys::INVITEE_CAP => format!("{} people", p.guild.invitee_cap),
         keys::COOLDOWN => format!("{} seconds", p.cooldown.as_secs()),
+        keys::LIVE_STATUS => format!("{} ({})", p.live_status, p.live_status.describe()),
         _ => String::new(),
     }
 }
@@ -521,5 +525,42 @@ pub async fn cooldown(
         let v = ranged("cooldown", seconds, limits::COOLDOWN_SECONDS, "seconds")?;
         change(ctx, keys::COOLDOWN, Some(v)).await
     })
+    .await
+}
+
+/// What a live status can be set to.
+#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
+pub enum LiveStatusChoice {
+    /// Who is in the call (never for private meetings).
+    #[name = "names"]
+    Names,
+    /// How many are in the call.
+    #[name = "counts"]
+    Counts,
+    /// Nothing live.
+    #[name = "off"]
+    Off,
+    /// Back to the default (names).
+    #[name = "reset to the default"]
+    Reset,
+}
+
+/// What meeting posts tell of a live call: names, counts or off (private meetings never show names).
+#[poise::command(slash_command, guild_only, rename = "live-status")]
+pub async fn live_status(
+    ctx: Context<'_>,
+    #[description = "names, counts, off, or reset"] value: LiveStatusChoice,
+) -> Result<(), Error> {
+    use crate::meeting::live::LiveStatus;
+    let chosen = match value {
+        LiveStatusChoice::Names => Some(LiveStatus::Names),
+        LiveStatusChoice::Counts => Some(LiveStatus::Counts),
+        LiveStatusChoice::Off => Some(LiveStatus::Off),
+        LiveStatusChoice::Reset => None,
+    };
+    answer(
+        ctx,
+        change(ctx, keys::LIVE_STATUS, chosen.map(|s| json!(s.as_str()))),
+    )
     .await
 }

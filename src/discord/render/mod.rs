@@ -5,11 +5,13 @@
 mod audit;
 mod guests;
 mod immediate;
+mod live;
 mod scheduled;
 
 pub use audit::*;
 pub use guests::*;
 pub use immediate::*;
+pub use live::*;
 pub use scheduled::*;
 
 use chrono::{DateTime, Utc};

@@ -90,8 +90,13 @@ pub fn scheduled_reply(r: &ScheduledReply<'_>) -> String {
 }
 
 /// One page of `/meetings list`: `rows` holds up to `per_page + 1` upcoming occurrences (one more tells that there
-/// is a next page).
-pub fn upcoming_page(rows: &[(Meeting, Occurrence)], page: u32, per_page: u32) -> String {
+/// is a next page); `live[i]`, when given, is how many are in the call of `rows[i]` now, which Jitsi says is live.
+pub fn upcoming_page(
+    rows: &[(Meeting, Occurrence)],
+    live: &[Option<u32>],
+    page: u32,
+    per_page: u32,
+) -> String {
     if rows.is_empty() {
         return if page == 1 {
             "No upcoming meetings. Schedule one with `/meet when:…`.".into()
@@ -101,7 +106,12 @@ pub fn upcoming_page(rows: &[(Meeting, Occurrence)], page: u32, per_page: u32) -
     }
     let more = rows.len() > per_page as usize;
     let mut s = format!("**Upcoming meetings** (page {page})\n");
-    for (m, o) in rows.iter().take(per_page as usize) {
+    for (i, (m, o)) in rows.iter().take(per_page as usize).enumerate() {
+        let now = match live.get(i).copied().flatten() {
+            Some(n) => format!(" · 🟢 **live**, {n} in the call"),
+            None if o.status == OccurrenceStatus::Started => " · **now**".to_string(),
+            None => String::new(),
+        };
         let line = format!(
             "• **{}** — {} ({}){}{} · host <@{}> · `{}`\n",
             escape(&m.topic),
@@ -118,11 +128,7 @@ pub fn upcoming_page(rows: &[(Meeting, Occurrence)], page: u32, per_page: u32) -
             } else {
                 String::new()
             },
-            if o.status == OccurrenceStatus::Started {
-                " · **now**"
-            } else {
-                ""
-            },
+            now,
             m.host_id,
             m.id
         );
@@ -452,11 +458,27 @@ mod tests {
         let rows: Vec<_> = (0..11)
             .map(|_| (meeting(&long), occurrence(OccurrenceStatus::Started)))
             .collect();
-        let page = upcoming_page(&rows, 1, 10);
+        let page = upcoming_page(&rows, &[], 1, 10);
         assert!(page.chars().count() <= MAX_CONTENT);
         assert!(page.contains("· **now**") && page.ends_with("More: `/meetings list page:2`"));
-        assert!(upcoming_page(&[], 1, 10).starts_with("No upcoming meetings"));
-        assert_eq!(upcoming_page(&[], 3, 10), "There is no page 3.");
+        assert!(upcoming_page(&[], &[], 1, 10).starts_with("No upcoming meetings"));
+        assert_eq!(upcoming_page(&[], &[], 3, 10), "There is no page 3.");
+    }
+
+    #[test]
+    fn a_live_meeting_says_so_with_how_many_are_in() {
+        let rows = vec![
+            (meeting("Live one"), occurrence(OccurrenceStatus::Started)),
+            (meeting("Quiet one"), occurrence(OccurrenceStatus::Started)),
+        ];
+        let page = upcoming_page(&rows, &[Some(3), None], 1, 10);
+        let lines: Vec<&str> = page.lines().collect();
+        assert!(lines[1].contains("🟢 **live**, 3 in the call"), "{page}");
+        assert!(!lines[1].contains("**now**"), "{page}");
+        assert!(
+            lines[2].contains("· **now**") && !lines[2].contains("live"),
+            "{page}"
+        );
     }
 
     #[test]
