@@ -384,6 +384,16 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
                     tracing::debug!(command = %ctx.command().qualified_name, user = ctx.author().id.get(), "command");
                 })
             },
+            post_command: |ctx| {
+                Box::pin(async move {
+                    let outcome = ctx
+                        .invocation_data::<crate::metrics::CommandOutcome>()
+                        .await
+                        .map(|o| *o)
+                        .unwrap_or(crate::metrics::CommandOutcome::Ok);
+                    crate::metrics::command(command_label(&ctx.command().qualified_name), outcome);
+                })
+            },
             initialize_owners: false,
             // poise lets user mentions ping by default; error replies echo the user's input, so ping nobody.
             allowed_mentions: Some(serenity::CreateAllowedMentions::new()),
@@ -459,6 +469,31 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
         live_task,
         shards: (shards, total_shards),
     })
+}
+
+/// The registered name of a command as a metric label: names come from the bot's own command table (made once,
+/// kept for the process), never from input; anything else is `other`.
+fn command_label(qualified: &str) -> crate::metrics::CommandName {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    fn walk(cmd: &poise::Command<Data, Error>, out: &mut Vec<&'static str>) {
+        out.push(Box::leak(cmd.qualified_name.to_string().into_boxed_str()));
+        for sub in &cmd.subcommands {
+            walk(sub, out);
+        }
+    }
+    let names = NAMES.get_or_init(|| {
+        let mut out = Vec::new();
+        for cmd in commands::all() {
+            walk(&cmd, &mut out);
+        }
+        out
+    });
+    let name = names
+        .iter()
+        .find(|n| **n == qualified)
+        .copied()
+        .unwrap_or("other");
+    crate::metrics::CommandName::new(name)
 }
 
 /// How often the gateway's heartbeat latency is copied into the metrics.
@@ -599,6 +634,10 @@ async fn on_error(err: poise::FrameworkError<'_, Data, Error>) {
         }
         poise::FrameworkError::Command { error, ctx, .. } => {
             tracing::error!(command = %ctx.command().qualified_name, error = %error, "command failed");
+            crate::metrics::command(
+                command_label(&ctx.command().qualified_name),
+                crate::metrics::CommandOutcome::Failed,
+            );
             let _ = ctx
                 .send(
                     poise::CreateReply::default()

@@ -8,7 +8,7 @@ use super::guild::{guild_facts, invitee_of, member_facts};
 use super::links::{self, grace};
 use super::policy::effective;
 use super::render;
-use super::reply::{ephemeral, Refusal};
+use super::reply::{ack_observed, ephemeral, Refusal};
 use super::stored::find_meeting;
 use super::visibility::Visibility;
 use super::{Data, Error};
@@ -31,13 +31,18 @@ async fn answer_within(
     work: impl std::future::Future<Output = Result<String, Error>>,
 ) -> Result<(), Error> {
     tokio::pin!(work);
+    let kind = crate::metrics::InteractionKind::Component;
     match tokio::time::timeout(ANSWER_BUDGET, &mut work).await {
-        Ok(content) => click.create_response(sctx, ephemeral(content?)).await?,
+        Ok(content) => {
+            click.create_response(sctx, ephemeral(content?)).await?;
+            ack_observed(kind, click.id.get());
+        }
         Err(_) => {
             let defer = serenity::CreateInteractionResponse::Defer(
                 serenity::CreateInteractionResponseMessage::new().ephemeral(true),
             );
             click.create_response(sctx, defer).await?;
+            ack_observed(kind, click.id.get());
             let content = work.await?;
             click
                 .edit_response(

@@ -160,7 +160,23 @@ async fn deliver_one(rest: &RestClient, dm: Dm, mut shutdown: watch::Receiver<bo
         }
         _ => tracing::info!(user_id, outcome = outcome.kind(), "DM done"),
     }
+    let (kind, reason) = metric_labels(&outcome);
+    crate::metrics::dm(kind, reason);
     outcome
+}
+
+/// The labels of a DM's outcome in `meetbot_dms_total`. An unconfirmed DM (Discord may or may not have it) counts
+/// as failed for now, with the reason that left it unconfirmed; its resend counts again.
+fn metric_labels(outcome: &DmOutcome) -> (crate::metrics::DmOutcome, crate::metrics::DmReason) {
+    use crate::metrics::{DmOutcome as O, DmReason as R};
+    match outcome {
+        DmOutcome::Delivered { .. } => (O::Delivered, R::None),
+        DmOutcome::DmsClosed => (O::Failed, R::DmsClosed),
+        DmOutcome::Failed(_) => (O::Failed, R::Rejected),
+        DmOutcome::Unconfirmed(why) if why.contains("rate limited") => (O::Failed, R::RateLimited),
+        DmOutcome::Unconfirmed(_) => (O::Failed, R::Discord),
+        DmOutcome::NotSent(_) => (O::NotSent, R::Shutdown),
+    }
 }
 
 /// Resolves when shutdown is requested; never, if the sender is gone without asking.

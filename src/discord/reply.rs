@@ -44,11 +44,48 @@ pub(crate) async fn answer(
     work: impl std::future::Future<Output = Result<String, Refusal>>,
 ) -> Result<(), Error> {
     ctx.defer_ephemeral().await?;
-    let text = match work.await {
-        Ok(t) | Err(Refusal(t)) => t,
+    ack_observed(crate::metrics::InteractionKind::Command, ctx.id());
+    let (text, outcome) = match work.await {
+        Ok(t) => (t, crate::metrics::CommandOutcome::Ok),
+        Err(Refusal(t)) => {
+            let outcome = refusal_outcome(&t);
+            (t, outcome)
+        }
     };
+    // Read by the framework's post_command hook, which counts the command by name.
+    ctx.set_invocation_data(outcome).await;
     reply(ctx, &text).await;
     Ok(())
+}
+
+/// How a refusal counts in `meetbot_commands_total`: an outage the caller is asked to wait out, a permission the
+/// caller lacks, or any other refusal (bad input, a limit).
+fn refusal_outcome(text: &str) -> crate::metrics::CommandOutcome {
+    use crate::metrics::CommandOutcome;
+    let t = text.to_ascii_lowercase();
+    if t.contains("unavailable") || t.contains("try again in a moment") {
+        CommandOutcome::Unavailable
+    } else if t.contains("you may not")
+        || t.contains("manage server")
+        || t.contains("only its host")
+    {
+        CommandOutcome::Denied
+    } else {
+        CommandOutcome::Refused
+    }
+}
+
+/// Records how long after its creation (its snowflake's time, which Discord's 3-second budget counts from) an
+/// interaction got its first answer. A time off by more than a minute either way says the clocks disagree: skipped.
+pub(crate) fn ack_observed(kind: crate::metrics::InteractionKind, id: u64) {
+    let created_ms = (id >> 22) + 1_420_070_400_000;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    if let Some(after) = now_ms.checked_sub(created_ms).filter(|ms| *ms < 60_000) {
+        crate::metrics::interaction_ack(kind, std::time::Duration::from_millis(after));
+    }
 }
 
 /// The ephemeral message that answers a button click; it may name a topic, which may hold mentions: ping nobody.

@@ -877,12 +877,16 @@ impl RestClient {
             0
         };
         let route = route_key(method.as_str(), path);
+        // The metrics' template: ids and anything else not Discord's own word become placeholders.
+        let template = crate::metrics::Route::of(method.as_str(), path);
         let url = format!("{}{}", self.api, path);
         let mut sent = 0u32;
         let mut rate_limited = 0u32;
         let mut failed = 0u32;
         loop {
+            let waited = tokio::time::Instant::now();
             self.pacer.acquire_in(&route, self.lane).await;
+            crate::metrics::pacer_wait(waited.elapsed());
             sent += 1;
             let mut req = self
                 .http
@@ -902,6 +906,10 @@ impl RestClient {
             let (status, headers, bytes) = match outcome {
                 Ok(r) => r,
                 Err(e) => {
+                    crate::metrics::discord_request(
+                        &template,
+                        crate::metrics::RestStatus::Transport,
+                    );
                     let cause = e.without_url().to_string();
                     if failed < max_server_retries {
                         failed += 1;
@@ -913,6 +921,10 @@ impl RestClient {
                     return Err(RestError::Transport(cause));
                 }
             };
+            crate::metrics::discord_request(
+                &template,
+                crate::metrics::RestStatus::from_code(status.as_u16()),
+            );
             self.pacer.observe(
                 &route,
                 header_str(&headers, "x-ratelimit-remaining").and_then(|v| v.parse().ok()),
@@ -938,6 +950,16 @@ impl RestClient {
                     global = limit.global,
                     "Discord rate limit hit"
                 );
+                let scope = if limit.global {
+                    crate::metrics::RateLimitScope::Global
+                } else if header_str(&headers, "x-ratelimit-scope")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("shared"))
+                {
+                    crate::metrics::RateLimitScope::Shared
+                } else {
+                    crate::metrics::RateLimitScope::Route
+                };
+                crate::metrics::discord_rate_limited(&template, scope);
                 if limit.global {
                     self.pacer.report_global_429(limit.retry_after).await;
                 } else {
