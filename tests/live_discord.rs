@@ -421,3 +421,66 @@ async fn an_immediate_meeting_post_shows_its_call_too() {
     assert!(content_of(&post(&h, &occ)).starts_with("📹"));
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_meeting_whose_event_a_join_made_active_completes_the_event() {
+    let h = start_live(|_| {}).await;
+    let (id, occ, jid) = scheduled(&h, json!([opt("topic", "Early"), opt("when", "11:00")])).await;
+    h.clock.set(utc(10, 50));
+    let (mut room, created) = Room::create(&jid, at(10, 50));
+    send(&h, &created).await;
+    send(&h, &room.join("alice@meet.jitsi/a", &alice(), at(10, 50))).await;
+    event_status_becomes(&h, &occ, 2).await;
+    // Discord refuses to cancel an ACTIVE event: the bot ends it instead.
+    let i = h
+        .command(
+            ALICE,
+            "meetings",
+            json!([{ "name": "cancel", "type": 1, "options": [opt("meeting", id)] }]),
+        )
+        .await;
+    h.reply_containing(&i, "Cancelled").await;
+    event_status_becomes(&h, &occ, 3).await;
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_bots_on_one_database_move_the_event_once() {
+    let h = start_live(|_| {}).await;
+    let second = h.start_second_bot().await;
+    let (_, occ, jid) = scheduled(&h, json!([opt("topic", "Twice"), opt("when", "11:00")])).await;
+    h.clock.set(utc(11, 1));
+    let (mut room, created) = Room::create(&jid, at(11, 0));
+    // Each instance's listener gets some of the events (a load balancer in front of both).
+    let other = Sender::new(Options::new(
+        format!("http://{}/jitsi", second.http_addr().unwrap()),
+        Some(EVENTS_TOKEN),
+    ));
+    let join = room.join("alice@meet.jitsi/a", &alice(), at(11, 0));
+    send(&h, &created).await;
+    assert_eq!(other.send(&join).await.status(), Some(200));
+    send(&h, &join).await;
+    event_status_becomes(&h, &occ, 2).await;
+    h.clock.set(utc(11, 30));
+    for e in room.destroy(at(11, 30)) {
+        assert_eq!(other.send(&e).await.status(), Some(200));
+    }
+    h.clock.set(utc(11, 40));
+    let (a, b) = tokio::join!(h.bot().sweep_live(false), second.sweep_live(false));
+    assert!(a.unwrap() + b.unwrap() >= 1);
+    event_status_becomes(&h, &occ, 3).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let path = format!(
+        "/guilds/{GUILD}/scheduled-events/{}",
+        occ.discord_event_id.unwrap()
+    );
+    let moves: Vec<u64> = h
+        .sim
+        .requests_matching("PATCH", &path)
+        .iter()
+        .filter_map(|r| r.body.as_ref()?["status"].as_u64())
+        .collect();
+    assert_eq!(moves, vec![2, 3], "each step sent once");
+    second.shutdown().await.unwrap();
+    h.finish().await;
+}

@@ -296,14 +296,19 @@ pub(crate) async fn announce_cancellation(
     occ: &Occurrence,
     now: DateTime<Utc>,
 ) -> usize {
-    let status = if occ.status == OccurrenceStatus::Started {
+    // Where the event follows the room, a member's join may have made it ACTIVE before the planned start; Discord
+    // cancels only a SCHEDULED event, so an ACTIVE one ends instead (COMPLETED is as final).
+    let activated = matches!(
+        store.live_record(occ.id).await,
+        Ok(Some(r)) if r.activated_at.is_some()
+    );
+    let status = if occ.status == OccurrenceStatus::Started || activated {
         EVENT_COMPLETED
     } else {
         EVENT_CANCELED
     };
     if let Err(RestError::Rejected { .. }) = try_event_status(rest, m, occ, status).await {
-        // Discord refuses to cancel an ACTIVE event: where the event follows the room, a member's join made it
-        // ACTIVE before the planned start. It ends instead (COMPLETED is as final).
+        // The join came between the look above and the cancel: end it after all.
         if status == EVENT_CANCELED {
             set_event_status(rest, m, occ, EVENT_COMPLETED).await;
         }
