@@ -1,6 +1,7 @@
 //! Coalescing bursts of updates into paced deliveries: for each key, at most one delivery
-//! starts per window, however fast updates come, the last state always lands, and a key's
-//! deliveries never overlap (so edits of one message arrive in order).
+//! starts per window and a delivery starts no sooner than a window after the previous one
+//! ended, however fast updates come; the last state always lands, and a key's deliveries never
+//! overlap (so edits of one message arrive in order).
 //!
 //! Meant for message edits (Discord allows a few per message per five seconds): the live post
 //! of a meeting changes with every join and leave, but only the latest state matters.
@@ -21,7 +22,8 @@ struct Slot<V> {
     pending: Option<V>,
     /// A delivery for this key is running.
     in_flight: bool,
-    /// The earliest start of the next delivery.
+    /// The earliest start of the next delivery: a window after the last one started, and a
+    /// window after it ended.
     next_at: Instant,
 }
 
@@ -139,6 +141,10 @@ impl<K: Eq + Hash, V> Drop for InFlight<K, V> {
         let mut state = self.shared.lock();
         if let Some(slot) = state.slots.get_mut(&self.key) {
             slot.in_flight = false;
+            // The window counts from the end of a delivery too: an edit that waited on a rate limit
+            // lands late, and the next one must not follow it at once (a start-to-start window alone
+            // let two edits of one message land a fraction of the window apart).
+            slot.next_at = slot.next_at.max(Instant::now() + self.shared.window);
             if slot.pending.is_none() {
                 slot.pending = self.retry.take();
             }
@@ -374,6 +380,171 @@ mod tests {
         task.await.unwrap();
         let values: Vec<u32> = log.lock().unwrap().iter().map(|e| e.1).collect();
         assert_eq!(values, vec![1, 2]);
+    }
+
+    /// One delivery as seen from inside: key, value, start, end.
+    type Spans = Arc<StdMutex<Vec<(u32, u32, Instant, Instant)>>>;
+
+    /// Checks every key's deliveries in `spans`: they never overlap, each starts at least a
+    /// window after the previous one started and after it ended, and the last one carries
+    /// `last[key]`.
+    fn assert_paced(spans: &[(u32, u32, Instant, Instant)], last: &HashMap<u32, u32>) {
+        for (key, want) in last {
+            let of: Vec<_> = spans.iter().filter(|s| s.0 == *key).collect();
+            for pair in of.windows(2) {
+                let (a, b) = (pair[0], pair[1]);
+                assert!(
+                    b.2 >= a.3 + WINDOW,
+                    "key {key}: delivery of {} started {:?} after the previous one ended",
+                    b.1,
+                    b.2 - a.3
+                );
+                assert!(b.2 >= a.2 + WINDOW, "key {key}");
+            }
+            assert_eq!(of.last().map(|s| s.1), Some(*want), "key {key}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_next_delivery_waits_a_window_after_a_slow_one_ended() {
+        let spans: Spans = Arc::default();
+        // Each delivery takes half a window, as an edit behind a rate limit does.
+        let deliver = {
+            let spans = spans.clone();
+            move |k: u32, v: u32| {
+                let spans = spans.clone();
+                async move {
+                    let started = Instant::now();
+                    tokio::time::sleep(WINDOW / 2).await;
+                    spans.lock().unwrap().push((k, v, started, Instant::now()));
+                    Ok::<(), u32>(())
+                }
+            }
+        };
+        let (c, task) = Coalescer::start(WINDOW, deliver);
+        for v in 0..200u32 {
+            c.push(1, v);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        c.close();
+        task.await.unwrap();
+        let spans = spans.lock().unwrap();
+        assert!(spans.len() >= 2, "{spans:?}");
+        assert_paced(&spans, &HashMap::from([(1, 199)]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_right_after_a_long_delivery_still_waits_a_window() {
+        let log: Log = Arc::default();
+        let takes = WINDOW * 2;
+        let (c, task) = Coalescer::start(WINDOW, recorder(log.clone(), takes));
+        let start = Instant::now();
+        c.push(1, 1);
+        // Nothing waits while the first delivery runs; the next change comes just after it ended.
+        tokio::time::sleep(takes + Duration::from_millis(100)).await;
+        c.push(1, 2);
+        c.close();
+        task.await.unwrap();
+        let log = log.lock().unwrap();
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[1].2 - start, takes + WINDOW);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_slow_delivery_is_retried_a_window_after_it_ended() {
+        let log: Log = Arc::default();
+        let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let deliver = {
+            let (log, failed) = (log.clone(), failed.clone());
+            move |k: u32, v: u32| {
+                let (log, failed) = (log.clone(), failed.clone());
+                async move {
+                    log.lock().unwrap().push((k, v, Instant::now()));
+                    tokio::time::sleep(WINDOW).await;
+                    if !failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                        return Err(v);
+                    }
+                    Ok(())
+                }
+            }
+        };
+        let (c, task) = Coalescer::start(WINDOW, deliver);
+        let start = Instant::now();
+        c.push(1, 1);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        c.close();
+        task.await.unwrap();
+        let log = log.lock().unwrap();
+        let values: Vec<u32> = log.iter().map(|e| e.1).collect();
+        assert_eq!(values, vec![1, 1]);
+        assert_eq!(log[1].2 - start, WINDOW * 2);
+    }
+
+    /// A small deterministic generator, so the mixed-load test is the same on every run.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bursts_on_many_keys_with_slow_and_failing_deliveries_stay_paced_and_end_right() {
+        let spans: Spans = Arc::default();
+        let running: Arc<StdMutex<HashMap<u32, u32>>> = Arc::default();
+        let tried: Arc<StdMutex<std::collections::HashSet<(u32, u32)>>> = Arc::default();
+        let overlaps = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let deliver = {
+            let (spans, running, tried) = (spans.clone(), running.clone(), tried.clone());
+            let overlaps = overlaps.clone();
+            move |k: u32, v: u32| {
+                let (spans, running, tried) = (spans.clone(), running.clone(), tried.clone());
+                let overlaps = overlaps.clone();
+                async move {
+                    let started = Instant::now();
+                    // Counted rather than asserted here: a panic in a delivery is caught.
+                    *running.lock().unwrap().entry(k).or_default() += 1;
+                    if running.lock().unwrap()[&k] > 1 {
+                        overlaps.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    // Anywhere from instant to two windows; every fifth value fails once.
+                    let takes = Duration::from_millis(u64::from(v % 7) * 1000);
+                    tokio::time::sleep(takes).await;
+                    *running.lock().unwrap().get_mut(&k).unwrap() -= 1;
+                    if v % 5 == 0 && tried.lock().unwrap().insert((k, v)) {
+                        return Err(v);
+                    }
+                    spans.lock().unwrap().push((k, v, started, Instant::now()));
+                    Ok(())
+                }
+            }
+        };
+        let (c, task) = Coalescer::start(WINDOW, deliver);
+        let mut rng = Lcg(7);
+        let mut last = HashMap::new();
+        for v in 1..=600u32 {
+            let key = rng.below(6) as u32;
+            c.push(key, v);
+            last.insert(key, v);
+            // Bursts: mostly a few milliseconds apart, sometimes a pause of seconds.
+            let pause = if rng.below(20) == 0 {
+                rng.below(8000)
+            } else {
+                rng.below(40)
+            };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+        c.close();
+        task.await.unwrap();
+        assert_eq!(overlaps.load(std::sync::atomic::Ordering::SeqCst), 0);
+        let spans = spans.lock().unwrap();
+        assert_paced(&spans, &last);
+        assert!(spans.len() > last.len() * 3, "{} deliveries", spans.len());
     }
 
     #[tokio::test(start_paused = true)]

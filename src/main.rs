@@ -212,7 +212,18 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 "there is no default Jitsi to configure (no PUBLIC_URL / JWT_APP_SECRET); each server's \
                  /meetbot jitsi setup gives its own lines"
             );
-            emit(&jitsi::server_config::render(&config.jitsi))?;
+            let web = config.http.web.as_ref();
+            let target = jitsi::events_config::EventsTarget {
+                listen: web.map(|w| w.listen),
+                public_url: config.http.public_url.clone(),
+                events_token: web.is_some_and(|w| w.events_token.is_some()),
+                jaas_secret: web.is_some_and(|w| w.jaas_secret.is_some()),
+            };
+            emit(&format!(
+                "{}\n{}",
+                jitsi::server_config::render(&config.jitsi),
+                jitsi::events_config::render(&config.jitsi, &target)
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => {

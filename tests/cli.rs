@@ -685,6 +685,101 @@ fn jitsi_config_for_rs256_never_prints_the_private_key() {
     assert!(!run.all().contains(body_line), "key material printed");
 }
 
+const EVENTS_TOKEN: &str = "events-token-cli-0123456789abcdef-0123456789";
+
+/// The lines of `text` after `heading`, up to the next blank line.
+fn section<'a>(text: &'a str, heading: &str) -> &'a str {
+    text.split_once(heading)
+        .unwrap_or_else(|| panic!("no {heading:?} in:\n{text}"))
+        .1
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+}
+
+#[test]
+fn jitsi_config_prints_the_event_sync_component_for_debian_and_docker_without_the_token() {
+    let run = cli()
+        .set("MEETBOT_HTTP_LISTEN", "0.0.0.0:8090")
+        .set("JITSI_EVENTS_TOKEN", EVENTS_TOKEN)
+        .run(&["jitsi-config"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let out = &run.stdout;
+    let debian = section(out, "### Debian / Ubuntu (jitsi-meet packages)\n");
+    let docker = section(out, "### docker-jitsi-meet\n");
+    for (form, block, muc, prefix) in [
+        (
+            "debian",
+            debian,
+            "conference.meet.jitsi",
+            "http://<meetbot's address>:8090/jitsi",
+        ),
+        (
+            "docker",
+            docker,
+            "muc.meet.jitsi",
+            "http://meetbot:8090/jitsi",
+        ),
+    ] {
+        let lines: Vec<&str> = block
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split(" --").next().unwrap().trim_end())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "Component \"esync.meet.jitsi\" \"event_sync_component\"",
+                &format!("    muc_component = \"{muc}\""),
+                &format!("    api_prefix = \"{prefix}\""),
+                "    api_headers = { [\"Authorization\"] = \"Bearer <the value of JITSI_EVENTS_TOKEN>\"; }",
+            ],
+            "{form}:\n{block}"
+        );
+    }
+    assert!(docker.contains("conf.d/event_sync.cfg.lua"), "{docker}");
+    assert!(
+        out.contains("a name no host has, event_sync waits"),
+        "{out}"
+    );
+    assert!(!out.contains("JITSI_EVENTS_TOKEN is not set"), "{out}");
+    assert!(
+        !run.all().contains(EVENTS_TOKEN),
+        "the events token printed"
+    );
+    // The token-auth part is still there, before it.
+    assert!(out.find("VirtualHost").unwrap() < out.find("event_sync_component").unwrap());
+}
+
+#[test]
+fn jitsi_config_warns_when_nothing_would_receive_the_events() {
+    let run = cli().run(&["jitsi-config"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("http.listen is empty"),
+        "{}",
+        run.stdout
+    );
+    let run = cli()
+        .set("MEETBOT_HTTP_LISTEN", "127.0.0.1:8080")
+        .run(&["jitsi-config"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("JITSI_EVENTS_TOKEN is not set: meetbot answers every event with 404"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("only a Prosody on this same machine"),
+        "{}",
+        run.stdout
+    );
+    assert!(run
+        .stdout
+        .contains("api_prefix = \"http://127.0.0.1:8080/jitsi\""));
+}
+
 // --- .env ---
 
 #[test]
@@ -752,6 +847,91 @@ fn check_says_configuration_ok_and_masks_every_secret() {
     ] {
         assert!(!all.contains(secret), "{secret} printed");
     }
+}
+
+/// The value `meetbot check` prints for `key` (the text after the padded name).
+fn check_value<'a>(stdout: &'a str, key: &str) -> Option<&'a str> {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(key).filter(|rest| rest.starts_with(' ')))
+        .map(str::trim)
+}
+
+#[test]
+fn check_says_where_the_listener_is_and_which_event_secrets_are_set_never_their_values() {
+    const JAAS: &str = "whsec_cli-test-jaas-secret-0123456789";
+    let run = cli()
+        .set("MEETBOT_HTTP_LISTEN", "127.0.0.1:8085")
+        .set("JITSI_EVENTS_TOKEN", EVENTS_TOKEN)
+        .set("JAAS_WEBHOOK_SECRET", JAAS)
+        .run(&["check"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let out = &run.stdout;
+    assert_eq!(
+        check_value(out, "http listener"),
+        Some("127.0.0.1:8085 (Jitsi events token set, JaaS webhook secret set)"),
+        "{out}"
+    );
+    assert_eq!(
+        check_value(out, "jitsi events (event_sync)"),
+        Some("on: POST http://127.0.0.1:8085/jitsi/events/..., Bearer JITSI_EVENTS_TOKEN (set)"),
+        "{out}"
+    );
+    assert_eq!(
+        check_value(out, "jaas webhooks"),
+        Some("on: POST http://127.0.0.1:8085/jaas/webhook, signed with JAAS_WEBHOOK_SECRET (set)"),
+        "{out}"
+    );
+    assert!(!out.contains("warning: the HTTP listener"), "{out}");
+    let all = run.all();
+    assert!(!all.contains(EVENTS_TOKEN) && !all.contains(JAAS), "{all}");
+
+    let run = cli()
+        .set("MEETBOT_HTTP_LISTEN", "10.1.2.3:8080")
+        .run(&["check"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        check_value(&run.stdout, "jitsi events (event_sync)"),
+        Some("off: JITSI_EVENTS_TOKEN is not set (the endpoints answer 404)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        check_value(&run.stdout, "jaas webhooks"),
+        Some("off: JAAS_WEBHOOK_SECRET is not set (the endpoint answers 404)")
+    );
+
+    let run = cli().run(&["check"]);
+    assert!(
+        check_value(&run.stdout, "http listener")
+            .is_some_and(|v| v.starts_with("off (http.listen is empty)")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(check_value(&run.stdout, "jitsi events (event_sync)"), None);
+}
+
+#[test]
+fn check_warns_when_the_listener_binds_a_public_address() {
+    let run = cli()
+        .set("MEETBOT_HTTP_LISTEN", "203.0.113.7:8080")
+        .set("JITSI_EVENTS_TOKEN", EVENTS_TOKEN)
+        .run(&["check"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.lines().any(|l| l
+            .starts_with("warning: the HTTP listener binds the public address 203.0.113.7:8080")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("configuration OK"));
+    assert!(!run.all().contains(EVENTS_TOKEN));
+    // Without the token a public address is refused outright.
+    let run = cli()
+        .set("MEETBOT_HTTP_LISTEN", "203.0.113.7:8080")
+        .run(&["check"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("JITSI_EVENTS_TOKEN"), "{}", run.stderr);
 }
 
 #[test]

@@ -380,6 +380,29 @@ impl Config {
                 ),
             },
         );
+        if let Some(w) = &self.http.web {
+            // Where each sender is to point, and whether it would be let in (404 without its secret).
+            line(
+                "jitsi events (event_sync)",
+                match &w.events_token {
+                    Some(_) => format!(
+                        "on: POST http://{}/jitsi/events/..., Bearer JITSI_EVENTS_TOKEN (set)",
+                        w.listen
+                    ),
+                    None => "off: JITSI_EVENTS_TOKEN is not set (the endpoints answer 404)".into(),
+                },
+            );
+            line(
+                "jaas webhooks",
+                match &w.jaas_secret {
+                    Some(_) => format!(
+                        "on: POST http://{}/jaas/webhook, signed with JAAS_WEBHOOK_SECRET (set)",
+                        w.listen
+                    ),
+                    None => "off: JAAS_WEBHOOK_SECRET is not set (the endpoint answers 404)".into(),
+                },
+            );
+        }
         line(
             "http public url",
             self.http

@@ -5,6 +5,7 @@
 
 pub mod asap;
 pub mod events;
+pub mod events_config;
 pub mod keys;
 pub mod per_server;
 pub mod room;

@@ -264,7 +264,7 @@ fn render_self_hosted(s: &JitsiSettings) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::secret::Secret;
 
@@ -308,7 +308,7 @@ mod tests {
     }
 
     /// The lines after `heading`, up to the next blank line.
-    fn block_after<'a>(text: &'a str, heading: &str) -> &'a str {
+    pub(in crate::jitsi) fn block_after<'a>(text: &'a str, heading: &str) -> &'a str {
         let rest = text
             .split_once(heading)
             .unwrap_or_else(|| panic!("no {heading:?} in:\n{text}"))

@@ -90,7 +90,8 @@ impl WebOptions {
     }
 
     /// Warnings worth logging at start (the options are usable): a JaaS secret without its
-    /// `whsec_` prefix (JaaS signs with the whole secret), all interfaces without a token.
+    /// `whsec_` prefix (JaaS signs with the whole secret), a public address, all interfaces
+    /// without a token.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self
@@ -99,6 +100,9 @@ impl WebOptions {
             .is_some_and(|s| !s.expose().starts_with("whsec_"))
         {
             out.push("JAAS_WEBHOOK_SECRET does not start with whsec_: JaaS signs with the whole secret, prefix included; copy it whole from the JaaS console".to_string());
+        }
+        if is_public(self.listen.ip()) {
+            out.push(format!("the HTTP listener binds the public address {}: /metrics and /readyz answer anyone and only the static JITSI_EVENTS_TOKEN guards the events; bind an internal address the Jitsi server reaches over a private network", self.listen));
         }
         if self.listen.ip().is_unspecified() && self.events_token.is_none() {
             out.push(format!("the HTTP listener binds every interface ({}) and /metrics has no authentication: keep the port on an internal network", self.listen));
@@ -149,6 +153,20 @@ mod tests {
         assert!(e.to_string().contains("JITSI_EVENTS_TOKEN"));
         assert!(WebOptions::new(addr("203.0.113.7:8080"), token(), None).is_ok());
         assert!(WebOptions::new(addr("[2001:db8::1]:8080"), None, None).is_err());
+    }
+
+    #[test]
+    fn a_public_address_is_warned_about_even_with_the_token() {
+        for a in ["203.0.113.7:8080", "[2001:db8::1]:8080"] {
+            let o = WebOptions::new(addr(a), token(), None).unwrap();
+            let w = o.warnings();
+            assert!(
+                w.iter().any(|w| w.contains("binds the public address")),
+                "{a}: {w:?}"
+            );
+        }
+        let o = WebOptions::new(addr("10.0.0.5:8080"), token(), None).unwrap();
+        assert!(o.warnings().is_empty());
     }
 
     #[test]
