@@ -8,7 +8,7 @@ use super::guild::{guild_facts, invitee_of, member_facts};
 use super::links::{self, grace};
 use super::policy::effective;
 use super::render;
-use super::reply::{ephemeral, Refusal};
+use super::reply::{edit, ephemeral, Refusal};
 use super::stored::find_meeting;
 use super::visibility::Visibility;
 use super::{Data, Error};
@@ -32,19 +32,14 @@ async fn answer_within(
 ) -> Result<(), Error> {
     tokio::pin!(work);
     match tokio::time::timeout(ANSWER_BUDGET, &mut work).await {
-        Ok(content) => click.create_response(sctx, ephemeral(content?)).await?,
+        Ok(content) => click.create_response(sctx, ephemeral(&content?)).await?,
         Err(_) => {
             let defer = serenity::CreateInteractionResponse::Defer(
                 serenity::CreateInteractionResponseMessage::new().ephemeral(true),
             );
             click.create_response(sctx, defer).await?;
             let content = work.await?;
-            click
-                .edit_response(
-                    sctx,
-                    serenity::EditInteractionResponse::new().content(content),
-                )
-                .await?;
+            click.edit_response(sctx, edit(&content)).await?;
         }
     }
     Ok(())

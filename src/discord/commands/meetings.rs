@@ -76,6 +76,7 @@ pub async fn cancel(
     ctx: Context<'_>,
     #[description = "The meeting"]
     #[autocomplete = "autocomplete::meeting"]
+    #[max_length = 100]
     meeting: String,
     #[description = "Only the next occurrence of a repeating meeting"] only_next: Option<bool>,
 ) -> Result<(), Error> {
@@ -198,6 +199,7 @@ pub async fn link(
     ctx: Context<'_>,
     #[description = "The meeting"]
     #[autocomplete = "autocomplete::meeting"]
+    #[max_length = 100]
     meeting: String,
 ) -> Result<(), Error> {
     answer(ctx, async {
