@@ -30,7 +30,8 @@ pub(crate) async fn reply(ctx: Context<'_>, content: &str) {
     }
 }
 
-/// Sends one more ephemeral message after the reply (a command with more to say than one message holds).
+/// Sends one more ephemeral message after the reply (a command with more to say than one message holds), or the
+/// first answer when nothing was sent yet (an option that could not be read).
 pub(crate) async fn followup(ctx: Context<'_>, content: &str) {
     let more = poise::CreateReply::default()
         .content(fit(content, limits::CONTENT))

@@ -35,7 +35,11 @@ const LIST_SCAN: u32 = 1000;
 #[poise::command(slash_command, guild_only)]
 pub async fn list(
     ctx: Context<'_>,
-    #[description = "Page (10 a page)"] page: Option<u32>,
+    // The list reads at most LIST_SCAN meetings, so there are never more pages than this.
+    #[description = "Page (10 a page)"]
+    #[min = 1]
+    #[max = 100]
+    page: Option<u32>,
 ) -> Result<(), Error> {
     answer(ctx, async {
         let data = ctx.data();

@@ -132,7 +132,10 @@ pub fn upcoming_page(rows: &[(Meeting, Occurrence)], page: u32, per_page: u32) -
         s.push_str(&line);
     }
     if more {
-        s.push_str(&format!("More: `/meetings list page:{}`", page + 1));
+        s.push_str(&format!(
+            "More: `/meetings list page:{}`",
+            page.saturating_add(1)
+        ));
     }
     s
 }
@@ -457,6 +460,17 @@ mod tests {
         assert!(page.contains("· **now**") && page.ends_with("More: `/meetings list page:2`"));
         assert!(upcoming_page(&[], 1, 10).starts_with("No upcoming meetings"));
         assert_eq!(upcoming_page(&[], 3, 10), "There is no page 3.");
+    }
+
+    #[test]
+    fn the_last_page_number_there_is_points_to_no_page_beyond_it() {
+        let rows: Vec<_> = (0..11)
+            .map(|_| (meeting("Standup"), occurrence(OccurrenceStatus::Scheduled)))
+            .collect();
+        // `page + 1` overflowed here (a panic in debug builds).
+        let page = upcoming_page(&rows, u32::MAX, 10);
+        assert!(page.contains(&format!("(page {})", u32::MAX)), "{page}");
+        assert!(page.ends_with(&format!("page:{}`", u32::MAX)), "{page}");
     }
 
     #[test]
