@@ -117,12 +117,11 @@ impl Cli {
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("the meetbot binary starts");
         if let Some(text) = input {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(text.as_bytes())
-                .unwrap();
+            let written = child.stdin.take().unwrap().write_all(text.as_bytes());
+            // A command that exits before reading (a usage error) closes the pipe: not the test's failure.
+            if let Err(e) = written {
+                assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+            }
         }
         let out = child.wait_with_output().unwrap();
         Run {
@@ -1101,6 +1100,53 @@ fn bad_arguments_are_refused_with_a_clear_message() {
         assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
         assert!(!run.stdout.contains("jwt="), "{args:?}: printed a link");
         run.assert_no_panic();
+    }
+}
+
+/// One word of a `meetbot verify` command line: its flags, tokens, links and anything else (no NUL byte, which no
+/// command line can carry, and no URL but a local one where nobody listens, so nothing leaves this machine).
+fn verify_word() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        proptest::sample::select(vec![
+            "--room",
+            "--allow-wildcard",
+            "--key-server",
+            "--issuer",
+            "--audience",
+            "-",
+            "--",
+            "--room=",
+            "--key-server=http://127.0.0.1:1/keys",
+            "http://127.0.0.1:1",
+        ])
+        .prop_map(str::to_owned),
+        "\\PC{0,30}".prop_filter("no URL", |s| !s.contains("://")),
+        any::<String>().prop_map(|s| s.replace(['\0', ':'], "")),
+        "(ey[A-Za-z0-9_-]{0,30}\\.){2}[A-Za-z0-9_-]{0,30}",
+        "https://meet\\.example\\.com/[a-z]{0,8}[?#]jwt=[A-Za-z0-9_.-]{0,60}",
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Whatever `meetbot verify` is given, as arguments or on standard input, it ends with a verdict (0 accepted, 1
+    /// rejected) or a usage error (2), saying why, and never panics.
+    #[test]
+    fn any_verify_command_line_is_a_verdict_or_a_clear_refusal(
+        words in proptest::collection::vec(verify_word(), 0..6),
+        input in proptest::option::of("\\PC{0,200}"),
+    ) {
+        let cli = cli();
+        let mut args = vec!["verify"];
+        args.extend(words.iter().map(String::as_str));
+        let run = cli.run_with_stdin(&args, input.as_deref());
+        proptest::prop_assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
+        proptest::prop_assert!([0, 1, 2].contains(&run.code), "{args:?}: {run:?}");
+        if run.code != 0 {
+            proptest::prop_assert!(!run.all().trim().is_empty(), "{args:?}: failed without a word");
+        }
     }
 }
 

@@ -1,17 +1,22 @@
 //! Everything a person (or an attacker) can type into meetbot's parsers: the time parser behind `when`
-//! and its autocomplete, the `invite` option, and what `meetbot verify` reads. Arbitrary input never
-//! panics, and a refusal always says something short enough to send back.
+//! and its autocomplete, the `invite` option, the `custom_id` a button click carries, and what
+//! `meetbot verify` reads (with or without a key server). Arbitrary input never panics, and a refusal
+//! always says something short enough to send back.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
 use hmac::{Hmac, Mac};
+use meetbot::discord::custom_ids::{scheduled, scheduled_meeting, JoinSigner, JoinTarget, Refused};
+use meetbot::fetch::{FetchPolicy, SafeFetcher};
+use meetbot::jitsi::asap::{verify_via_key_server, KeyServerTrust};
 use meetbot::jitsi::{extract_token, verify, Expectations, JitsiSettings, Verdict};
 use meetbot::meeting::invite::parse_invites;
 use meetbot::schedule::{
     describe, parse_timezone, parse_when, parse_when_within, timezone_suggestions, WhenError,
 };
+use meetbot::secret::Secret;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -396,5 +401,164 @@ proptest! {
         if header.is_object() && payload.is_object() {
             prop_assert_eq!(verdict.checks.len(), 9);
         }
+    }
+}
+
+// --- the custom_id of a click ---
+
+fn join_signer() -> JoinSigner {
+    JoinSigner::new(&Secret::new("parsers-bot-token"))
+}
+
+/// A Join target as the bot makes them: a normalized room name, an end anywhere in chrono's range.
+fn any_target() -> impl Strategy<Value = JoinTarget> {
+    (
+        any::<u64>(),
+        "[a-z0-9][a-z0-9-]{0,59}",
+        DateTime::<Utc>::MIN_UTC.timestamp()..=DateTime::<Utc>::MAX_UTC.timestamp(),
+    )
+        .prop_map(|(guild_id, room, ends)| JoinTarget {
+            guild_id,
+            room,
+            ends_at: DateTime::from_timestamp(ends, 0).expect("inside chrono's range"),
+        })
+}
+
+/// Ids as a forger would try them: anything, and ids shaped like ours with any room, time and MAC.
+fn any_custom_id() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "mj[12]:[^:]{0,40}:[+-]?[0-9]{0,25}:[0-9a-fA-F]{0,20}",
+        "mj2:[^:]{0,10}(:[^:]{0,10}){0,4}",
+        "(mm1:){0,3}\\PC{0,20}",
+        Just("mj2:".to_owned()),
+        Just("mj2:::".to_owned()),
+        Just(format!("mj2:room:{}:0123456789abcdef", i64::MAX)),
+        Just(format!("mj2:room:{}:0123456789abcdef", i64::MIN)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn any_clicked_id_is_refused_unless_it_is_one_the_bot_signed(
+        id in any_custom_id(),
+        guild in any::<u64>(),
+    ) {
+        match join_signer().parse(&id, guild) {
+            // Accepted only if it is exactly what the bot makes for that target in that server.
+            Ok(target) => {
+                prop_assert_eq!(target.guild_id, guild);
+                prop_assert_eq!(&join_signer().custom_id(&target), &id);
+            }
+            Err(Refused::OldFormat) => prop_assert!(id.starts_with("mj1:")),
+            Err(Refused::Invalid) => {}
+        }
+        // The dispatcher's tests: a Join id and a scheduled one are never the same id.
+        prop_assert!(!(JoinSigner::is_join(&id) && scheduled_meeting(&id).is_some()));
+        match scheduled_meeting(&id) {
+            Some(meeting) => prop_assert_eq!(format!("mm1:{meeting}"), id),
+            None => prop_assert!(!id.starts_with("mm1:")),
+        }
+    }
+
+    #[test]
+    fn a_signed_id_reads_back_in_its_server_only_and_not_once_changed(
+        target in any_target(),
+        other in any::<u64>(),
+        at in any::<prop::sample::Index>(),
+        with in any::<char>(),
+    ) {
+        let signer = join_signer();
+        let id = signer.custom_id(&target);
+        prop_assert!(id.chars().count() <= 100, "{} characters", id.chars().count());
+        prop_assert!(JoinSigner::is_join(&id));
+        prop_assert_eq!(scheduled_meeting(&id), None);
+        prop_assert_eq!(signer.parse(&id, target.guild_id), Ok(target.clone()));
+        if other != target.guild_id {
+            prop_assert_eq!(signer.parse(&id, other), Err(Refused::Invalid));
+        }
+        // One character replaced anywhere: refused (a change of case in the MAC's hex too).
+        let mut chars: Vec<char> = id.chars().collect();
+        let i = at.index(chars.len());
+        if chars[i] != with {
+            chars[i] = with;
+            let changed: String = chars.into_iter().collect();
+            prop_assert!(signer.parse(&changed, target.guild_id).is_err(), "{changed} accepted");
+        }
+        prop_assert!(JoinSigner::new(&Secret::new("another-token")).parse(&id, target.guild_id).is_err());
+    }
+
+    #[test]
+    fn a_scheduled_id_names_exactly_its_meeting(meeting in prop_oneof![any::<String>(), "(mm1:){0,3}[A-Za-z0-9_-]{0,12}"]) {
+        let id = scheduled(&meeting);
+        prop_assert_eq!(scheduled_meeting(&id), Some(meeting.as_str()));
+    }
+}
+
+// --- meetbot verify --key-server ---
+
+/// A token whose header carries a `kid` (what the key server is asked for), or anything at all.
+fn any_kid_token() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        (any_json(), any_payload(), "[A-Za-z0-9_-]{0,80}").prop_map(|(kid, payload, sig)| {
+            format!(
+                "{}.{}.{sig}",
+                b64(&json!({"alg": "RS256", "typ": "JWT", "kid": kid})),
+                b64(&payload)
+            )
+        }),
+        ("\\PC{0,80}", any_payload()).prop_map(|(kid, payload)| {
+            format!(
+                "{}.{}.c2ln",
+                b64(&json!({"alg": "RS256", "kid": kid})),
+                b64(&payload)
+            )
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn any_key_server_and_token_get_a_verdict_with_short_details(
+        token in any_kid_token(),
+        // Nothing here reaches beyond this machine: a key server that is no URL, or one where nobody listens.
+        server in prop_oneof![
+            any::<String>().prop_filter("no URL", |s| !s.contains("://")),
+            "http://127\\.0\\.0\\.1:1(/[a-zA-Z0-9%._~-]{0,12}){0,3}[?#]?\\PC{0,10}",
+            "(ftp|file|data|javascript):\\PC{0,20}",
+        ],
+        issuers in proptest::collection::vec(any::<String>(), 0..3),
+        audiences in proptest::collection::vec(any::<String>(), 0..3),
+        room in proptest::option::of(any::<String>()),
+        allow_wildcard in any::<bool>(),
+        now in any_now(),
+    ) {
+        let mut trust = KeyServerTrust::prosody_defaults(&server, "my-app");
+        if !issuers.is_empty() {
+            trust.accepted_issuers = issuers;
+        }
+        if !audiences.is_empty() {
+            trust.accepted_audiences = audiences;
+        }
+        trust.room = room;
+        trust.allow_wildcard_room = allow_wildcard;
+        // As `meetbot verify` fetches: every network allowed, plain http too.
+        let fetcher = SafeFetcher::new(FetchPolicy {
+            allow_networks: vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()],
+            allow_http: true,
+            timeout: std::time::Duration::from_secs(2),
+            ..FetchPolicy::default()
+        })
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let verdict = rt.block_on(verify_via_key_server(&token, &trust, &fetcher, now));
+        // Nothing was fetched, so nothing is accepted.
+        prop_assert!(!verdict.accepted());
+        assert_verdict(&verdict)?;
     }
 }

@@ -32,12 +32,25 @@ fn meeting_id_in(reply: &str) -> String {
 /// The `/meet` reply to `options`, once it is final (it mentions one of the outcomes).
 async fn meet_reply(h: &Harness, user: u64, options: Value) -> (Interaction, String) {
     let i = h.meet(user, options).await;
+    let c = final_reply(h, &i).await;
+    (i, c)
+}
+
+/// The reply a command's deferred answer was edited into.
+async fn final_reply(h: &Harness, i: &Interaction) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        if let Some(c) = h.latest_content(&i) {
-            return (i, c);
+        if let Some(c) = h.latest_content(i) {
+            return c;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no reply to /meet");
+        if tokio::time::Instant::now() > deadline {
+            let log = logs();
+            let tail: String = log.lines().rev().take(40).collect::<Vec<_>>().join("\n");
+            panic!(
+                "no reply; responses: {:?}; log (newest first):\n{tail}",
+                h.sim.interaction_responses(&i.token)
+            );
+        }
         let _ = h
             .sim
             .wait_for_request(
@@ -1345,4 +1358,69 @@ async fn set_lease_owner(h: &Harness, job: i64, owner: &str) {
         .await
         .unwrap();
     c.close().await.unwrap();
+}
+
+/// What a modified client (or the simulator, which sends options as given) can send past every option's
+/// `max_length`: each command still answers, in a reply Discord accepts (at most 2,000 characters), and the `when`
+/// autocomplete offers a choice within Discord's 100 characters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_far_past_the_limits_still_gets_an_answer_that_fits() {
+    let h = Harness::start().await;
+    let long = |c: &str| c.repeat(6_000);
+    let sub = |name: &str, options: Value| json!([{ "name": name, "type": 1, "options": options }]);
+    let cases = [
+        (ALICE, "meet", json!([opt("when", long("x"))])),
+        (
+            ALICE,
+            "meet",
+            json!([opt("when", format!("tomorrow {}", long("9")))]),
+        ),
+        (
+            ALICE,
+            "meet",
+            json!([
+                opt("when", "tomorrow 9:30"),
+                opt("timezone", long("Europe/"))
+            ]),
+        ),
+        (
+            OWNER,
+            "meetbot",
+            sub("audit", json!([opt("meeting", long("m"))])),
+        ),
+        (
+            ALICE,
+            "meetings",
+            sub("link", json!([opt("meeting", long("<@1>"))])),
+        ),
+        // Past the registered min and max of `page`, and past what a u32 holds.
+        (ALICE, "meetings", sub("list", json!([int_opt("page", 0)]))),
+        (ALICE, "meetings", sub("list", json!([int_opt("page", -1)]))),
+        (
+            ALICE,
+            "meetings",
+            sub("list", json!([int_opt("page", u32::MAX.into())])),
+        ),
+        (
+            ALICE,
+            "meetings",
+            sub("list", json!([int_opt("page", 9_007_199_254_740_991)])),
+        ),
+    ];
+    for (user, name, options) in cases {
+        let i = h.command(user, name, options).await;
+        let text = final_reply(&h, &i).await;
+        let n = text.chars().count();
+        assert!((1..=2000).contains(&n), "/{name}: {n} characters: {text}");
+        assert!(!text.contains("Something went wrong"), "/{name}: {text}");
+    }
+    let typed = json!([{ "name": "when", "type": 3, "value": long("é"), "focused": true }]);
+    let choices = when_preview(&h, typed).await;
+    assert_eq!(choices.len(), 1, "{choices:?}");
+    for key in ["name", "value"] {
+        let n = choices[0][key].as_str().unwrap().chars().count();
+        assert!((1..=100).contains(&n), "choice {key}: {n} characters");
+    }
+    assert!(h.sim.violations().is_empty(), "{:?}", h.sim.violations());
+    h.finish().await;
 }

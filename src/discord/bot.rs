@@ -638,36 +638,40 @@ async fn on_error(err: poise::FrameworkError<'_, Data, Error>) {
                 command_label(&ctx.command().qualified_name),
                 crate::metrics::CommandOutcome::Failed,
             );
-            let _ = ctx
-                .send(
-                    poise::CreateReply::default()
-                        .content("Something went wrong on my side; the moderators can find the details in the bot's log.")
-                        .ephemeral(true),
-                )
-                .await;
+            // Through the one way answers leave (fitted, pinging nobody), like every reply.
+            super::reply::followup(
+                ctx,
+                "Something went wrong on my side; the moderators can find the details in the bot's log.",
+            )
+            .await;
         }
         poise::FrameworkError::ArgumentParse {
             error, ctx, input, ..
         } => {
             tracing::info!(command = %ctx.command().qualified_name, error = %error, "bad argument");
             let what = input.map(|i| format!(" ({i:.50})")).unwrap_or_default();
-            let _ = ctx
-                .send(
-                    poise::CreateReply::default()
-                        .content(format!(
-                            "I could not read one of the options{what}: {error}"
-                        ))
-                        .ephemeral(true),
-                )
-                .await;
+            // It quotes what was sent, which may hold mentions: the reply pings nobody.
+            super::reply::followup(
+                ctx,
+                &format!("I could not read one of the options{what}: {error}"),
+            )
+            .await;
+        }
+        poise::FrameworkError::CommandStructureMismatch {
+            description, ctx, ..
+        } => {
+            // Options the command does not declare that way (an integer beyond what it holds, say `page:-1`):
+            // Discord's client keeps to the registered limits, a modified one does not. poise's default only logs
+            // it, which left the person with no answer at all.
+            tracing::info!(command = %ctx.command().qualified_name, reason = description, "options do not match the command");
+            super::reply::followup(
+                poise::Context::Application(ctx),
+                "I could not read this command's options: one is out of its range or of another kind. Check them and try again.",
+            )
+            .await;
         }
         poise::FrameworkError::GuildOnly { ctx, .. } => {
-            let _ = ctx
-                .send(
-                    poise::CreateReply::default()
-                        .content("This command works in a server channel, not in DMs.")
-                        .ephemeral(true),
-                )
+            super::reply::followup(ctx, "This command works in a server channel, not in DMs.")
                 .await;
         }
         poise::FrameworkError::EventHandler { error, event, .. } => {

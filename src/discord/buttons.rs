@@ -8,7 +8,7 @@ use super::guild::{guild_facts, invitee_of, member_facts};
 use super::links::{self, grace};
 use super::policy::effective;
 use super::render;
-use super::reply::{ack_observed, ephemeral, Refusal};
+use super::reply::{ack_observed, edit, ephemeral, Refusal};
 use super::stored::find_meeting;
 use super::visibility::Visibility;
 use super::{Data, Error};
@@ -34,7 +34,7 @@ async fn answer_within(
     let kind = crate::metrics::InteractionKind::Component;
     match tokio::time::timeout(ANSWER_BUDGET, &mut work).await {
         Ok(content) => {
-            click.create_response(sctx, ephemeral(content?)).await?;
+            click.create_response(sctx, ephemeral(&content?)).await?;
             ack_observed(kind, click.id.get());
         }
         Err(_) => {
@@ -44,12 +44,7 @@ async fn answer_within(
             click.create_response(sctx, defer).await?;
             ack_observed(kind, click.id.get());
             let content = work.await?;
-            click
-                .edit_response(
-                    sctx,
-                    serenity::EditInteractionResponse::new().content(content),
-                )
-                .await?;
+            click.edit_response(sctx, edit(&content)).await?;
         }
     }
     Ok(())

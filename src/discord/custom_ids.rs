@@ -126,9 +126,8 @@ pub fn scheduled(meeting_id: &str) -> String {
 
 /// The meeting a scheduled meeting's Join button stands for; `None` when the id is not one.
 pub fn scheduled_meeting(custom_id: &str) -> Option<&str> {
-    custom_id
-        .starts_with(SCHEDULED_PREFIX)
-        .then(|| custom_id.trim_start_matches(SCHEDULED_PREFIX))
+    // The prefix once: `trim_start_matches` took every repetition, so "mm1:mm1:x" read as meeting "x".
+    custom_id.strip_prefix(SCHEDULED_PREFIX)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod executor;
 pub mod guild;
 pub mod http;
 pub mod inflight;
+pub mod limits;
 pub mod links;
 pub mod listener;
 pub mod live;

@@ -1,7 +1,10 @@
 //! How commands and buttons answer the person who used them: a [`Refusal`] (a sentence for them; nothing was
-//! done), the deferred ephemeral reply, and the ephemeral message a button click gets. Nothing here pings anyone:
-//! replies echo what people typed.
+//! done), the deferred ephemeral reply, the ephemeral message a button click gets, and an autocomplete's choices.
+//! Nothing here pings anyone: replies echo what people typed. Every answer to an interaction is built here, and
+//! made to fit Discord's limits here ([`super::limits`]): a reply over them is refused whole, which would leave the
+//! person with no answer at all.
 
+use super::limits::{self, fit};
 use super::{Context, Error};
 use poise::serenity_prelude as serenity;
 
@@ -17,20 +20,21 @@ impl<E: std::fmt::Display> From<E> for Refusal {
 /// Edits the deferred ephemeral reply; a failure here can only be logged.
 pub(crate) async fn reply(ctx: Context<'_>, content: &str) {
     if let Context::Application(app) = ctx {
-        // Replies echo what people typed (topics, mentions); they must never ping anyone.
-        let edit = serenity::EditInteractionResponse::new()
-            .content(content)
-            .allowed_mentions(serenity::CreateAllowedMentions::new());
-        if let Err(e) = app.interaction.edit_response(ctx.http(), edit).await {
+        if let Err(e) = app
+            .interaction
+            .edit_response(ctx.http(), edit(content))
+            .await
+        {
             tracing::warn!(error = %e, "could not edit the interaction reply");
         }
     }
 }
 
-/// Sends one more ephemeral message after the reply (a command with more to say than one message holds).
+/// Sends one more ephemeral message after the reply (a command with more to say than one message holds), or the
+/// first answer when nothing was sent yet (an option that could not be read).
 pub(crate) async fn followup(ctx: Context<'_>, content: &str) {
     let more = poise::CreateReply::default()
-        .content(content)
+        .content(fit(content, limits::CONTENT))
         .ephemeral(true)
         .allowed_mentions(serenity::CreateAllowedMentions::new());
     if let Err(e) = ctx.send(more).await {
@@ -88,12 +92,32 @@ pub(crate) fn ack_observed(kind: crate::metrics::InteractionKind, id: u64) {
     }
 }
 
-/// The ephemeral message that answers a button click; it may name a topic, which may hold mentions: ping nobody.
-pub(crate) fn ephemeral(content: String) -> serenity::CreateInteractionResponse {
+/// The edit that puts `content` into a deferred reply.
+pub(crate) fn edit(content: &str) -> serenity::EditInteractionResponse {
+    // Replies echo what people typed (topics, mentions); they must never ping anyone.
+    serenity::EditInteractionResponse::new()
+        .content(fit(content, limits::CONTENT))
+        .allowed_mentions(serenity::CreateAllowedMentions::new())
+}
+
+/// The ephemeral message that answers a click or a command at once; it may name a topic, which may hold mentions:
+/// ping nobody.
+pub(crate) fn ephemeral(content: &str) -> serenity::CreateInteractionResponse {
     serenity::CreateInteractionResponse::Message(
         serenity::CreateInteractionResponseMessage::new()
-            .content(content)
+            .content(fit(content, limits::CONTENT))
             .ephemeral(true)
             .allowed_mentions(serenity::CreateAllowedMentions::new()),
     )
+}
+
+/// An autocomplete's answer: (name shown, value sent back) pairs, at most 25, each within Discord's limits.
+pub(crate) fn choices(
+    items: impl IntoIterator<Item = (String, String)>,
+) -> serenity::CreateAutocompleteResponse {
+    let choices = limits::fit_choices(items)
+        .into_iter()
+        .map(|(name, value)| serenity::AutocompleteChoice::new(name, value))
+        .collect();
+    serenity::CreateAutocompleteResponse::new().set_choices(choices)
 }

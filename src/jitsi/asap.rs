@@ -5,7 +5,8 @@
 
 use super::keys::key_url;
 use super::settings::Algorithm;
-use super::verify::{verify, Check, Expectations, Verdict, VerifyKey};
+// Details are cut like verify's own: they quote the key server's URL and the token's kid as typed.
+use super::verify::{fail, ok as pass, verify, Check, Expectations, Verdict, VerifyKey};
 use crate::fetch::SafeFetcher;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -43,22 +44,6 @@ impl KeyServerTrust {
     }
 }
 
-fn pass(name: &'static str, detail: String) -> Check {
-    Check {
-        name,
-        passed: true,
-        detail,
-    }
-}
-
-fn fail(name: &'static str, detail: String) -> Check {
-    Check {
-        name,
-        passed: false,
-        detail,
-    }
-}
-
 fn rejected(checks: Vec<Check>) -> Verdict {
     Verdict {
         checks,
@@ -78,7 +63,7 @@ fn header_kid(token: &str) -> Result<String, Check> {
     let Some(header) = header else {
         return Err(fail(
             "kid",
-            "the header is not base64url JSON (bad token format)".into(),
+            "the header is not base64url JSON (bad token format)",
         ));
     };
     let kid = match header.get("kid") {
@@ -86,10 +71,10 @@ fn header_kid(token: &str) -> Result<String, Check> {
         Some(other) if !other.is_null() => {
             return Err(fail("kid", format!("{other} is not a string")));
         }
-        _ => return Err(fail("kid", "missing ('kid' claim is missing)".into())),
+        _ => return Err(fail("kid", "missing ('kid' claim is missing)")),
     };
     match header.get("alg").and_then(Value::as_str) {
-        None => Err(fail("kid", "no alg ('alg' claim is missing)".into())),
+        None => Err(fail("kid", "no alg ('alg' claim is missing)")),
         Some(alg) if !alg.starts_with("RS") => Err(fail(
             "kid",
             format!("alg {alg}: 'kid' claim only support with RS family"),
@@ -129,7 +114,7 @@ fn check_audiences(claims: Option<&Value>, accepted: &[String]) -> Check {
     let aud = claims.and_then(|c| c.get("aud"));
     let any = accepted.iter().any(|a| a == "*");
     match aud {
-        None => fail("aud", "missing ('aud' claim is missing)".into()),
+        None => fail("aud", "missing ('aud' claim is missing)"),
         Some(v) if any => pass("aud", format!("{v} (any audience accepted)")),
         Some(Value::String(a)) if accepted.contains(a) => pass("aud", a.clone()),
         Some(other) => fail(
@@ -189,7 +174,7 @@ pub async fn verify_via_key_server(
         match check.name {
             "aud" => *check = audiences.clone(),
             "signature" if pem.is_none() => {
-                *check = fail("signature", "not checked: no public key".into());
+                *check = fail("signature", "not checked: no public key");
             }
             _ => {}
         }

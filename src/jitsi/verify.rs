@@ -147,6 +147,11 @@ const QUOTE_CHARS: usize = 60;
 /// The longest detail line; the quoted values are clipped first, this only backs them up.
 const DETAIL_CHARS: usize = 300;
 
+/// `detail` in at most [`DETAIL_CHARS`] characters, its `…` included.
+fn detail_line(detail: &str) -> String {
+    clip(detail, DETAIL_CHARS - 1)
+}
+
 /// A claim value as a detail quotes it (JSON, clipped).
 fn show(value: &Value) -> String {
     clip(&value.to_string(), QUOTE_CHARS)
@@ -157,7 +162,8 @@ fn show_str(s: &str) -> String {
     clip(s, QUOTE_CHARS)
 }
 
-fn ok(name: &'static str, detail: impl Into<String>) -> Check {
+/// A passed check; shared with the key-server judge ([`super::asap`]), whose details quote what the operator typed.
+pub(crate) fn ok(name: &'static str, detail: impl Into<String>) -> Check {
     let detail = detail.into();
     Check {
         name,
@@ -166,16 +172,17 @@ fn ok(name: &'static str, detail: impl Into<String>) -> Check {
         detail: if detail.is_empty() {
             "\"\" (empty)".to_owned()
         } else {
-            clip(&detail, DETAIL_CHARS)
+            detail_line(&detail)
         },
     }
 }
 
-fn fail(name: &'static str, detail: impl Into<String>) -> Check {
+/// A failed check (see [`ok`]).
+pub(crate) fn fail(name: &'static str, detail: impl Into<String>) -> Check {
     Check {
         name,
         passed: false,
-        detail: clip(&detail.into(), DETAIL_CHARS),
+        detail: detail_line(&detail.into()),
     }
 }
 

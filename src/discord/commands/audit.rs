@@ -14,6 +14,7 @@ pub async fn audit(
     ctx: Context<'_>,
     #[description = "Only this meeting"]
     #[autocomplete = "autocomplete::meeting"]
+    #[max_length = 100]
     meeting: Option<String>,
 ) -> Result<(), Error> {
     answer(ctx, audit_text(ctx, meeting)).await

@@ -2,7 +2,7 @@
 //! and a time zone (`/meet`, `/meetbot settings default-timezone`).
 
 use crate::discord::guild::guild_facts;
-use crate::discord::render::clip;
+use crate::discord::reply::choices;
 use crate::discord::visibility::Caller;
 use crate::discord::Context;
 use crate::schedule::{describe, timezone_suggestions};
@@ -11,11 +11,11 @@ use poise::serenity_prelude as serenity;
 
 /// Autocomplete for `timezone`.
 pub async fn timezone(_ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
-    let choices = timezone_suggestions(partial, 25)
-        .into_iter()
-        .map(|name| serenity::AutocompleteChoice::new(name, name))
-        .collect();
-    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+    choices(
+        timezone_suggestions(partial, 25)
+            .into_iter()
+            .map(|name| (name.to_owned(), name.to_owned())),
+    )
 }
 
 /// Autocomplete for a meeting of this server: topic, time and id.
@@ -29,14 +29,12 @@ pub async fn meeting(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocom
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(error = %e, "meeting autocomplete: database unavailable");
-            return serenity::CreateAutocompleteResponse::new().set_choices(vec![
-                // Discord rejects a choice whose value is empty (1 to 100 characters), which hid this message;
-                // "-" is no meeting id, so picking it is answered as an unknown meeting.
-                serenity::AutocompleteChoice::new(
-                    "The database is unavailable; try again in a moment",
-                    "-",
-                ),
-            ]);
+            // Discord rejects a choice whose value is empty (1 to 100 characters), which hid this message;
+            // "-" is no meeting id, so picking it is answered as an unknown meeting.
+            return choices([(
+                "The database is unavailable; try again in a moment".to_owned(),
+                "-".to_owned(),
+            )]);
         }
     };
     // Only the meetings the rule lets the caller see; when the server's roles cannot be read, none.
@@ -53,13 +51,9 @@ pub async fn meeting(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocom
             visible.push(m);
         }
     }
-    let choices = visible
-        .into_iter()
-        .map(|m| {
-            let tz = m.timezone.parse::<Tz>().unwrap_or(chrono_tz::UTC);
-            let label = format!("{} — {}", m.topic, describe(m.starts_at, tz, now));
-            serenity::AutocompleteChoice::new(clip(&label, 100), m.id)
-        })
-        .collect();
-    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+    choices(visible.into_iter().map(|m| {
+        let tz = m.timezone.parse::<Tz>().unwrap_or(chrono_tz::UTC);
+        let label = format!("{} — {}", m.topic, describe(m.starts_at, tz, now));
+        (label, m.id)
+    }))
 }

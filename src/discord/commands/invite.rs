@@ -40,6 +40,7 @@ pub async fn member(
     #[description = "The member to invite"] user: serenity::UserId,
     #[description = "The meeting"]
     #[autocomplete = "autocomplete::meeting"]
+    #[max_length = 100]
     meeting: String,
 ) -> Result<(), Error> {
     answer(ctx, invite_member(ctx, user.get(), &meeting)).await
@@ -54,10 +55,13 @@ pub async fn guest(
     name: String,
     #[description = "The meeting"]
     #[autocomplete = "autocomplete::meeting"]
+    #[max_length = 100]
     meeting: String,
     #[description = "The guest's e-mail (only put in the token when the bot is set to include e-mails)"]
+    #[max_length = 254]
     email: Option<String>,
     #[description = "How long the link works, e.g. 2h or 90m (at most the server's maximum)"]
+    #[max_length = 32]
     valid_for: Option<String>,
 ) -> Result<(), Error> {
     ctx.defer_ephemeral().await?;

@@ -9,7 +9,8 @@ use crate::discord::audit::{actions, entry, record_audit};
 use crate::discord::guild::{caller_may_manage, guild_of, require_manage_server};
 use crate::discord::links::longest_lifetime;
 use crate::discord::policy::effective;
-use crate::discord::reply::{answer, Refusal};
+use crate::discord::render::clip;
+use crate::discord::reply::{answer, edit, ephemeral, Refusal};
 use crate::discord::{Context, Data, Error};
 use crate::fetch::SafeFetcher;
 use crate::jitsi::asap::{verify_via_key_server, KeyServerTrust};
@@ -60,8 +61,12 @@ pub async fn jitsi(_ctx: Context<'_>) -> Result<(), Error> {
 #[poise::command(slash_command, guild_only)]
 pub async fn setup(
     ctx: Context<'_>,
-    #[description = "Your Jitsi site, e.g. https://meet.example.org"] site: String,
-    #[description = "The tenant (path segment), if your site uses one"] tenant: Option<String>,
+    #[description = "Your Jitsi site, e.g. https://meet.example.org"]
+    #[max_length = 300]
+    site: String,
+    #[description = "The tenant (path segment), if your site uses one"]
+    #[max_length = 100]
+    tenant: Option<String>,
 ) -> Result<(), Error> {
     answer(ctx, async {
         let (data, guild) = admin(ctx)?;
@@ -90,8 +95,12 @@ pub async fn setup(
 #[poise::command(slash_command, guild_only, rename = "setup-secret")]
 pub async fn setup_secret(
     ctx: Context<'_>,
-    #[description = "Your Jitsi site, e.g. https://meet.example.org"] site: String,
-    #[description = "Your Prosody app_id (JWT_APP_ID)"] app_id: String,
+    #[description = "Your Jitsi site, e.g. https://meet.example.org"]
+    #[max_length = 300]
+    site: String,
+    #[description = "Your Prosody app_id (JWT_APP_ID)"]
+    #[max_length = 100]
+    app_id: String,
 ) -> Result<(), Error> {
     let open = (|| {
         caller_may_manage(ctx)?;
@@ -104,12 +113,7 @@ pub async fn setup_secret(
         return Ok(());
     };
     let response = match open {
-        Err(Refusal(text)) => serenity::CreateInteractionResponse::Message(
-            serenity::CreateInteractionResponseMessage::new()
-                .content(text)
-                .ephemeral(true)
-                .allowed_mentions(serenity::CreateAllowedMentions::new()),
-        ),
+        Err(Refusal(text)) => ephemeral(&text),
         Ok(()) => secret_modal(&site, &app_id),
     };
     app.interaction
@@ -180,10 +184,7 @@ pub async fn on_secret_modal(
     let text = match secret_submitted(data, submit).await {
         Ok(t) | Err(Refusal(t)) => t,
     };
-    let edit = serenity::EditInteractionResponse::new()
-        .content(text)
-        .allowed_mentions(serenity::CreateAllowedMentions::new());
-    if let Err(e) = submit.edit_response(sctx, edit).await {
+    if let Err(e) = submit.edit_response(sctx, edit(&text)).await {
         tracing::warn!(error = %e, "could not answer the shared-secret form");
     }
     Ok(())
@@ -237,8 +238,12 @@ async fn secret_submitted(
 #[poise::command(slash_command, guild_only, rename = "setup-jaas")]
 pub async fn setup_jaas(
     ctx: Context<'_>,
-    #[description = "Your AppID (vpaas-magic-cookie-…)"] app_id: String,
-    #[description = "The API key id (the part after AppID/)"] key_id: String,
+    #[description = "Your AppID (vpaas-magic-cookie-…)"]
+    #[max_length = 100]
+    app_id: String,
+    #[description = "The API key id (the part after AppID/)"]
+    #[max_length = 200]
+    key_id: String,
     #[description = "The API key's private key (.pk / PEM file)"] private_key: serenity::Attachment,
 ) -> Result<(), Error> {
     answer(ctx, async {
@@ -675,15 +680,6 @@ fn kind_words(kind: TenantKind) -> &'static str {
 
 fn code(s: &str) -> String {
     format!("`{}`", s.replace('`', "'"))
-}
-
-fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_owned();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// What config.js said and what the tokens will carry, two lines.

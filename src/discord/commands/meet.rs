@@ -13,7 +13,7 @@ use crate::discord::guild::{
 use crate::discord::links::{self, grace};
 use crate::discord::policy::effective;
 use crate::discord::render::{self, clip, Delivery, MeetingView, ScheduledReply};
-use crate::discord::reply::{reply, Refusal};
+use crate::discord::reply::{choices, reply, Refusal};
 use crate::discord::visibility::Visibility;
 use crate::discord::{Context, Data, Error};
 use crate::jitsi::{Link, Minter, Room};
@@ -38,11 +38,15 @@ pub async fn meet(
     #[description = "What the meeting is about"]
     #[max_length = 100]
     topic: Option<String>,
-    #[description = "People and roles to invite, e.g. @alice @bob @Team"] invite: Option<String>,
+    // About 90 mentions (a user's is up to 23 characters); a bigger group is a role.
+    #[description = "People and roles to invite, e.g. @alice @bob @Team"]
+    #[max_length = 2000]
+    invite: Option<String>,
     #[description = "Length in minutes (default from the server's settings)"] duration: Option<i64>,
     #[description = "Invite only: no post in this channel"] private: Option<bool>,
     #[description = "Schedule it instead: 2026-12-01 15:00, 15:00, tomorrow 9:30, in 2h, friday 18:00"]
     #[autocomplete = "autocomplete_when"]
+    #[max_length = 100]
     when: Option<String>,
     #[description = "Scheduled meetings: how it repeats"] repeat: Option<RepeatChoice>,
     #[description = "Repeating meetings: how many in all, the first included (e.g. 10)"]
@@ -55,6 +59,7 @@ pub async fn meet(
     remind: Option<i64>,
     #[description = "Scheduled meetings: time zone of `when`, e.g. Europe/Berlin"]
     #[autocomplete = "autocomplete::timezone"]
+    #[max_length = 64]
     timezone: Option<String>,
     #[description = "Scheduled meetings: where to announce it (default: here)"]
     #[channel_types("Text")]
@@ -572,23 +577,15 @@ pub async fn autocomplete_when(
         .default_timezone;
     let tz = zone_for(default_tz, typed_tz.as_deref()).unwrap_or(default_tz);
     let max = Duration::from_std(data.config.meetings.max_ahead).unwrap_or(Duration::days(366));
-    let choice = if partial.trim().is_empty() {
-        serenity::AutocompleteChoice::new(
-            "Type a time: 2026-12-01 15:00 · 15:00 · tomorrow 9:30 · in 2h · friday 18:00",
-            "",
-        )
+    let name = if partial.trim().is_empty() {
+        "Type a time: 2026-12-01 15:00 · 15:00 · tomorrow 9:30 · in 2h · friday 18:00".to_owned()
     } else {
         match parse_when_within(partial, now, tz, max) {
-            Ok(at) => serenity::AutocompleteChoice::new(
-                clip(&describe(at, tz, now), 100),
-                clip(partial, 100),
-            ),
-            Err(e) => {
-                serenity::AutocompleteChoice::new(clip(&format!("⚠ {e}"), 100), clip(partial, 100))
-            }
+            Ok(at) => describe(at, tz, now),
+            Err(e) => format!("⚠ {e}"),
         }
     };
-    serenity::CreateAutocompleteResponse::new().set_choices(vec![choice])
+    choices([(name, partial.to_owned())])
 }
 
 /// The `timezone` option the user already typed in the same command, if any (autocomplete sees all options).

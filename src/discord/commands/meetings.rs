@@ -35,7 +35,11 @@ const LIST_SCAN: u32 = 1000;
 #[poise::command(slash_command, guild_only)]
 pub async fn list(
     ctx: Context<'_>,
-    #[description = "Page (10 a page)"] page: Option<u32>,
+    // The list reads at most LIST_SCAN meetings, so there are never more pages than this.
+    #[description = "Page (10 a page)"]
+    #[min = 1]
+    #[max = 100]
+    page: Option<u32>,
 ) -> Result<(), Error> {
     answer(ctx, async {
         let data = ctx.data();
@@ -103,6 +107,7 @@ pub async fn cancel(
     ctx: Context<'_>,
     #[description = "The meeting"]
     #[autocomplete = "autocomplete::meeting"]
+    #[max_length = 100]
     meeting: String,
     #[description = "Only the next occurrence of a repeating meeting"] only_next: Option<bool>,
 ) -> Result<(), Error> {
@@ -225,6 +230,7 @@ pub async fn link(
     ctx: Context<'_>,
     #[description = "The meeting"]
     #[autocomplete = "autocomplete::meeting"]
+    #[max_length = 100]
     meeting: String,
 ) -> Result<(), Error> {
     answer(ctx, async {

@@ -403,6 +403,7 @@ pub async fn default_timezone(
     ctx: Context<'_>,
     #[description = "IANA zone, e.g. Europe/Berlin"]
     #[autocomplete = "autocomplete::timezone"]
+    #[max_length = 64]
     zone: String,
 ) -> Result<(), Error> {
     answer(ctx, async {

@@ -6,6 +6,7 @@
 
 use super::pacer::{route_key, Lane, Pacer};
 use crate::clock::SharedClock;
+use crate::discord::limits::fit_message;
 use crate::secret::Secret;
 use crate::store::Store;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
@@ -690,7 +691,9 @@ impl RestClient {
     /// unless `body` names its own, see [`with_nonce`]), so the retries after a 5xx or a timeout never post twice.
     pub async fn send_message(&self, channel_id: u64, body: &Value) -> Result<u64, RestError> {
         let path = format!("/channels/{channel_id}/messages");
-        let body = with_nonce(body.clone());
+        let mut body = with_nonce(body.clone());
+        // Over Discord's limits the whole message would be refused: it is cut to fit instead.
+        fit_message(&mut body);
         let msg = self.request(Method::POST, &path, Some(&body)).await?;
         id_field(&msg, "id")
     }
@@ -721,7 +724,7 @@ impl RestClient {
         }
     }
 
-    /// Edits a message the bot sent.
+    /// Edits a message the bot sent (cut to fit Discord's limits, like a new one).
     pub async fn edit_message(
         &self,
         channel_id: u64,
@@ -729,7 +732,9 @@ impl RestClient {
         body: &Value,
     ) -> Result<(), RestError> {
         let path = format!("/channels/{channel_id}/messages/{message_id}");
-        self.request(Method::PATCH, &path, Some(body)).await?;
+        let mut body = body.clone();
+        fit_message(&mut body);
+        self.request(Method::PATCH, &path, Some(&body)).await?;
         Ok(())
     }
 

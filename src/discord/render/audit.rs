@@ -40,7 +40,11 @@ pub fn audit_guest_external(
 pub fn audit_page(entries: &[AuditEntry], meeting: Option<&str>) -> String {
     if entries.is_empty() {
         return match meeting {
-            Some(m) => format!("Nothing recorded for meeting `{}` yet.", escape(m)),
+            // What was typed, quoted only in part: a meeting id is 12 characters.
+            Some(m) => format!(
+                "Nothing recorded for meeting `{}` yet.",
+                escape(&crate::text::clip(m, 40))
+            ),
             None => "Nothing recorded yet.".into(),
         };
     }

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 /// Discord's limit on message content.
-pub const MAX_CONTENT: usize = 2000;
+pub const MAX_CONTENT: usize = crate::discord::limits::CONTENT;
 
 /// Escapes Discord markdown so a topic shows as typed and cannot restyle or break the message; reordering and
 /// invisible characters are dropped first ([`crate::text::plain`]), so it cannot spoof the line either.
@@ -128,12 +128,19 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-/// `s` cut to `max` characters, with an ellipsis when it was longer (Discord's limits count characters).
+/// `s` cut to `max` characters, with an ellipsis when it was longer (Discord's limits count characters), wherever the
+/// cut falls: for a field of its own (an event's name or location, a choice's label). A message's text is made to
+/// fit on its way out, without splitting markup ([`crate::discord::limits`]).
 pub fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {
-        format!("{}…", s.chars().take(max - 1).collect::<String>())
+        let kept: String = s.chars().take(max.saturating_sub(1)).collect();
+        if max == 0 {
+            kept
+        } else {
+            kept + "…"
+        }
     }
 }
 

@@ -138,7 +138,10 @@ pub fn upcoming_page(
         s.push_str(&line);
     }
     if more {
-        s.push_str(&format!("More: `/meetings list page:{}`", page + 1));
+        s.push_str(&format!(
+            "More: `/meetings list page:{}`",
+            page.saturating_add(1)
+        ));
     }
     s
 }
@@ -479,6 +482,17 @@ mod tests {
             lines[2].contains("· **now**") && !lines[2].contains("live"),
             "{page}"
         );
+    }
+
+    #[test]
+    fn the_last_page_number_there_is_points_to_no_page_beyond_it() {
+        let rows: Vec<_> = (0..11)
+            .map(|_| (meeting("Standup"), occurrence(OccurrenceStatus::Scheduled)))
+            .collect();
+        // `page + 1` overflowed here (a panic in debug builds).
+        let page = upcoming_page(&rows, &[], u32::MAX, 10);
+        assert!(page.contains(&format!("(page {})", u32::MAX)), "{page}");
+        assert!(page.ends_with(&format!("page:{}`", u32::MAX)), "{page}");
     }
 
     #[test]
