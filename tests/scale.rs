@@ -208,6 +208,11 @@ async fn three_processes_of_four_shards_answer_each_interaction_once_and_share_o
         0,
         "the three processes together kept under the global limit"
     );
+    assert_eq!(
+        sim.identifies().iter().filter(|i| i.token_accepted).count(),
+        12,
+        "no process ran a shard beyond its range"
+    );
     for p in [a, b, c] {
         p.shutdown().await.expect("clean shutdown");
     }
@@ -292,4 +297,72 @@ async fn a_process_whose_clock_is_5_minutes_off_schedules_on_the_databases_clock
         bot.shutdown().await.expect("clean shutdown");
         assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_started_together_identify_in_turn_within_max_concurrency() {
+    let Some((db_url, _schema)) = support::db::postgres_schema_via(None).await else {
+        return;
+    };
+    // max_concurrency 1 (every bot under 150,000 servers): all six shards are one bucket, so every IDENTIFY of
+    // the bot, whichever process sends it, must be five seconds after the one before.
+    let sim = discord_sim::Simulator::start(discord_sim::SimOptions {
+        bot_token: BOT_TOKEN.into(),
+        recommended_shards: 6,
+        max_concurrency: 1,
+        enforce_identify_spacing: true,
+        ..discord_sim::SimOptions::default()
+    })
+    .await;
+    let (a, b, c) = tokio::join!(
+        process(&sim, &db_url, "0-1/6", "off"),
+        process(&sim, &db_url, "2-3/6", "off"),
+        process(&sim, &db_url, "4-5/6", "off"),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while sim.identifies().iter().filter(|i| i.token_accepted).count() < 6 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every shard identified: {:?}",
+            sim.identifies()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Long enough for a shard beyond a process's range to show up too.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let mut identifies = sim.identifies();
+    identifies.sort_by_key(|i| i.at);
+    let shards: Vec<u64> = identifies
+        .iter()
+        .filter_map(|i| i.shard)
+        .map(|(s, n)| {
+            assert_eq!(n, 6);
+            s
+        })
+        .collect();
+    let mut sorted = shards.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        (0..6).collect::<Vec<_>>(),
+        "each shard identified once, by one process: {shards:?}"
+    );
+    // Every IDENTIFY ever sent counts, not only those of sessions still open.
+    for pair in identifies.windows(2) {
+        let gap = pair[1].at.duration_since(pair[0].at);
+        assert!(
+            gap >= Duration::from_secs(5),
+            "two IDENTIFYs {gap:?} apart in one bucket (max_concurrency 1): {:?} then {:?}; all: {:?}",
+            pair[0].shard,
+            pair[1].shard,
+            identifies
+                .iter()
+                .map(|i| (i.shard, i.at.duration_since(identifies[0].at)))
+                .collect::<Vec<_>>()
+        );
+    }
+    for p in [a, b, c] {
+        p.shutdown().await.expect("clean shutdown");
+    }
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
