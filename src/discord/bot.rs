@@ -418,7 +418,7 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
             };
             if let Some(turn) = turn {
                 let n = shard_range.end() - shard_range.start() + 1;
-                tokio::spawn(identify::hold_until_identified(turn, manager, n));
+                tokio::spawn(identify::hold_until_identified(turn, manager, n, stop));
             }
         }
         let started = if shard_range == (0..=total_shards - 1) {

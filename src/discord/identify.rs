@@ -56,12 +56,22 @@ pub(super) async fn take(
 }
 
 /// Holds `turn` until every one of the `shards` serenity runs is connected (READY), plus Discord's five seconds,
-/// or at most the bound; then gives it back.
+/// or at most the bound, or until the bot shuts down; then gives it back.
 pub(super) async fn hold_until_identified(
     turn: Turn,
     manager: Arc<serenity::ShardManager>,
     shards: u32,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    tokio::select! {
+        _ = wait_until_identified(&manager, shards) => {}
+        // Nothing more will identify: no reason to keep the others waiting.
+        _ = shutdown.wait_for(|s| *s) => {}
+    }
+    turn.release().await;
+}
+
+async fn wait_until_identified(manager: &serenity::ShardManager, shards: u32) {
     let bound = IDENTIFY_SPACING * shards + SLACK;
     let deadline = Instant::now() + bound;
     loop {
@@ -88,7 +98,6 @@ pub(super) async fn hold_until_identified(
     }
     // The last IDENTIFY went out before its READY: five seconds from now the bucket is free again.
     tokio::time::sleep(IDENTIFY_SPACING).await;
-    turn.release().await;
 }
 
 #[cfg(test)]
