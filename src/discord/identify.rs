@@ -6,6 +6,7 @@
 //! five seconds after the last of them is READY — or after a bound, should Discord never answer. Processes whose
 //! shards share no bucket (`max_concurrency` above the shard count) identify side by side.
 
+use crate::meeting::shards::identify_buckets;
 use crate::store::{Store, Turn};
 use poise::serenity_prelude as serenity;
 use std::ops::RangeInclusive;
@@ -21,15 +22,6 @@ const POLL: Duration = Duration::from_millis(250);
 /// (Discord down, a refused token): then the others may try.
 const SLACK: Duration = Duration::from_secs(30);
 
-/// The buckets the shards `shards` identify in.
-pub(super) fn buckets(shards: &RangeInclusive<u32>, max_concurrency: u64) -> Vec<i32> {
-    let mc = max_concurrency.clamp(1, i32::MAX as u64);
-    let mut b: Vec<i32> = shards.clone().map(|s| (u64::from(s) % mc) as i32).collect();
-    b.sort_unstable();
-    b.dedup();
-    b
-}
-
 /// Waits for this process's turn to identify `shards`; `None` (and a warning) when the database cannot say, so
 /// the bot still starts, as it would alone.
 pub(super) async fn take(
@@ -38,7 +30,11 @@ pub(super) async fn take(
     shards: &RangeInclusive<u32>,
     max_concurrency: u64,
 ) -> Option<Turn> {
-    let buckets = buckets(shards, max_concurrency);
+    let mc = u32::try_from(max_concurrency).unwrap_or(u32::MAX);
+    let buckets: Vec<i32> = identify_buckets(shards.clone(), mc)
+        .into_iter()
+        .map(|b| i32::try_from(b).unwrap_or(i32::MAX))
+        .collect();
     let started = Instant::now();
     match store
         .take_turn(&format!("identify:{bot}"), &buckets, POLL)
@@ -98,17 +94,4 @@ async fn wait_until_identified(manager: &serenity::ShardManager, shards: u32) {
     }
     // The last IDENTIFY went out before its READY: five seconds from now the bucket is free again.
     tokio::time::sleep(IDENTIFY_SPACING).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn buckets_are_the_shards_modulo_max_concurrency() {
-        assert_eq!(buckets(&(0..=3), 1), vec![0]);
-        assert_eq!(buckets(&(4..=7), 16), vec![4, 5, 6, 7]);
-        assert_eq!(buckets(&(6..=9), 4), vec![0, 1, 2, 3]);
-        assert_eq!(buckets(&(0..=0), 0), vec![0], "0 counts as 1");
-    }
 }
