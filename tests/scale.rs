@@ -6,6 +6,7 @@ mod support;
 use meetbot::discord::{BotHandle, StartOptions};
 use serde_json::json;
 use std::time::Duration;
+use support::fleet::{self, member};
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,56 +77,15 @@ async fn process(
     .expect("a process starts")
 }
 
-/// The id of the `k`th test server: on shard `k % 12` of 12.
-fn server(k: u64) -> u64 {
-    ((1_000_000 * 12 + k) << 22) | 5
-}
-
-/// `/meet` in server `k`'s channel by its host, inviting its Team.
-async fn meet_in(sim: &discord_sim::Simulator, k: u64) -> discord_sim::Interaction {
-    sim.invoke_command(
-        server(k),
-        server(k) + 1,
-        server(k) + 2,
-        "meet",
-        json!([
-            opt("topic", format!("Sync {k}")),
-            opt("invite", format!("<@&{}>", server(k) + 3))
-        ]),
-    )
-    .await
-    .expect("the server's shard is connected")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_of_four_shards_answer_each_interaction_once_and_share_one_pace() {
     let Some((db_url, _schema)) = support::db::postgres_schema_via(None).await else {
         return;
     };
-    let sim = discord_sim::Simulator::start(discord_sim::SimOptions {
-        bot_token: BOT_TOKEN.into(),
-        recommended_shards: 12,
-        max_concurrency: 16,
-        enforce_identify_spacing: true,
-        ..discord_sim::SimOptions::default()
-    })
-    .await;
+    let sim = fleet::simulator(12, 16).await;
     const SERVERS: u64 = 20;
     const TEAM: u64 = 10;
-    for k in 0..SERVERS {
-        let g = server(k);
-        sim.add_guild(g, &format!("Server {k}"), g + 2);
-        sim.add_text_channel(g, g + 1, "general");
-        sim.add_role(g, discord_sim::RoleSpec::new(g + 3, "Team", 0, 1));
-        sim.add_member(g, discord_sim::UserSpec::new(g + 2, "host"), &[]);
-        for j in 0..TEAM {
-            sim.add_member(
-                g,
-                discord_sim::UserSpec::new(g + 100 + j, &format!("member{j}")),
-                &[g + 3],
-            );
-        }
-    }
+    fleet::populate(&sim, SERVERS, TEAM);
     // Discord's own limit, for the bot token over all processes; each process is configured at the full pace.
     sim.enforce_global_rate(50);
     let (a, b, c) = tokio::join!(
@@ -135,23 +95,8 @@ async fn three_processes_of_four_shards_answer_each_interaction_once_and_share_o
     );
     assert_eq!(a.shards(), (0..=3, 12));
     assert_eq!(c.shards(), (8..=11, 12));
-    sim.wait_for_requests(
-        "PUT",
-        "/applications/*/commands",
-        1,
-        Duration::from_secs(30),
-    )
-    .await
-    .expect("commands registered");
     // serenity identifies a process's shards five seconds apart.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while sim.identifies().iter().filter(|i| i.token_accepted).count() < 12 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not every shard identified"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    fleet::registered_and_connected(&sim, 12).await;
     let shards: std::collections::BTreeSet<u64> = sim
         .identifies()
         .iter()
@@ -164,40 +109,20 @@ async fn three_processes_of_four_shards_answer_each_interaction_once_and_share_o
     assert_eq!(shards.len(), 12, "each of the 12 shards identified once");
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let calls: Vec<_> = futures::future::join_all((0..SERVERS).map(|k| meet_in(&sim, k))).await;
+    let calls: Vec<_> =
+        futures::future::join_all((0..SERVERS).map(|k| fleet::meet(&sim, k, vec![]))).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     for (k, i) in calls.iter().enumerate() {
-        loop {
-            let done = sim.interaction_responses(&i.token).iter().any(|r| {
-                r.body["content"].as_str().is_some_and(|c| {
-                    c.contains(&format!("Delivered personal links to {TEAM} of {TEAM}"))
-                })
-            });
-            if done {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "server {k}: no complete delivery: {:?}",
-                sim.interaction_responses(&i.token)
-                    .iter()
-                    .map(|r| r.body["content"].clone())
-                    .collect::<Vec<_>>()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let callbacks = sim
-            .interaction_responses(&i.token)
-            .iter()
-            .filter(|r| r.kind == discord_sim::ResponseKind::Callback)
-            .count();
-        assert_eq!(callbacks, 1, "server {k}: answered by exactly one process");
+        let complete = format!("Delivered personal links to {TEAM} of {TEAM}");
+        fleet::answered_once(&sim, k as u64, &i.token, deadline, |c| {
+            c.contains(&complete)
+        })
+        .await;
     }
     for k in 0..SERVERS {
         for j in 0..TEAM {
-            let user = server(k) + 100 + j;
             assert_eq!(
-                sim.dms_to(user).len(),
+                sim.dms_to(member(k, j)).len(),
                 1,
                 "server {k} member {j}: exactly one DM"
             );
@@ -207,6 +132,11 @@ async fn three_processes_of_four_shards_answer_each_interaction_once_and_share_o
         sim.count_429(),
         0,
         "the three processes together kept under the global limit"
+    );
+    assert_eq!(
+        sim.identifies().iter().filter(|i| i.token_accepted).count(),
+        12,
+        "no process ran a shard beyond its range"
     );
     for p in [a, b, c] {
         p.shutdown().await.expect("clean shutdown");
@@ -292,4 +222,57 @@ async fn a_process_whose_clock_is_5_minutes_off_schedules_on_the_databases_clock
         bot.shutdown().await.expect("clean shutdown");
         assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_started_together_identify_in_turn_within_max_concurrency() {
+    let Some((db_url, _schema)) = support::db::postgres_schema_via(None).await else {
+        return;
+    };
+    // max_concurrency 1 (every bot under 150,000 servers): all six shards are one bucket, so every IDENTIFY of
+    // the bot, whichever process sends it, must be five seconds after the one before.
+    let sim = fleet::simulator(6, 1).await;
+    let (a, b, c) = tokio::join!(
+        process(&sim, &db_url, "0-1/6", "off"),
+        process(&sim, &db_url, "2-3/6", "off"),
+        process(&sim, &db_url, "4-5/6", "off"),
+    );
+    fleet::wait_for_shards(&sim, 6, Duration::from_secs(90)).await;
+    // Long enough for a shard beyond a process's range to show up too.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let mut identifies = sim.identifies();
+    identifies.sort_by_key(|i| i.at);
+    let shards: Vec<u64> = identifies
+        .iter()
+        .filter_map(|i| i.shard)
+        .map(|(s, n)| {
+            assert_eq!(n, 6);
+            s
+        })
+        .collect();
+    let mut sorted = shards.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        (0..6).collect::<Vec<_>>(),
+        "each shard identified once, by one process: {shards:?}"
+    );
+    // Every IDENTIFY ever sent counts, not only those of sessions still open.
+    for pair in identifies.windows(2) {
+        let gap = pair[1].at.duration_since(pair[0].at);
+        assert!(
+            gap >= Duration::from_secs(5),
+            "two IDENTIFYs {gap:?} apart in one bucket (max_concurrency 1): {:?} then {:?}; all: {:?}",
+            pair[0].shard,
+            pair[1].shard,
+            identifies
+                .iter()
+                .map(|i| (i.shard, i.at.duration_since(identifies[0].at)))
+                .collect::<Vec<_>>()
+        );
+    }
+    for p in [a, b, c] {
+        p.shutdown().await.expect("clean shutdown");
+    }
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }

@@ -1,5 +1,5 @@
-//! What several processes on one database share: the database's clock, the REST budget, cooldowns and DM
-//! channels. Each "process" is a pool of its own on the same database.
+//! What several processes on one database share: the database's clock, the REST budget, cooldowns, DM channels and
+//! turns. Each "process" is a pool of its own on the same database.
 
 use chrono::{DateTime, Duration as Span, TimeZone, Utc};
 use meetbot::clock::{Clock, ManualClock, SharedClock};
@@ -516,4 +516,79 @@ async fn on_sqlite_the_budget_is_the_process_own_pace() {
     let second = budget.acquire().await;
     assert_eq!((first.shared_slot, second.shared_slot), (None, None));
     assert_eq!(second.at - first.at, Duration::from_millis(25));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Turns
+
+const POLL: Duration = Duration::from_millis(20);
+
+/// Whether `take` is still waiting after a while (it has not got its turn).
+async fn still_waiting<T>(take: &mut (impl std::future::Future<Output = T> + Unpin)) -> bool {
+    tokio::time::timeout(Duration::from_millis(300), take)
+        .await
+        .is_err()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_turn_is_held_by_one_process_at_a_time_and_given_back_on_release() {
+    let Some(db) = db::postgres_db().await else {
+        return;
+    };
+    let other = Store::open(&db.url).await.unwrap();
+    let first = db
+        .store
+        .take_turn("identify:bot", &[0], POLL)
+        .await
+        .unwrap();
+    let mut second = Box::pin(other.take_turn("identify:bot", &[0], POLL));
+    assert!(still_waiting(&mut second).await, "two holders of one slot");
+    // Another name, or another slot of the name, is not held up.
+    let unrelated = other.take_turn("identify:another-bot", &[0], POLL);
+    let unrelated = tokio::time::timeout(Duration::from_secs(5), unrelated).await;
+    assert!(matches!(unrelated, Ok(Ok(_))), "another name waited");
+    let slot1 = other.take_turn("identify:bot", &[1], POLL);
+    let slot1 = tokio::time::timeout(Duration::from_secs(5), slot1).await;
+    assert!(matches!(slot1, Ok(Ok(_))), "another slot waited");
+    first.release().await;
+    let second = tokio::time::timeout(Duration::from_secs(5), second).await;
+    assert!(
+        matches!(second, Ok(Ok(_))),
+        "the released turn was not taken"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_turn_is_all_slots_or_none_and_returns_when_its_holder_goes_away() {
+    let Some(db) = db::postgres_db().await else {
+        return;
+    };
+    let (b, c) = (
+        Store::open(&db.url).await.unwrap(),
+        Store::open(&db.url).await.unwrap(),
+    );
+    let holds_1 = db.store.take_turn("t", &[1], POLL).await.unwrap();
+    // Wants 0 and 1: gets neither while 1 is held, so 0 stays free for whoever wants only 0.
+    let mut both = Box::pin(b.take_turn("t", &[0, 1], POLL));
+    assert!(still_waiting(&mut both).await);
+    let only_0 = tokio::time::timeout(Duration::from_secs(5), c.take_turn("t", &[0], POLL)).await;
+    let only_0 = only_0
+        .expect("slot 0 was kept while waiting for 1")
+        .unwrap();
+    drop(only_0);
+    // A holder that goes away without releasing (its process died: the connection closes) frees its slots.
+    drop(holds_1);
+    let both = tokio::time::timeout(Duration::from_secs(5), both).await;
+    assert!(
+        matches!(both, Ok(Ok(_))),
+        "the dead holder's turn never came back"
+    );
+}
+
+#[tokio::test]
+async fn on_sqlite_every_turn_is_granted_at_once() {
+    let db = db::sqlite_db().await;
+    let _a = db.store.take_turn("t", &[0], POLL).await.unwrap();
+    let b = tokio::time::timeout(Duration::from_secs(1), db.store.take_turn("t", &[0], POLL));
+    assert!(matches!(b.await, Ok(Ok(_))));
 }

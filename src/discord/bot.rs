@@ -5,7 +5,7 @@ use super::executor::DiscordExecutor;
 use super::http::{Lane, Pacer, RestClient, RestError};
 use super::inflight::InFlight;
 use super::registration::{self, Synced};
-use super::{buttons, commands, Data, Error};
+use super::{buttons, commands, identify, Data, Error};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, RegisterOnStart};
 use crate::jitsi::Minter;
@@ -176,6 +176,11 @@ impl BotHandle {
         self.shards.clone()
     }
 
+    /// The name this process's scheduler holds job leases under.
+    pub fn scheduler_owner(&self) -> &str {
+        self.scheduler.owner()
+    }
+
     /// The database the bot uses.
     pub fn store(&self) -> &Store {
         &self.store
@@ -237,7 +242,7 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
             "fewer shards than Discord recommends; Discord refuses too few shards (close code 4011)"
         );
     }
-    // serenity identifies one shard every five seconds, within any max_concurrency Discord gives.
+    // serenity identifies this process's shards five seconds apart; across processes they take turns (identify.rs).
     tracing::info!(
         first = shards.start(),
         last = shards.end(),
@@ -284,6 +289,7 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
     let fetcher = crate::fetch::SafeFetcher::new(config.fetch.clone())
         .map_err(|e| BotError::Http(e.to_string()))?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut stop = shutdown_rx.clone();
     let inflight = Arc::new(InFlight::default());
     let config = Arc::new(config);
     let minter = Arc::new(minter);
@@ -438,12 +444,35 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
         shutdown_rx_for_latency,
     ));
     let shard_range = shards.clone();
+    // Processes sharing PostgreSQL identify in turn; on SQLite this process is the only one.
+    let identify_turn = (store.backend_name() == "postgres").then(|| {
+        (
+            store.clone(),
+            crate::store::bucket_for_token(token.expose()),
+            max_concurrency,
+        )
+    });
+    let manager = shard_manager.clone();
     let task = tokio::spawn(async move {
+        if let Some((store, bot, max_concurrency)) = identify_turn {
+            let turn = tokio::select! {
+                t = identify::take(&store, &bot, &shard_range, max_concurrency) => t,
+                // Stopped while waiting for the turn: nothing was started, nothing to stop.
+                _ = stop.wait_for(|s| *s) => return Ok(()),
+            };
+            if let Some(turn) = turn {
+                let n = shard_range.end() - shard_range.start() + 1;
+                tokio::spawn(identify::hold_until_identified(turn, manager, n, stop));
+            }
+        }
         let started = if shard_range == (0..=total_shards - 1) {
             client.start_shards(total_shards).await
         } else {
+            // serenity 0.12 takes the range's end as the last shard to run (`start_connection` boots
+            // `end - start + 1` shards), not one past it: `0..4` would run five shards, the fifth also run by the
+            // next process.
             client
-                .start_shard_range(*shard_range.start()..*shard_range.end() + 1, total_shards)
+                .start_shard_range(*shard_range.start()..*shard_range.end(), total_shards)
                 .await
         };
         started.map_err(|e| match e {

@@ -14,6 +14,7 @@ pub mod delivery;
 pub mod executor;
 pub mod guild;
 pub mod http;
+pub mod identify;
 pub mod inflight;
 pub mod limits;
 pub mod links;

@@ -129,9 +129,27 @@ pub fn identify_groups(shards: RangeInclusive<u32>, max_concurrency: u32) -> Vec
     groups
 }
 
+/// The buckets (`shard_id % max_concurrency`) the shards `shards` identify in, each once, in order: what a
+/// process must hold the turn for before its shards identify.
+pub fn identify_buckets(shards: RangeInclusive<u32>, max_concurrency: u32) -> Vec<u32> {
+    let mc = max_concurrency.max(1);
+    let mut buckets: Vec<u32> = shards.map(|s| s % mc).collect();
+    buckets.sort_unstable();
+    buckets.dedup();
+    buckets
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identify_buckets_are_the_shards_modulo_max_concurrency() {
+        assert_eq!(identify_buckets(0..=3, 1), vec![0]);
+        assert_eq!(identify_buckets(4..=7, 16), vec![4, 5, 6, 7]);
+        assert_eq!(identify_buckets(6..=9, 4), vec![0, 1, 2, 3]);
+        assert_eq!(identify_buckets(0..=0, 0), vec![0], "0 counts as 1");
+    }
 
     #[test]
     fn plans_read_auto_ranges_and_single_shards() {

@@ -1,7 +1,7 @@
 //! Persistence behind one interface: meetings, occurrences, due jobs, deliveries, per-server
 //! settings, the audit trail and the live state Jitsi reports, on SQLite (default) or PostgreSQL; and what
-//! several processes on one PostgreSQL share: one clock, one REST budget, cooldowns and DM channels. Knows nothing
-//! of Discord.
+//! several processes on one PostgreSQL share: one clock, one REST budget, cooldowns, DM channels, and turns that
+//! one process holds at a time. Knows nothing of Discord.
 //!
 //! Why one native pool per backend with unix seconds rather than sqlx's `Any` driver: `Any` has no
 //! chrono types, and sqlx's chrono feature is not enabled here. Storing instants as unix seconds
@@ -22,6 +22,7 @@ mod meetings;
 mod model;
 mod settings;
 mod tenants;
+pub mod turns;
 
 pub use budget::{bucket_for_token, BudgetOptions, GlobalBudget, Grant, LocalBudget};
 pub use clock::DbClock;
@@ -32,6 +33,7 @@ pub use model::*;
 pub use tenants::{
     KeyInstall, ServedPublicKey, SigningKeyRecord, TenantJitsi, TenantJitsiSummary, TenantKind,
 };
+pub use turns::Turn;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

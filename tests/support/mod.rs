@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod db;
+pub mod fleet;
 
 use chrono::{DateTime, TimeZone, Utc};
 use discord_sim::{Interaction, RoleSpec, SimOptions, Simulator, UserSpec, ADMINISTRATOR};
