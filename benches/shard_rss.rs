@@ -34,7 +34,7 @@ fn main() {
         let per_guild = (full.rss_kib.saturating_sub(one.rss_kib)) as f64 / (GUILDS - 1) as f64;
         println!(
             "one server: RSS {:.1} MiB (peak {:.1} MiB); {GUILDS} servers × {CHANNELS} channels × {ROLES} roles: \
-             RSS {:.1} MiB (peak {:.1} MiB), taken in in {:.1} s; {:.1} KiB per server",
+             RSS {:.1} MiB (peak {:.1} MiB), taken in {:.1} s; {:.1} KiB per server",
             mib(one.rss_kib),
             mib(one.peak_kib),
             mib(full.rss_kib),
