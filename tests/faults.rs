@@ -10,7 +10,7 @@ use meetbot::schedule::runner::jobs_for;
 use meetbot::store::{NewMeeting, Store};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 use support::*;
 
@@ -79,19 +79,7 @@ fn spawn_bot(sim: &Simulator, db_url: &str, dir: &std::path::Path) -> Child {
         concat!(env!("CARGO_MANIFEST_DIR"), "/config/meetbot.toml").into(),
     );
     env.insert("RUST_LOG".into(), "meetbot=info".into());
-    Command::new(env!("CARGO_BIN_EXE_meetbot"))
-        .arg("run")
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(dir.join("bot.log")).expect("log file"),
-        ))
-        .spawn()
-        .expect("start the meetbot binary")
+    spawn_meetbot(env, dir)
 }
 
 /// How many of the 60 hold at least one DM.

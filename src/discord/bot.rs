@@ -435,6 +435,7 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
 
     let http = build_http(&config, &token);
     let mut client = serenity::ClientBuilder::new_with_http(http, intents(&config))
+        .cache_settings(super::cache::settings())
         .framework(framework)
         .await
         .map_err(|e| BotError::Serenity(e.to_string()))?;
@@ -621,6 +622,8 @@ async fn on_event(
     fctx: poise::FrameworkContext<'_, Data, Error>,
     event: &serenity::FullEvent,
 ) -> Result<(), Error> {
+    // serenity has stored the event in its cache by now; keep only what meetbot reads of it.
+    super::cache::trim(&fctx.serenity_context.cache, event);
     match event {
         serenity::FullEvent::Ready { .. } | serenity::FullEvent::Resume { .. } => {
             fctx.user_data.readiness.set_gateway_connected(true);

@@ -8,6 +8,7 @@ pub mod announcement;
 pub mod audit;
 pub mod bot;
 pub mod buttons;
+pub mod cache;
 pub mod commands;
 pub mod custom_ids;
 pub mod delivery;

@@ -141,6 +141,25 @@ pub fn base_env(sim: &Simulator) -> HashMap<String, String> {
     .collect()
 }
 
+/// Starts the real `meetbot run` binary with exactly the environment `env` (and `PATH`), working in `dir`, its log in
+/// `dir/bot.log`.
+pub fn spawn_meetbot(env: HashMap<String, String>, dir: &std::path::Path) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    Command::new(env!("CARGO_BIN_EXE_meetbot"))
+        .arg("run")
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.join("bot.log")).expect("log file"),
+        ))
+        .spawn()
+        .expect("start the meetbot binary")
+}
+
 /// Loads the bot's configuration from an environment map, as `meetbot run` would from the process environment.
 pub fn config_from(env: &HashMap<String, String>) -> Config {
     let env = env.clone();
