@@ -484,3 +484,43 @@ async fn two_bots_on_one_database_move_the_event_once() {
     second.shutdown().await.unwrap();
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_commands_requests_and_dms_without_ids_or_tokens_in_labels() {
+    let h = start_live(|_| {}).await;
+    let i = h
+        .command(
+            BOB,
+            "meetings",
+            json!([{ "name": "list", "type": 1, "options": [] }]),
+        )
+        .await;
+    h.reply_containing(&i, "meetings").await;
+    let m = h
+        .meet(ALICE, json!([opt("invite", format!("<@{BOB}>"))]))
+        .await;
+    h.reply_containing(&m, "Delivered").await;
+    let addr = h.bot().http_addr().unwrap();
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let has = |needle: &str| {
+        assert!(
+            text.lines().any(|l| l.contains(needle)),
+            "no line with {needle:?} in\n{text}"
+        )
+    };
+    has(r#"meetbot_commands_total{command="meetings list",outcome="ok"}"#);
+    has(r#"meetbot_discord_requests_total{route="POST /channels/{id}/messages",status="2xx"}"#);
+    has(r#"meetbot_dms_total{outcome="delivered",reason="none"}"#);
+    has("meetbot_pacer_wait_seconds_count");
+    has(r#"meetbot_interaction_ack_seconds_count{kind="command"}"#);
+    for secret in [i.token.as_str(), m.token.as_str(), BOT_TOKEN] {
+        assert!(!text.contains(secret), "a token in the metrics");
+    }
+    assert!(!text.contains(&ALICE.to_string()) && !text.contains(&GUILD.to_string()));
+    h.finish().await;
+}
