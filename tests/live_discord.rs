@@ -121,6 +121,16 @@ fn post_edits(h: &Harness, occ: &Occurrence) -> Vec<discord_sim::RecordedRequest
     h.sim.requests_matching("PATCH", &path)
 }
 
+/// `/meetings list` as `user`.
+async fn meetings_list(h: &Harness, user: u64) -> discord_sim::Interaction {
+    h.command(
+        user,
+        "meetings",
+        json!([{ "name": "list", "type": 1, "options": [] }]),
+    )
+    .await
+}
+
 fn alice() -> User {
     User::member(ALICE.to_string(), "Typed Alice")
 }
@@ -363,13 +373,7 @@ async fn a_restart_mid_meeting_continues_and_meetings_list_shows_who_is_live() {
     embed_containing(&h, &occ, "2 in the call: @Alice and @Bob").await;
     assert_eq!(event_status(&h, &occ), 2);
 
-    let i = h
-        .command(
-            BOB,
-            "meetings",
-            json!([{ "name": "list", "type": 1, "options": [] }]),
-        )
-        .await;
+    let i = meetings_list(&h, BOB).await;
     let list = h.reply_containing(&i, "Across").await;
     assert!(list.contains("🟢 **live**, 2 in the call"), "{list}");
     h.finish().await;
@@ -482,5 +486,39 @@ async fn two_bots_on_one_database_move_the_event_once() {
         .collect();
     assert_eq!(moves, vec![2, 3], "each step sent once");
     second.shutdown().await.unwrap();
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_commands_requests_and_dms_without_ids_or_tokens_in_labels() {
+    let h = start_live(|_| {}).await;
+    let i = meetings_list(&h, BOB).await;
+    h.reply_containing(&i, "meetings").await;
+    let m = h
+        .meet(ALICE, json!([opt("invite", format!("<@{BOB}>"))]))
+        .await;
+    h.reply_containing(&m, "Delivered").await;
+    let addr = h.bot().http_addr().unwrap();
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let has = |needle: &str| {
+        assert!(
+            text.lines().any(|l| l.contains(needle)),
+            "no line with {needle:?} in\n{text}"
+        )
+    };
+    has(r#"meetbot_commands_total{command="meetings list",outcome="ok"}"#);
+    has(r#"meetbot_discord_requests_total{route="POST /channels/{id}/messages",status="2xx"}"#);
+    has(r#"meetbot_dms_total{outcome="delivered",reason="none"}"#);
+    has("meetbot_pacer_wait_seconds_count");
+    has(r#"meetbot_interaction_ack_seconds_count{kind="command"}"#);
+    for secret in [i.token.as_str(), m.token.as_str(), BOT_TOKEN] {
+        assert!(!text.contains(secret), "a token in the metrics");
+    }
+    assert!(!text.contains(&ALICE.to_string()) && !text.contains(&GUILD.to_string()));
     h.finish().await;
 }

@@ -505,16 +505,22 @@ pub async fn start_with(config: Config, opts: StartOptions) -> Result<BotHandle,
 /// kept for the process), never from input; anything else is `other`.
 fn command_label(qualified: &str) -> crate::metrics::CommandName {
     static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-    fn walk(cmd: &poise::Command<Data, Error>, out: &mut Vec<&'static str>) {
-        out.push(Box::leak(cmd.qualified_name.to_string().into_boxed_str()));
+    // poise fills in subcommands' qualified names only when the framework is built: join the names here.
+    fn walk(prefix: &str, cmd: &poise::Command<Data, Error>, out: &mut Vec<&'static str>) {
+        let name = if prefix.is_empty() {
+            cmd.name.to_string()
+        } else {
+            format!("{prefix} {}", cmd.name)
+        };
         for sub in &cmd.subcommands {
-            walk(sub, out);
+            walk(&name, sub, out);
         }
+        out.push(Box::leak(name.into_boxed_str()));
     }
     let names = NAMES.get_or_init(|| {
         let mut out = Vec::new();
         for cmd in commands::all() {
-            walk(&cmd, &mut out);
+            walk("", &cmd, &mut out);
         }
         out
     });
