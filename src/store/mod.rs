@@ -153,6 +153,9 @@ pub struct Store {
     /// meet in SQLite's busy handler, which sleeps in steps of up to 100 ms: a burst of Jitsi
     /// events would wait far longer than the writes take.
     pub(crate) sqlite_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Live-state events waiting for the next SQLite write turn (written together, see
+    /// [`Store::apply_live`]).
+    pub(crate) live_queue: std::sync::Arc<std::sync::Mutex<Vec<live::PendingLive>>>,
     /// The settings each server had when last read, for when the database cannot be read (fail closed: the file's
     /// defaults may be far more generous than the server's own settings).
     pub(crate) settings_seen:
@@ -219,6 +222,7 @@ impl Store {
         Ok(Store {
             backend,
             sqlite_writes: Default::default(),
+            live_queue: Default::default(),
             settings_seen: Default::default(),
         })
     }
