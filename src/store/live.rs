@@ -13,7 +13,7 @@ use super::meetings::{
 };
 use super::{
     opt_from_secs, to_secs, with_pool, Backend, LiveApplied, LiveRecord, LiveUpdate, LiveVisit,
-    Meeting, Occurrence, Store, StoreError,
+    Meeting, Occurrence, PendingLive, Store, StoreError,
 };
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -98,14 +98,6 @@ struct VisitRow {
     joined_at: Option<i64>,
     last_joined_at: Option<i64>,
     left_at: Option<i64>,
-}
-
-/// An event waiting for the next SQLite write turn, and where its outcome goes.
-#[derive(Debug)]
-pub(crate) struct PendingLive {
-    update: LiveUpdate,
-    received_at: DateTime<Utc>,
-    done: tokio::sync::oneshot::Sender<Result<LiveApplied, StoreError>>,
 }
 
 /// The queue of [`PendingLive`] events; a panic elsewhere leaves a plain list behind: go on.

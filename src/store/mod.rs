@@ -155,11 +155,20 @@ pub struct Store {
     pub(crate) sqlite_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Live-state events waiting for the next SQLite write turn (written together, see
     /// [`Store::apply_live`]).
-    pub(crate) live_queue: std::sync::Arc<std::sync::Mutex<Vec<live::PendingLive>>>,
+    pub(crate) live_queue: std::sync::Arc<std::sync::Mutex<Vec<PendingLive>>>,
     /// The settings each server had when last read, for when the database cannot be read (fail closed: the file's
     /// defaults may be far more generous than the server's own settings).
     pub(crate) settings_seen:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, Vec<Setting>>>>,
+}
+
+/// A live-state event waiting for the next SQLite write turn (see `Store::apply_live`), and
+/// where its outcome goes.
+#[derive(Debug)]
+pub(crate) struct PendingLive {
+    pub(crate) update: LiveUpdate,
+    pub(crate) received_at: DateTime<Utc>,
+    pub(crate) done: tokio::sync::oneshot::Sender<Result<LiveApplied, StoreError>>,
 }
 
 /// Runs the same body against whichever pool the store holds; the body is compiled once per
