@@ -33,6 +33,7 @@ on_both_backends!(
     events_land_in_the_store_and_the_view_follows_them,
     duplicated_and_reordered_events_end_in_the_ordered_state,
     two_pools_applying_one_meetings_events_interleaved_converge,
+    a_burst_of_concurrent_events_is_applied_once_each_and_converges,
     a_lost_destroyed_and_a_prosody_crash_still_end_the_meeting,
     a_refused_join_creates_and_destroys_a_room_without_making_it_live,
     refused_requests_change_nothing,
@@ -337,6 +338,62 @@ async fn two_pools_applying_one_meetings_events_interleaved_converge(db: &TestDb
         );
     }
     second.close().await;
+}
+
+/// Many events at once, as a busy Jitsi sends them: on SQLite they are written in shared
+/// transactions (group commit), which must neither lose one nor apply a keyed one twice, even
+/// when both deliveries of a key land in the same batch.
+async fn a_burst_of_concurrent_events_is_applied_once_each_and_converges(db: &TestDb) {
+    let reference = create(&db.store, "m-burst-ref", "burst-ref").await;
+    for u in story_updates(reference.id) {
+        db.store.apply_live(&u, t0()).await.unwrap();
+    }
+    let expected = shape(record(&db.store, &reference).await);
+    let mut occurrences = Vec::new();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let occ = create(&db.store, &format!("m-burst-{i}"), &format!("burst-{i}")).await;
+        for (n, mut u) in story_updates(occ.id).into_iter().enumerate() {
+            // Half the rooms' events carry a JaaS key and are delivered twice at once.
+            let copies = if i % 2 == 0 {
+                u.idempotency_key = Some(format!("burst-{i}-{n}"));
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                let (store, u) = (db.store.clone(), u.clone());
+                tasks.push(tokio::spawn(async move {
+                    (
+                        u.idempotency_key.clone(),
+                        store.apply_live(&u, t0()).await.unwrap(),
+                    )
+                }));
+            }
+        }
+        occurrences.push(occ);
+    }
+    let mut applied_per_key = std::collections::HashMap::<String, (u32, u32)>::new();
+    for t in tasks {
+        let (key, outcome) = t.await.unwrap();
+        match key {
+            Some(k) => {
+                let e = applied_per_key.entry(k).or_default();
+                match outcome {
+                    LiveApplied::Applied => e.0 += 1,
+                    LiveApplied::Duplicate => e.1 += 1,
+                }
+            }
+            None => assert_eq!(outcome, LiveApplied::Applied),
+        }
+    }
+    assert!(!applied_per_key.is_empty());
+    for (k, counts) in &applied_per_key {
+        assert_eq!(*counts, (1, 1), "{k}: (applied, duplicate)");
+    }
+    for occ in &occurrences {
+        assert_eq!(shape(record(&db.store, occ).await), expected, "{}", occ.id);
+    }
 }
 
 async fn a_lost_destroyed_and_a_prosody_crash_still_end_the_meeting(db: &TestDb) {

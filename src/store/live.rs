@@ -7,10 +7,13 @@
 //! Everything derived (who is in, the peak, person-minutes) is computed from the rows by
 //! `meeting::live`, never stored as a counter that reordering could corrupt.
 
-use super::meetings::{OccurrenceRow, OCCURRENCE_COLUMNS};
+use super::meetings::{
+    pairs_from_rows, read_pairs, OccurrenceRow, MEETING_COLUMNS, OCCURRENCE_COLUMNS,
+    OCCURRENCE_COLUMNS_AS,
+};
 use super::{
     opt_from_secs, to_secs, with_pool, Backend, LiveApplied, LiveRecord, LiveUpdate, LiveVisit,
-    Meeting, Occurrence, Store, StoreError,
+    Meeting, Occurrence, PendingLive, Store, StoreError,
 };
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -97,6 +100,13 @@ struct VisitRow {
     left_at: Option<i64>,
 }
 
+/// The queue of [`PendingLive`] events; a panic elsewhere leaves a plain list behind: go on.
+fn lock_queue(
+    queue: &std::sync::Mutex<Vec<PendingLive>>,
+) -> std::sync::MutexGuard<'_, Vec<PendingLive>> {
+    queue.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Which live occurrences a read selects; the text is a fixed constant, never input.
 const BY_ID: &str = "occurrence_id = $1";
 const UNSETTLED: &str = "completed_at IS NULL AND last_event_at >= $1";
@@ -121,26 +131,23 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(Meeting, Occurrence)>, StoreError> {
-        let ids: Vec<(i64,)> = with_pool!(self, |pool| sqlx::query_as(
-            "SELECT o.id FROM occurrences o JOIN meetings m ON m.id = o.meeting_id \
+        // One round trip: this runs before every event's answer.
+        let sql = format!(
+            "SELECT {MEETING_COLUMNS}, {OCCURRENCE_COLUMNS_AS} FROM occurrences o \
+             JOIN meetings m ON m.id = o.meeting_id \
              WHERE m.room = $1 AND m.status <> 'cancelled' AND o.status <> 'cancelled' \
              AND o.starts_at <= $3 AND o.ends_at >= $2 ORDER BY o.starts_at, o.id LIMIT 20"
-        )
-        .bind(room)
-        .bind(to_secs(from))
-        .bind(to_secs(to))
-        .fetch_all(pool)
-        .await?);
-        let mut out = Vec::with_capacity(ids.len());
-        for (id,) in ids {
-            let Some(occurrence) = self.occurrence(id).await? else {
-                continue;
-            };
-            if let Some(meeting) = self.meeting(&occurrence.meeting_id).await? {
-                out.push((meeting, occurrence));
-            }
-        }
-        Ok(out)
+        );
+        let rows = with_pool!(self, |pool| {
+            let rows = sqlx::query(&sql)
+                .bind(room)
+                .bind(to_secs(from))
+                .bind(to_secs(to))
+                .fetch_all(pool)
+                .await?;
+            read_pairs(&rows)?
+        });
+        pairs_from_rows(rows)
     }
 
     /// Whether any meeting (of any status) uses `room`: tells an unknown room from a known
@@ -155,83 +162,169 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// Merges one event's facts into its occurrence's live state, all or nothing. With an
-    /// idempotency key seen before (within a week) nothing is done and `Duplicate` returned.
+    /// Merges one event's facts into its occurrence's live state, all or nothing, and durably
+    /// (committed) before it returns. With an idempotency key seen before (within a week)
+    /// nothing is done and `Duplicate` returned.
+    ///
+    /// On SQLite, events that arrive while another batch is being written are written together
+    /// in the next transaction (group commit): one commit, so one sync of the log, for the lot,
+    /// where one transaction each would queue every event behind the others' syncs.
     pub async fn apply_live(
         &self,
         update: &LiveUpdate,
         received_at: DateTime<Utc>,
     ) -> Result<LiveApplied, StoreError> {
-        // Rows are written in key order so that two transactions touching the same rows take
-        // their locks in the same order (PostgreSQL would otherwise be free to deadlock them).
-        let mut rooms: Vec<_> = update.rooms.iter().collect();
-        rooms.sort_by(|a, b| (&a.scope, &a.session).cmp(&(&b.scope, &b.session)));
-        let mut visits: Vec<_> = update.visits.iter().collect();
-        visits.sort_by(|a, b| {
-            (&a.scope, &a.occupant, &a.visit).cmp(&(&b.scope, &b.occupant, &b.visit))
+        match self.backend {
+            // PostgreSQL takes concurrent transactions (and groups their log flushes itself).
+            Backend::Postgres(_) => self.apply_live_one(update, received_at).await,
+            Backend::Sqlite(_) => self.apply_live_grouped(update.clone(), received_at).await,
+        }
+    }
+
+    async fn apply_live_one(
+        &self,
+        update: &LiveUpdate,
+        received_at: DateTime<Utc>,
+    ) -> Result<LiveApplied, StoreError> {
+        let mut applied = self.apply_live_tx(&[(update, received_at)]).await?;
+        Ok(applied.pop().unwrap_or(LiveApplied::Duplicate))
+    }
+
+    /// Queues `update` for the next batch; whoever gets the write turn writes everything queued.
+    async fn apply_live_grouped(
+        &self,
+        update: LiveUpdate,
+        received_at: DateTime<Utc>,
+    ) -> Result<LiveApplied, StoreError> {
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        lock_queue(&self.live_queue).push(PendingLive {
+            update,
+            received_at,
+            done,
         });
+        let turn = self.sqlite_writes.clone().lock_owned().await;
+        let batch = std::mem::take(&mut *lock_queue(&self.live_queue));
+        if batch.is_empty() {
+            // An earlier turn took this event along; its outcome is (about to be) sent.
+            drop(turn);
+        } else {
+            let store = self.clone();
+            // A task of its own, holding the turn: a caller that stops waiting (its answer timed
+            // out) must not abandon the other events of the batch half written.
+            tokio::spawn(async move {
+                store.write_live_batch(batch).await;
+                drop(turn);
+            });
+        }
+        outcome
+            .await
+            .unwrap_or(Err(StoreError::Unavailable(sqlx::Error::WorkerCrashed)))
+    }
+
+    /// Writes a batch in one transaction; if that fails, each event alone, so that one bad
+    /// event does not fail the others.
+    async fn write_live_batch(&self, batch: Vec<PendingLive>) {
+        let together = {
+            let items: Vec<_> = batch.iter().map(|p| (&p.update, p.received_at)).collect();
+            self.apply_live_tx(&items).await
+        };
+        match together {
+            Ok(results) => {
+                for (p, r) in batch.into_iter().zip(results) {
+                    let _ = p.done.send(Ok(r));
+                }
+            }
+            Err(e) if batch.len() == 1 => {
+                if let Some(p) = batch.into_iter().next() {
+                    let _ = p.done.send(Err(e));
+                }
+            }
+            Err(_) => {
+                for p in batch {
+                    let r = self.apply_live_one(&p.update, p.received_at).await;
+                    let _ = p.done.send(r);
+                }
+            }
+        }
+    }
+
+    /// Applies `items` in one transaction, in order; one outcome each.
+    async fn apply_live_tx(
+        &self,
+        items: &[(&LiveUpdate, DateTime<Utc>)],
+    ) -> Result<Vec<LiveApplied>, StoreError> {
         let (occurrence_sql, room_sql, visit_sql) = (
             occurrence_upsert_sql(),
             room_upsert_sql(),
             visit_upsert_sql(),
         );
-        let _queued = match self.backend {
-            Backend::Sqlite(_) => Some(self.sqlite_writes.lock().await),
-            Backend::Postgres(_) => None,
-        };
+        let mut outcomes = Vec::with_capacity(items.len());
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            if let Some(key) = &update.idempotency_key {
-                // First statement of the transaction, so a concurrent delivery of the same key
-                // waits on it and then finds it, rather than applying it a second time.
-                let fresh = sqlx::query(
-                    "INSERT INTO jaas_deliveries (idempotency_key, received_at) VALUES ($1, $2) \
-                     ON CONFLICT (idempotency_key) DO NOTHING",
-                )
-                .bind(key)
-                .bind(to_secs(received_at))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if fresh == 0 {
-                    tx.rollback().await?;
-                    return Ok(LiveApplied::Duplicate);
+            for (update, received_at) in items {
+                if let Some(key) = &update.idempotency_key {
+                    // First statement for the event, so a concurrent delivery of the same key
+                    // waits on it and then finds it, rather than applying it a second time (and
+                    // a repeat within one batch finds the first).
+                    let fresh = sqlx::query(
+                        "INSERT INTO jaas_deliveries (idempotency_key, received_at) VALUES ($1, $2) \
+                         ON CONFLICT (idempotency_key) DO NOTHING",
+                    )
+                    .bind(key)
+                    .bind(to_secs(*received_at))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if fresh == 0 {
+                        outcomes.push(LiveApplied::Duplicate);
+                        continue;
+                    }
+                    sqlx::query("DELETE FROM jaas_deliveries WHERE received_at < $1")
+                        .bind(to_secs(*received_at - JAAS_KEY_RETENTION))
+                        .execute(&mut *tx)
+                        .await?;
                 }
-                sqlx::query("DELETE FROM jaas_deliveries WHERE received_at < $1")
-                    .bind(to_secs(received_at - JAAS_KEY_RETENTION))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            sqlx::query(&occurrence_sql)
-                .bind(update.occurrence_id)
-                .bind(to_secs(update.at))
-                .execute(&mut *tx)
-                .await?;
-            for room in rooms {
-                sqlx::query(&room_sql)
+                // Rows are written in key order so that two transactions touching the same rows
+                // take their locks in the same order (PostgreSQL would otherwise be free to
+                // deadlock them).
+                let mut rooms: Vec<_> = update.rooms.iter().collect();
+                rooms.sort_by(|a, b| (&a.scope, &a.session).cmp(&(&b.scope, &b.session)));
+                let mut visits: Vec<_> = update.visits.iter().collect();
+                visits.sort_by(|a, b| {
+                    (&a.scope, &a.occupant, &a.visit).cmp(&(&b.scope, &b.occupant, &b.visit))
+                });
+                sqlx::query(&occurrence_sql)
                     .bind(update.occurrence_id)
-                    .bind(&room.scope)
-                    .bind(&room.session)
-                    .bind(room.created_at.map(to_secs))
-                    .bind(room.destroyed_at.map(to_secs))
+                    .bind(to_secs(update.at))
                     .execute(&mut *tx)
                     .await?;
-            }
-            for visit in visits {
-                sqlx::query(&visit_sql)
-                    .bind(update.occurrence_id)
-                    .bind(&visit.scope)
-                    .bind(&visit.occupant)
-                    .bind(&visit.visit)
-                    .bind(visit.user_id.as_deref())
-                    .bind(visit.joined_at.map(to_secs))
-                    .bind(visit.left_at.map(to_secs))
-                    .execute(&mut *tx)
-                    .await?;
+                for room in rooms {
+                    sqlx::query(&room_sql)
+                        .bind(update.occurrence_id)
+                        .bind(&room.scope)
+                        .bind(&room.session)
+                        .bind(room.created_at.map(to_secs))
+                        .bind(room.destroyed_at.map(to_secs))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for visit in visits {
+                    sqlx::query(&visit_sql)
+                        .bind(update.occurrence_id)
+                        .bind(&visit.scope)
+                        .bind(&visit.occupant)
+                        .bind(&visit.visit)
+                        .bind(visit.user_id.as_deref())
+                        .bind(visit.joined_at.map(to_secs))
+                        .bind(visit.left_at.map(to_secs))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                outcomes.push(LiveApplied::Applied);
             }
             tx.commit().await?;
         });
-        Ok(LiveApplied::Applied)
+        Ok(outcomes)
     }
 
     /// Everything stored about one occurrence's live state; `None` when Jitsi never reported on

@@ -31,7 +31,7 @@ macro_rules! insert_occurrence {
 }
 
 #[derive(sqlx::FromRow)]
-struct MeetingRow {
+pub(super) struct MeetingRow {
     id: String,
     guild_id: i64,
     channel_id: i64,
@@ -52,7 +52,7 @@ struct MeetingRow {
     discord_event: bool,
 }
 
-const MEETING_COLUMNS: &str = "m.id, m.guild_id, m.channel_id, m.host_id, m.topic, m.room, \
+pub(super) const MEETING_COLUMNS: &str = "m.id, m.guild_id, m.channel_id, m.host_id, m.topic, m.room, \
      m.created_at, m.starts_at, m.duration_minutes, m.timezone, m.repeat_rule, m.repeat_until, m.remind_minutes, \
      m.invitee_user_ids, m.invitee_role_ids, m.private, m.status, m.discord_event";
 
@@ -394,13 +394,9 @@ impl Store {
              JOIN meetings m ON m.id = o.meeting_id \
              WHERE m.guild_id = $1 AND m.status = 'active' \
              AND o.status IN ('scheduled', 'started') AND o.ends_at > $2 \
-             ORDER BY o.starts_at, o.id LIMIT $3 OFFSET $4",
-            OCCURRENCE_COLUMNS_AS = "o.id AS o_id, o.meeting_id AS o_meeting_id, \
-             o.starts_at AS o_starts_at, o.ends_at AS o_ends_at, o.status AS o_status, \
-             o.announcement_message_id AS o_announcement_message_id, \
-             o.discord_event_id AS o_discord_event_id, o.reminded_at AS o_reminded_at"
+             ORDER BY o.starts_at, o.id LIMIT $3 OFFSET $4"
         );
-        let rows: Vec<(MeetingRow, PrefixedOccurrenceRow)> = with_pool!(self, |pool| {
+        let rows = with_pool!(self, |pool| {
             let rows = sqlx::query(&sql)
                 .bind(id_to_db(guild_id))
                 .bind(to_secs(now))
@@ -408,13 +404,9 @@ impl Store {
                 .bind(i64::from(offset))
                 .fetch_all(pool)
                 .await?;
-            rows.iter()
-                .map(|r| Ok((sqlx::FromRow::from_row(r)?, sqlx::FromRow::from_row(r)?)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()?
+            read_pairs(&rows)?
         });
-        rows.into_iter()
-            .map(|(m, o)| Ok((Meeting::try_from(m)?, Occurrence::try_from(o.into_plain())?)))
-            .collect()
+        pairs_from_rows(rows)
     }
 
     /// Active meetings of a server whose id starts with, or whose topic contains, `query`
@@ -586,9 +578,39 @@ impl Store {
     }
 }
 
+/// An occurrence's columns under `o_`-prefixed names, beside [`MEETING_COLUMNS`] in a join of
+/// `occurrences o` with `meetings m`; such rows are read by [`read_pairs`].
+pub(super) const OCCURRENCE_COLUMNS_AS: &str = "o.id AS o_id, o.meeting_id AS o_meeting_id, \
+     o.starts_at AS o_starts_at, o.ends_at AS o_ends_at, o.status AS o_status, \
+     o.announcement_message_id AS o_announcement_message_id, \
+     o.discord_event_id AS o_discord_event_id, o.reminded_at AS o_reminded_at";
+
+/// The raw halves of joined rows selecting `{MEETING_COLUMNS}, {OCCURRENCE_COLUMNS_AS}`, on
+/// either backend.
+pub(super) fn read_pairs<'r, R: sqlx::Row>(
+    rows: &'r [R],
+) -> Result<Vec<(MeetingRow, PrefixedOccurrenceRow)>, sqlx::Error>
+where
+    MeetingRow: sqlx::FromRow<'r, R>,
+    PrefixedOccurrenceRow: sqlx::FromRow<'r, R>,
+{
+    rows.iter()
+        .map(|r| Ok((sqlx::FromRow::from_row(r)?, sqlx::FromRow::from_row(r)?)))
+        .collect()
+}
+
+/// The meetings and occurrences of [`read_pairs`]'s rows.
+pub(super) fn pairs_from_rows(
+    rows: Vec<(MeetingRow, PrefixedOccurrenceRow)>,
+) -> Result<Vec<(Meeting, Occurrence)>, StoreError> {
+    rows.into_iter()
+        .map(|(m, o)| Ok((Meeting::try_from(m)?, Occurrence::try_from(o.into_plain())?)))
+        .collect()
+}
+
 /// The occurrence half of a joined row, read under `o_`-prefixed names.
 #[derive(sqlx::FromRow)]
-struct PrefixedOccurrenceRow {
+pub(super) struct PrefixedOccurrenceRow {
     o_id: i64,
     o_meeting_id: String,
     o_starts_at: i64,

@@ -155,10 +155,22 @@ pub struct Store {
     /// meet in SQLite's busy handler, which sleeps in steps of up to 100 ms: a burst of Jitsi
     /// events would wait far longer than the writes take.
     pub(crate) sqlite_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Live-state events waiting for the next SQLite write turn (written together, see
+    /// [`Store::apply_live`]).
+    pub(crate) live_queue: std::sync::Arc<std::sync::Mutex<Vec<PendingLive>>>,
     /// The settings each server had when last read, for when the database cannot be read (fail closed: the file's
     /// defaults may be far more generous than the server's own settings).
     pub(crate) settings_seen:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, Vec<Setting>>>>,
+}
+
+/// A live-state event waiting for the next SQLite write turn (see `Store::apply_live`), and
+/// where its outcome goes.
+#[derive(Debug)]
+pub(crate) struct PendingLive {
+    pub(crate) update: LiveUpdate,
+    pub(crate) received_at: DateTime<Utc>,
+    pub(crate) done: tokio::sync::oneshot::Sender<Result<LiveApplied, StoreError>>,
 }
 
 /// Runs the same body against whichever pool the store holds; the body is compiled once per
@@ -221,6 +233,7 @@ impl Store {
         Ok(Store {
             backend,
             sqlite_writes: Default::default(),
+            live_queue: Default::default(),
             settings_seen: Default::default(),
         })
     }
