@@ -28,6 +28,7 @@ on_both_backends!(
     release_hands_the_job_back_at_once,
     claim_delivery_succeeds_once_per_user_and_scope,
     settings_set_returns_the_old_value,
+    concurrent_read_then_write_changes_all_succeed,
     audit_lists_newest_first_limited_and_by_meeting,
     cancel_meeting_cancels_unstarted_occurrences_and_drops_their_jobs,
     cancel_occurrence_cancels_only_that_occurrence,
@@ -344,6 +345,41 @@ async fn claim_delivery_succeeds_once_per_user_and_scope(db: &TestDb) {
         s.deliveries(&per_meeting).await.unwrap()[0].status,
         DeliveryStatus::Pending
     );
+}
+
+/// Read-then-write transactions racing each other (a setting's old value read before it is replaced) all succeed:
+/// on SQLite a deferred transaction whose snapshot went stale failed at once with SQLITE_BUSY_SNAPSHOT, which the
+/// bot reports as "database unavailable" although nothing was down.
+async fn concurrent_read_then_write_changes_all_succeed(db: &TestDb) {
+    let s = &db.store;
+    let mut tasks = Vec::new();
+    for t in 0..8_u64 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            for i in 0..25_u64 {
+                let key = format!("k{}", i % 3);
+                if let Err(e) = s
+                    .set_setting(GUILD, &key, &serde_json::json!(t * 100 + i), t, now())
+                    .await
+                {
+                    failures.push(e.to_string());
+                }
+            }
+            failures
+        }));
+    }
+    let mut failures = Vec::new();
+    for t in tasks {
+        failures.extend(t.await.unwrap());
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 200 changes failed: {:?}",
+        failures.len(),
+        failures.first()
+    );
+    assert_eq!(s.settings(GUILD).await.unwrap().len(), 3);
 }
 
 async fn settings_set_returns_the_old_value(db: &TestDb) {

@@ -11,6 +11,7 @@ use super::meetings::{
     pairs_from_rows, read_pairs, OccurrenceRow, MEETING_COLUMNS, OCCURRENCE_COLUMNS,
     OCCURRENCE_COLUMNS_AS,
 };
+use super::BeginWrite;
 use super::{
     opt_from_secs, to_secs, with_pool, Backend, LiveApplied, LiveRecord, LiveUpdate, LiveVisit,
     Meeting, Occurrence, PendingLive, Store, StoreError,
@@ -260,7 +261,7 @@ impl Store {
         );
         let mut outcomes = Vec::with_capacity(items.len());
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for (update, received_at) in items {
                 if let Some(key) = &update.idempotency_key {
                     // First statement for the event, so a concurrent delivery of the same key

@@ -1,5 +1,6 @@
 //! Meetings and their occurrences.
 
+use super::BeginWrite;
 use super::{
     from_secs, id_from_db, id_to_db, opt_from_secs, to_secs, with_pool, FutureCaps, FutureCounts,
     Meeting, NewJob, NewMeeting, Occurrence, OccurrenceStatus, Store, StoreError,
@@ -229,7 +230,7 @@ impl Store {
             future_count("$2", None, "$17"),
         );
         let occurrence_id: Option<i64> = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             if postgres && caps.is_some() {
                 // Serialises scheduling per server until commit; each statement after it sees the last one's rows.
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -296,7 +297,7 @@ impl Store {
         jobs: &[NewJob],
     ) -> Result<Option<Occurrence>, StoreError> {
         let id: Option<i64> = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             // One INSERT that checks the meeting is active and skips an existing start: a
             // SELECT first would let two racing schedulers both pass it (the loser then failing
             // on the UNIQUE key), and on SQLite a read before the write makes the transaction
@@ -443,7 +444,7 @@ impl Store {
     /// active (already cancelled, ended or unknown).
     pub async fn cancel_meeting(&self, meeting_id: &str) -> Result<u64, StoreError> {
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let updated = sqlx::query(
                 "UPDATE meetings SET status = 'cancelled' WHERE id = $1 AND status = 'active'",
             )
@@ -478,7 +479,7 @@ impl Store {
     /// was not scheduled.
     pub async fn cancel_occurrence(&self, occurrence_id: i64) -> Result<bool, StoreError> {
         with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let n = sqlx::query(
                 "UPDATE occurrences SET status = 'cancelled' WHERE id = $1 AND status = 'scheduled'",
             )

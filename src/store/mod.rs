@@ -185,6 +185,41 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// Opens a transaction that is going to write.
+///
+/// SQLite's default `BEGIN` (DEFERRED) takes the write lock only at the first write. When another connection has
+/// committed since this transaction's first read, that upgrade fails at once with SQLITE_BUSY_SNAPSHOT, without
+/// waiting out the busy timeout — under load a read-then-write (a setting's old value, a cap counted before the
+/// insert) then reported "database unavailable" for no outage at all. `BEGIN IMMEDIATE` takes the write lock up
+/// front, so the transaction waits its turn like any single write. PostgreSQL needs nothing of the kind.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>>
+           + Send;
+}
+
+impl BeginWrite for sqlx::SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>>
+           + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for sqlx::PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>>
+           + Send {
+        self.begin()
+    }
+}
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 

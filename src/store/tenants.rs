@@ -1,6 +1,7 @@
 //! Servers' own Jitsi setups, meetbot's signing keys per server, and the master-key canary. Secrets are
 //! stored only sealed (src/seal.rs); this layer stores and returns the sealed text and never opens it.
 
+use super::BeginWrite;
 use super::{
     from_secs, id_from_db, id_to_db, opt_from_secs, to_secs, with_pool, Store, StoreError,
 };
@@ -276,7 +277,7 @@ impl Store {
     ) -> Result<Option<TenantJitsi>, StoreError> {
         let select = format!("SELECT {TENANT_COLUMNS} FROM tenant_jitsi WHERE guild_id = $1");
         let old: Option<TenantRow> = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let old: Option<TenantRow> = sqlx::query_as(&select)
                 .bind(id_to_db(setup.guild_id))
                 .fetch_optional(&mut *tx)
@@ -334,7 +335,7 @@ impl Store {
         let delete =
             format!("DELETE FROM tenant_jitsi WHERE guild_id = $1 RETURNING {TENANT_COLUMNS}");
         let old: Option<TenantRow> = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             // Writing first takes SQLite's write lock before anything is read, so two resets queue
             // instead of failing on a stale snapshot.
             sqlx::query(RETIRE_CURRENT)
@@ -440,7 +441,7 @@ impl Store {
         let guild = id_to_db(key.guild_id);
         let outcome: Result<Option<String>, sqlx::Error> = with_pool!(self, |pool| {
             async {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_write().await?;
                 let retired = if let Some(generation) = replaces {
                     // Writing first: see reset_tenant_jitsi. Only the generation the caller saw as current
                     // is retired, so a rotation that raced another one changes nothing.
