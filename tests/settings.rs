@@ -399,17 +399,9 @@ async fn scheduled_meetings_follow_the_servers_channel_window_and_zone() {
         .await;
     let link = h.reply_containing(&i, "Your personal link").await;
     assert_eq!(verified_claims(&link, h.now())["moderator"], true);
-    let posted: Vec<String> = h
-        .channel_texts(EVENTS_CHANNEL)
-        .iter()
-        .filter_map(|m| m["content"].as_str().map(str::to_string))
-        .collect();
-    assert!(
-        posted.iter().any(|t| t.contains(&format!(
-            "issued a moderator link to <@{ALICE}> via /meetings link"
-        ))),
-        "{posted:#?}"
-    );
+    let line = format!("issued a moderator link to <@{ALICE}> via /meetings link");
+    let posted = h.channel_texts_once(EVENTS_CHANNEL, &line).await;
+    assert!(posted.iter().any(|t| t.contains(&line)), "{posted:#?}");
     assert!(posted.iter().all(|t| !t.contains("jwt")), "{posted:#?}");
     h.finish().await;
 }

@@ -478,6 +478,23 @@ impl Harness {
         self.sim.channel_messages(channel)
     }
 
+    /// The texts posted in a channel once one contains `needle`; audit lines go out in the background after the
+    /// answer, so a test waits for them (10 s at most) instead of looking right after the reply.
+    pub async fn channel_texts_once(&self, channel: u64, needle: &str) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let texts: Vec<String> = self
+                .channel_texts(channel)
+                .iter()
+                .filter_map(|m| m["content"].as_str().map(str::to_string))
+                .collect();
+            if texts.iter().any(|t| t.contains(needle)) || tokio::time::Instant::now() >= deadline {
+                return texts;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Shuts the bot down and checks the simulator saw nothing malformed.
     pub async fn finish(mut self) {
         if let Some(bot) = self.bot.take() {
