@@ -1,6 +1,8 @@
 //! Per-server settings: a JSON value per (server, key).
 
-use super::{from_secs, id_from_db, id_to_db, to_secs, with_pool, Setting, Store, StoreError};
+use super::{
+    from_secs, id_from_db, id_to_db, to_secs, with_pool, BeginWrite, Setting, Store, StoreError,
+};
 use chrono::{DateTime, Utc};
 
 #[derive(sqlx::FromRow)]
@@ -26,7 +28,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<serde_json::Value>, StoreError> {
         let old: Option<(String,)> = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let old: Option<(String,)> =
                 sqlx::query_as("SELECT value FROM guild_settings WHERE guild_id = $1 AND key = $2")
                     .bind(id_to_db(guild_id))
