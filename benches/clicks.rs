@@ -22,16 +22,7 @@ const CLICKER_FIRST: u64 = 320_000_000_000_000_000;
 const DEADLINE: Duration = Duration::from_secs(3);
 
 fn main() {
-    // Production's log level: the harness's trace-level capture would measure the logging, not the bot.
-    tracing_subscriber::fmt()
-        .with_env_filter("info,serenity=warn")
-        .with_writer(std::io::sink)
-        .init();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(clicks_during_fan_out());
+    support::run_bench(clicks_during_fan_out());
 }
 
 async fn clicks_during_fan_out() {

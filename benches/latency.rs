@@ -23,17 +23,7 @@ const ROLE_CROWD: u64 = 200_000_000_000_000_010;
 const CROWD_FIRST: u64 = 300_000_000_000_001_000;
 
 fn main() {
-    // Production's log level: the harness's trace-level capture would measure the logging, not the bot.
-    // Installed first, so the harness's own subscriber is not.
-    tracing_subscriber::fmt()
-        .with_env_filter("info,serenity=warn")
-        .with_writer(std::io::sink)
-        .init();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(async {
+    support::run_bench(async {
         deferral_latency().await;
         fan_out().await;
     });

@@ -25,15 +25,7 @@ const TOKEN: &str = "bench-live-token-0123456789abcdef0123456";
 const FINAL: &str = "4 in the call: @Alice, @Bob and 2 guests";
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter("info,serenity=warn")
-        .with_writer(std::io::sink)
-        .init();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(live_posts_under_load());
+    support::run_bench(live_posts_under_load());
 }
 
 async fn live_posts_under_load() {

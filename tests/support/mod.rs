@@ -110,6 +110,21 @@ fn capture_logs() {
     });
 }
 
+/// Runs a benchmark on a multi-threaded runtime at production's log level, the lines discarded: the harness's
+/// trace-level capture would measure the logging, not the bot. Installed before any harness starts, so the
+/// harness's own subscriber is not.
+pub fn run_bench<F: std::future::Future>(bench: F) -> F::Output {
+    tracing_subscriber::fmt()
+        .with_env_filter("info,serenity=warn")
+        .with_writer(std::io::sink)
+        .init();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(bench)
+}
+
 /// Everything logged so far by this test binary.
 pub fn logs() -> String {
     LOGS.get()
