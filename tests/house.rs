@@ -677,3 +677,70 @@ fn a_command_imported_from_outside_commands_and_the_core_reaching_out_are_refuse
         "{found:?}"
     );
 }
+
+/// The README's "How it is built" tree, between its heading and the next section.
+fn readme_tree() -> String {
+    let readme = include_str!("../README.md");
+    let start = readme
+        .find("## How it is built")
+        .expect("the README has a \"How it is built\" section");
+    let rest = &readme[start..];
+    let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3);
+    rest[..end].to_string()
+}
+
+/// What the tree must name for a source listing: every top-level file and folder of `src/`, and every file of the
+/// rooms the tree lists file by file (`discord/` and `meeting/`, where a newcomer looks for one role per file).
+/// Folders like `store/` or `jitsi/` are told in one line and need not list their files.
+fn unlisted(files: &[(String, String)], tree: &str) -> Vec<String> {
+    let named = |name: &str| {
+        tree.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')' || c == ';')
+            .any(|word| word.trim_end_matches('/') == name.trim_end_matches('/'))
+    };
+    let mut missing = BTreeSet::new();
+    for (file, _) in files {
+        let rel = file.trim_start_matches("src/");
+        let parts: Vec<&str> = rel.split('/').collect();
+        let wanted = match parts.as_slice() {
+            ["lib.rs"] => None,
+            [top] => Some(top.to_string()),
+            [dir, ..] if !["discord", "meeting"].contains(dir) => Some(format!("{dir}/")),
+            [_, sub, _, ..] => Some(format!("{sub}/")),
+            [_, "mod.rs"] => None,
+            [_, leaf] => Some(leaf.to_string()),
+            _ => None,
+        };
+        if let Some(w) = wanted.filter(|w| !named(w)) {
+            missing.insert(format!("{w} ({file})"));
+        }
+    }
+    missing.into_iter().collect()
+}
+
+#[test]
+fn the_readme_tree_names_every_room() {
+    let missing = unlisted(&project(), &readme_tree());
+    assert!(
+        missing.is_empty(),
+        "the README's \"How it is built\" tree does not name:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn a_room_missing_from_the_readme_tree_is_found() {
+    let files = planted(&[
+        ("src/lib.rs", ""),
+        ("src/seal.rs", ""),
+        ("src/store/jobs.rs", ""),
+        ("src/discord/mod.rs", ""),
+        ("src/discord/buttons.rs", ""),
+        ("src/discord/limits.rs", ""),
+        ("src/discord/http/rest.rs", ""),
+    ]);
+    let tree = "src/\n  seal.rs  sealed\n  store/  the store\n  discord/\n    buttons.rs  clicks\n    http/  rest\n";
+    assert_eq!(
+        unlisted(&files, tree),
+        vec!["limits.rs (src/discord/limits.rs)".to_string()]
+    );
+}

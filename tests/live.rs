@@ -34,6 +34,7 @@ on_both_backends!(
     duplicated_and_reordered_events_end_in_the_ordered_state,
     two_pools_applying_one_meetings_events_interleaved_converge,
     a_burst_of_concurrent_events_is_applied_once_each_and_converges,
+    one_event_naming_a_row_twice_merges_it_as_two_events_would,
     a_lost_destroyed_and_a_prosody_crash_still_end_the_meeting,
     a_refused_join_creates_and_destroys_a_room_without_making_it_live,
     refused_requests_change_nothing,
@@ -394,6 +395,71 @@ async fn a_burst_of_concurrent_events_is_applied_once_each_and_converges(db: &Te
     for occ in &occurrences {
         assert_eq!(shape(record(&db.store, occ).await), expected, "{}", occ.id);
     }
+}
+
+/// A `room/destroyed` whose `all_occupants` names one visit twice (a repeated entry, or a forged
+/// body) is one event touching one row twice; it must land as the same events sent one by one
+/// would, not fail (PostgreSQL refuses one statement updating a row twice).
+async fn one_event_naming_a_row_twice_merges_it_as_two_events_would(db: &TestDb) {
+    let ts = |min: i64| Utc.timestamp_opt(at(min), 0).unwrap();
+    let visit = |joined: Option<i64>, left: Option<i64>, user: Option<&str>| Presence {
+        scope: String::new(),
+        occupant: "alice@meet.jitsi/a".into(),
+        visit: "v1".into(),
+        user_id: user.map(str::to_string),
+        joined_at: joined.map(ts),
+        left_at: left.map(ts),
+    };
+    let life = |created: Option<i64>, destroyed: Option<i64>| RoomLife {
+        scope: String::new(),
+        session: "s1".into(),
+        created_at: created.map(ts),
+        destroyed_at: destroyed.map(ts),
+    };
+    let parts = [
+        (life(Some(3), None), visit(Some(5), None, Some("9"))),
+        (life(Some(1), Some(30)), visit(Some(2), Some(20), None)),
+        (life(None, Some(40)), visit(Some(8), Some(10), Some("7"))),
+    ];
+    let update = |occurrence_id: i64, parts: &[(RoomLife, Presence)]| LiveUpdate {
+        occurrence_id,
+        at: ts(40),
+        rooms: parts.iter().map(|p| p.0.clone()).collect(),
+        visits: parts.iter().map(|p| p.1.clone()).collect(),
+        idempotency_key: None,
+    };
+    let apart = create(&db.store, "m-apart", "apart").await;
+    for p in &parts {
+        let one = update(apart.id, std::slice::from_ref(p));
+        assert_eq!(
+            db.store.apply_live(&one, t0()).await.unwrap(),
+            LiveApplied::Applied
+        );
+    }
+    let together = create(&db.store, "m-together", "together").await;
+    let all = update(together.id, &parts);
+    assert_eq!(
+        db.store.apply_live(&all, t0()).await.unwrap(),
+        LiveApplied::Applied
+    );
+    let merged = record(&db.store, &together).await;
+    assert_eq!(
+        shape(merged.clone()),
+        shape(record(&db.store, &apart).await)
+    );
+    // And the merge is the store's: earliest start, latest end, the smaller id.
+    assert_eq!(merged.visits.len(), 1, "{merged:?}");
+    let v = &merged.visits[0];
+    assert_eq!(
+        (
+            v.user_id.as_deref(),
+            v.joined_at,
+            v.last_joined_at,
+            v.left_at
+        ),
+        (Some("7"), Some(ts(2)), Some(ts(8)), Some(ts(20)))
+    );
+    assert_eq!(merged.rooms.len(), 1, "{merged:?}");
 }
 
 async fn a_lost_destroyed_and_a_prosody_crash_still_end_the_meeting(db: &TestDb) {

@@ -71,6 +71,163 @@ fn visit_upsert_sql() -> String {
     )
 }
 
+/// One event in one statement on PostgreSQL: the JaaS key, the occurrence, its room lives and
+/// its visits are written by data-modifying CTEs of a single `INSERT`, committed on their own.
+/// That is one round trip and one commit where the transaction took five, and an event's
+/// answer waits for them (Jitsi does not retry a timeout, so the answer must be fast).
+///
+/// The merges are the ones of [`occurrence_upsert_sql`], [`room_upsert_sql`] and
+/// [`visit_upsert_sql`]. With a key, `fresh` inserts it first; a concurrent delivery of the same
+/// key waits on that row, then finds it and writes nothing. Every row write is gated on it, so a
+/// duplicate changes nothing at all. Rows go in key order (the arrays are sorted), so two
+/// statements on the same rows lock them in the same order.
+fn pg_event_sql() -> String {
+    format!(
+        "WITH fresh AS ( \
+           INSERT INTO jaas_deliveries (idempotency_key, received_at) \
+           SELECT $13::text, $14 WHERE $13::text IS NOT NULL \
+           ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1 \
+         ), go AS ( \
+           SELECT 1 WHERE $13::text IS NULL OR EXISTS (SELECT 1 FROM fresh) \
+         ), old_keys AS ( \
+           DELETE FROM jaas_deliveries WHERE received_at < $15 AND EXISTS (SELECT 1 FROM fresh) \
+         ), occ AS ( \
+           INSERT INTO live_occurrences (occurrence_id, first_event_at, last_event_at) \
+           SELECT $1, $2, $2 FROM go \
+           ON CONFLICT (occurrence_id) DO UPDATE SET {occ_first}, {occ_last} RETURNING 1 \
+         ), lives AS ( \
+           INSERT INTO live_room_sessions (occurrence_id, scope, session, created_at, destroyed_at) \
+           SELECT $1, r.scope, r.session, r.created_at, r.destroyed_at \
+           FROM unnest($3::text[], $4::text[], $5::int8[], $6::int8[]) WITH ORDINALITY \
+             AS r(scope, session, created_at, destroyed_at, n) \
+           WHERE EXISTS (SELECT 1 FROM go) ORDER BY r.n \
+           ON CONFLICT (occurrence_id, scope, session) DO UPDATE SET {room_created}, {room_destroyed} \
+           RETURNING 1 \
+         ), visits AS ( \
+           INSERT INTO live_visits (occurrence_id, scope, occupant, visit, user_id, joined_at, \
+             last_joined_at, left_at) \
+           SELECT $1, v.scope, v.occupant, v.visit, v.user_id, v.joined_at, v.last_joined_at, v.left_at \
+           FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::int8[], \
+             $16::int8[]) WITH ORDINALITY \
+             AS v(scope, occupant, visit, user_id, joined_at, last_joined_at, left_at, n) \
+           WHERE EXISTS (SELECT 1 FROM go) ORDER BY v.n \
+           ON CONFLICT (occurrence_id, scope, occupant, visit) DO UPDATE SET \
+             {visit_user}, {visit_joined}, {visit_last}, {visit_left} \
+           RETURNING 1 \
+         ) \
+         SELECT (SELECT count(*) FROM go) AS applied, (SELECT count(*) FROM occ) AS occ, \
+           (SELECT count(*) FROM lives) AS lives, (SELECT count(*) FROM visits) AS visits",
+        occ_first = merge_min("live_occurrences", "first_event_at"),
+        occ_last = merge_max("live_occurrences", "last_event_at"),
+        room_created = merge_min("live_room_sessions", "created_at"),
+        room_destroyed = merge_max("live_room_sessions", "destroyed_at"),
+        visit_user = merge_min("live_visits", "user_id"),
+        visit_joined = merge_min("live_visits", "joined_at"),
+        visit_last = merge_max("live_visits", "last_joined_at"),
+        visit_left = merge_max("live_visits", "left_at"),
+    )
+}
+
+/// The smaller of two reported values, `None` meaning "not reported" (as [`merge_min`]).
+fn min_reported<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The larger of two reported values, `None` meaning "not reported" (as [`merge_max`]).
+fn max_reported<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// A room life's row as one statement writes it: (created_at, destroyed_at) by (scope, session).
+type RoomRows<'a> = BTreeMap<(&'a str, &'a str), (Option<i64>, Option<i64>)>;
+
+/// A visit's row: (user_id, joined_at, last_joined_at, left_at) by (scope, occupant, visit).
+type VisitRows<'a> =
+    BTreeMap<(&'a str, &'a str, &'a str), (Option<&'a str>, Option<i64>, Option<i64>, Option<i64>)>;
+
+/// The rows one event writes, merged by key and in key order. One `INSERT … ON CONFLICT DO
+/// UPDATE` may not touch a row twice, so an event naming a visit twice (a forged or repeated
+/// `all_occupants` entry) is merged here, the same way the store merges it.
+fn event_rows(update: &LiveUpdate) -> (RoomRows<'_>, VisitRows<'_>) {
+    let mut rooms = RoomRows::new();
+    for r in &update.rooms {
+        let row = (r.created_at.map(to_secs), r.destroyed_at.map(to_secs));
+        rooms
+            .entry((r.scope.as_str(), r.session.as_str()))
+            .and_modify(|(c, d)| {
+                *c = min_reported(*c, row.0);
+                *d = max_reported(*d, row.1);
+            })
+            .or_insert(row);
+    }
+    let mut visits = VisitRows::new();
+    for v in &update.visits {
+        let joined = v.joined_at.map(to_secs);
+        let row = (v.user_id.as_deref(), joined, joined, v.left_at.map(to_secs));
+        visits
+            .entry((v.scope.as_str(), v.occupant.as_str(), v.visit.as_str()))
+            .and_modify(|(u, j, l, left)| {
+                *u = min_reported(*u, row.0);
+                *j = min_reported(*j, row.1);
+                *l = max_reported(*l, row.2);
+                *left = max_reported(*left, row.3);
+            })
+            .or_insert(row);
+    }
+    (rooms, visits)
+}
+
+/// PostgreSQL's "deadlock detected": the other statement went on; this one may simply run again.
+fn is_deadlock(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("40P01"))
+}
+
+/// Applies one event in one statement ([`pg_event_sql`]), durably before it returns.
+async fn apply_live_pg(
+    pool: &sqlx::PgPool,
+    update: &LiveUpdate,
+    received_at: DateTime<Utc>,
+) -> Result<LiveApplied, StoreError> {
+    let (rooms, visits) = event_rows(update);
+    let sql = pg_event_sql();
+    let mut attempt = 0;
+    loop {
+        let result: Result<(i64, i64, i64, i64), sqlx::Error> = sqlx::query_as(&sql)
+            .bind(update.occurrence_id)
+            .bind(to_secs(update.at))
+            .bind(rooms.keys().map(|k| k.0).collect::<Vec<_>>())
+            .bind(rooms.keys().map(|k| k.1).collect::<Vec<_>>())
+            .bind(rooms.values().map(|r| r.0).collect::<Vec<_>>())
+            .bind(rooms.values().map(|r| r.1).collect::<Vec<_>>())
+            .bind(visits.keys().map(|k| k.0).collect::<Vec<_>>())
+            .bind(visits.keys().map(|k| k.1).collect::<Vec<_>>())
+            .bind(visits.keys().map(|k| k.2).collect::<Vec<_>>())
+            .bind(visits.values().map(|v| v.0).collect::<Vec<_>>())
+            .bind(visits.values().map(|v| v.1).collect::<Vec<_>>())
+            .bind(visits.values().map(|v| v.2).collect::<Vec<_>>())
+            .bind(update.idempotency_key.as_deref())
+            .bind(to_secs(received_at))
+            .bind(to_secs(received_at - JAAS_KEY_RETENTION))
+            .bind(visits.values().map(|v| v.3).collect::<Vec<_>>())
+            .fetch_one(pool)
+            .await;
+        match result {
+            Ok((applied, ..)) if applied > 0 => return Ok(LiveApplied::Applied),
+            Ok(_) => return Ok(LiveApplied::Duplicate),
+            // Rows are locked in key order, but a statement's CTEs may still meet another's in
+            // an order the planner chose; PostgreSQL then fails one of them, which runs again.
+            Err(e) if is_deadlock(&e) && attempt < 3 => attempt += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct OccurrenceLiveRow {
     occurrence_id: i64,
@@ -175,9 +332,10 @@ impl Store {
         update: &LiveUpdate,
         received_at: DateTime<Utc>,
     ) -> Result<LiveApplied, StoreError> {
-        match self.backend {
-            // PostgreSQL takes concurrent transactions (and groups their log flushes itself).
-            Backend::Postgres(_) => self.apply_live_one(update, received_at).await,
+        match &self.backend {
+            // PostgreSQL takes concurrent statements (and groups their log flushes itself); one
+            // statement per event keeps the answer to one round trip and one commit.
+            Backend::Postgres(pool) => apply_live_pg(pool, update, received_at).await,
             Backend::Sqlite(_) => self.apply_live_grouped(update.clone(), received_at).await,
         }
     }
