@@ -247,6 +247,11 @@ impl Store {
             let ping_idle_after = options.ping_idle_after;
             let pool = PgPoolOptions::new()
                 .max_connections(options.max_connections)
+                // The pool stays full: a connection opened in the middle of a burst (a meeting's
+                // first joins after a quiet hour, when sqlx would otherwise have closed the idle
+                // ones) costs a TCP and authentication handshake and a backend start, tens of
+                // milliseconds, in the path of whichever answer asked for it.
+                .min_connections(options.max_connections)
                 .acquire_timeout(options.acquire_timeout)
                 .test_before_acquire(false)
                 .before_acquire(move |conn, meta| {
