@@ -257,11 +257,20 @@ async fn three_processes_started_together_identify_in_turn_within_max_concurrenc
         (0..6).collect::<Vec<_>>(),
         "each shard identified once, by one process: {shards:?}"
     );
-    // Every IDENTIFY ever sent counts, not only those of sessions still open.
+    // Every IDENTIFY ever sent counts, not only those of sessions still open. Between processes the turn is
+    // ours and must hold the full five seconds. Within one process serenity spaces its own shards: it counts
+    // five seconds from the moment the previous shard's socket was open, and each IDENTIFY follows its HELLO,
+    // so the gap as received can come out a fraction of a millisecond short (4.9997 s was seen under load).
+    let process_of = |shard: Option<(u64, u64)>| shard.map(|(s, _)| s / 2);
     for pair in identifies.windows(2) {
         let gap = pair[1].at.duration_since(pair[0].at);
+        let least = if process_of(pair[0].shard) == process_of(pair[1].shard) {
+            Duration::from_secs(5) - Duration::from_millis(50)
+        } else {
+            Duration::from_secs(5)
+        };
         assert!(
-            gap >= Duration::from_secs(5),
+            gap >= least,
             "two IDENTIFYs {gap:?} apart in one bucket (max_concurrency 1): {:?} then {:?}; all: {:?}",
             pair[0].shard,
             pair[1].shard,

@@ -12,8 +12,6 @@ const GUILD: u64 = 1_100_000_000_000_000_001;
 
 #[path = "support/db.rs"]
 mod db;
-#[path = "support/relay.rs"]
-mod relay;
 
 use db::TestDb;
 
@@ -629,51 +627,6 @@ async fn occurrence_ids_for_announcement_and_event_are_recorded(db: &TestDb) {
     assert_eq!(o.announcement_message_id, Some(1_300_000_000_000_000_013));
     assert_eq!(o.discord_event_id, Some(1_400_000_000_000_000_014));
     assert_eq!(o.reminded_at, Some(now()));
-}
-
-/// A PostgreSQL connection is pinged on its way out of the pool only once it has sat idle for
-/// `ping_idle_after` (sqlx pings each on its way back already): one that the network or a restart
-/// cut while it sat idle that long is found and replaced, and the query goes through; one taken
-/// again moments after its last use is not pinged, so a cut just then costs that one query, and
-/// the broken connection is dropped rather than handed out again.
-#[tokio::test]
-async fn postgres_pings_only_connections_that_sat_idle_and_replaces_cut_ones() {
-    async fn cut_then_query(idle: Duration, wait: Duration) -> Option<[bool; 2]> {
-        let (relay, db) = relay::relayed_postgres_with(StoreOptions {
-            max_connections: 1,
-            acquire_timeout: Duration::from_secs(2),
-            ping_idle_after: idle,
-            ..StoreOptions::default()
-        })
-        .await?;
-        db.store.ping().await.expect("a first query");
-        // The connection goes back to the pool (and its release ping) in a task of sqlx's own.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        relay.down().await;
-        relay.up().await;
-        tokio::time::sleep(wait).await;
-        let first = db.store.ping().await.is_ok();
-        let second = db.store.ping().await.is_ok();
-        Some([first, second])
-    }
-    let Some(idle_long) =
-        cut_then_query(Duration::from_millis(200), Duration::from_millis(400)).await
-    else {
-        return;
-    };
-    assert_eq!(
-        idle_long,
-        [true, true],
-        "a connection idle past the threshold is pinged first"
-    );
-    let reused_at_once = cut_then_query(Duration::from_secs(3600), Duration::ZERO)
-        .await
-        .expect("PostgreSQL answered a moment ago");
-    assert_eq!(
-        reused_at_once,
-        [false, true],
-        "no ping for a connection just released; the failed one is replaced"
-    );
 }
 
 #[tokio::test]

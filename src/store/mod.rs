@@ -129,9 +129,6 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// How long SQLite waits on a locked database before giving up.
     pub busy_timeout: Duration,
-    /// PostgreSQL: how long a connection may sit idle in the pool before it is pinged again
-    /// on its way out (see [`Store::open_with`]).
-    pub ping_idle_after: Duration,
 }
 
 impl Default for StoreOptions {
@@ -140,7 +137,6 @@ impl Default for StoreOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
-            ping_idle_after: Duration::from_secs(2),
         }
     }
 }
@@ -238,13 +234,6 @@ impl Store {
     pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let connect = PgConnectOptions::from_str(url).map_err(|_| bad_url(url))?;
-            // sqlx pings every connection when it goes back to the pool (which also finds a
-            // broken one) and, by default, again when it is taken out: a second round trip
-            // before every query, in the path of every answer (a Jitsi event's among them). A
-            // connection released, and so pinged, moments ago is taken as it is; one that sat
-            // idle long enough for a restart or the network to have dropped it is pinged first,
-            // and replaced if that fails.
-            let ping_idle_after = options.ping_idle_after;
             let pool = PgPoolOptions::new()
                 .max_connections(options.max_connections)
                 // The pool stays full: a connection opened in the middle of a burst (a meeting's
@@ -253,15 +242,6 @@ impl Store {
                 // milliseconds, in the path of whichever answer asked for it.
                 .min_connections(options.max_connections)
                 .acquire_timeout(options.acquire_timeout)
-                .test_before_acquire(false)
-                .before_acquire(move |conn, meta| {
-                    Box::pin(async move {
-                        if meta.idle_for >= ping_idle_after {
-                            sqlx::Connection::ping(conn).await?;
-                        }
-                        Ok(true)
-                    })
-                })
                 .connect_with(connect)
                 .await?;
             POSTGRES_MIGRATIONS.run(&pool).await?;

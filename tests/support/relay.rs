@@ -85,16 +85,6 @@ impl Drop for Relay {
 
 /// A fresh schema on the test PostgreSQL reached through a [`Relay`], with a small pool that gives up quickly.
 pub async fn relayed_postgres() -> Option<(Relay, TestDb)> {
-    relayed_postgres_with(StoreOptions {
-        max_connections: 2,
-        acquire_timeout: Duration::from_secs(1),
-        ..StoreOptions::default()
-    })
-    .await
-}
-
-/// A fresh schema on the test PostgreSQL reached through a [`Relay`], with the given pool settings.
-pub async fn relayed_postgres_with(options: StoreOptions) -> Option<(Relay, TestDb)> {
     let base = url::Url::parse(&super::db::postgres_base_url()).ok()?;
     let target = format!(
         "{}:{}",
@@ -102,6 +92,11 @@ pub async fn relayed_postgres_with(options: StoreOptions) -> Option<(Relay, Test
         base.port().unwrap_or(5432)
     );
     let relay = Relay::start(target).await;
+    let options = StoreOptions {
+        max_connections: 2,
+        acquire_timeout: Duration::from_secs(1),
+        ..StoreOptions::default()
+    };
     let db = super::db::postgres_db_via(Some(relay.addr), options).await?;
     Some((relay, db))
 }
