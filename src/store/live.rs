@@ -17,7 +17,9 @@ use super::{
     Meeting, Occurrence, PendingLive, Store, StoreError,
 };
 use chrono::{DateTime, Utc};
+use sqlx::SqlitePool;
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 /// How long a JaaS idempotency key is remembered; JaaS retries for far less.
 const JAAS_KEY_RETENTION: chrono::Duration = chrono::Duration::days(7);
@@ -41,92 +43,106 @@ fn merge_max(table: &str, col: &str) -> String {
     )
 }
 
-fn occurrence_upsert_sql() -> String {
-    format!(
-        "INSERT INTO live_occurrences (occurrence_id, first_event_at, last_event_at) \
-         VALUES ($1, $2, $2) ON CONFLICT (occurrence_id) DO UPDATE SET {}, {}",
+/// How a stored row and an incoming one merge, per table: the `SET` list of its upsert. Both
+/// backends' statements use these, so the rules live in one place.
+fn occurrence_merges() -> String {
+    [
         merge_min("live_occurrences", "first_event_at"),
         merge_max("live_occurrences", "last_event_at"),
-    )
+    ]
+    .join(", ")
 }
 
-fn room_upsert_sql() -> String {
-    format!(
-        "INSERT INTO live_room_sessions (occurrence_id, scope, session, created_at, destroyed_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (occurrence_id, scope, session) DO UPDATE SET {}, {}",
+fn room_merges() -> String {
+    [
         merge_min("live_room_sessions", "created_at"),
         merge_max("live_room_sessions", "destroyed_at"),
-    )
+    ]
+    .join(", ")
 }
 
-fn visit_upsert_sql() -> String {
-    format!(
-        "INSERT INTO live_visits (occurrence_id, scope, occupant, visit, user_id, joined_at, \
-         last_joined_at, left_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7) \
-         ON CONFLICT (occurrence_id, scope, occupant, visit) DO UPDATE SET {}, {}, {}, {}",
+fn visit_merges() -> String {
+    [
         merge_min("live_visits", "user_id"),
         merge_min("live_visits", "joined_at"),
         merge_max("live_visits", "last_joined_at"),
         merge_max("live_visits", "left_at"),
-    )
+    ]
+    .join(", ")
 }
 
-/// One event in one statement on PostgreSQL: the JaaS key, the occurrence, its room lives and
-/// its visits are written by data-modifying CTEs of a single `INSERT`, committed on their own.
-/// That is one round trip and one commit where the transaction took five, and an event's
-/// answer waits for them (Jitsi does not retry a timeout, so the answer must be fast).
+/// SQLite: one row per statement, inside the batch's transaction.
+static OCCURRENCE_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO live_occurrences (occurrence_id, first_event_at, last_event_at) \
+         VALUES ($1, $2, $2) ON CONFLICT (occurrence_id) DO UPDATE SET {}",
+        occurrence_merges()
+    )
+});
+
+static ROOM_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO live_room_sessions (occurrence_id, scope, session, created_at, destroyed_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (occurrence_id, scope, session) DO UPDATE SET {}",
+        room_merges()
+    )
+});
+
+static VISIT_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO live_visits (occurrence_id, scope, occupant, visit, user_id, joined_at, \
+         last_joined_at, left_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (occurrence_id, scope, occupant, visit) DO UPDATE SET {}",
+        visit_merges()
+    )
+});
+
+/// PostgreSQL: one event in one statement. The JaaS key, the occurrence, its room lives and its
+/// visits are written by data-modifying CTEs of a single `INSERT`, committed on their own: one
+/// round trip and one commit where a transaction took five, and an event's answer waits for
+/// them (Jitsi does not retry a timeout, so the answer must be fast).
 ///
-/// The merges are the ones of [`occurrence_upsert_sql`], [`room_upsert_sql`] and
-/// [`visit_upsert_sql`]. With a key, `fresh` inserts it first; a concurrent delivery of the same
-/// key waits on that row, then finds it and writes nothing. Every row write is gated on it, so a
-/// duplicate changes nothing at all. Rows go in key order (the arrays are sorted), so two
-/// statements on the same rows lock them in the same order.
-fn pg_event_sql() -> String {
+/// With a key, `fresh` inserts it first; a concurrent delivery of the same key waits on that
+/// row, then finds it and writes nothing. Every row write is gated on it (`go`), so a duplicate
+/// changes nothing at all. Rows go in key order (the arrays are sorted), and every event runs
+/// this one statement, so two events on the same rows lock them in the same order.
+static PG_EVENT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH fresh AS ( \
            INSERT INTO jaas_deliveries (idempotency_key, received_at) \
-           SELECT $13::text, $14 WHERE $13::text IS NOT NULL \
+           SELECT $14::text, $15 WHERE $14::text IS NOT NULL \
            ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1 \
          ), go AS ( \
-           SELECT 1 WHERE $13::text IS NULL OR EXISTS (SELECT 1 FROM fresh) \
+           SELECT 1 WHERE $14::text IS NULL OR EXISTS (SELECT 1 FROM fresh) \
          ), old_keys AS ( \
-           DELETE FROM jaas_deliveries WHERE received_at < $15 AND EXISTS (SELECT 1 FROM fresh) \
+           DELETE FROM jaas_deliveries WHERE received_at < $16 AND EXISTS (SELECT 1 FROM fresh) \
          ), occ AS ( \
            INSERT INTO live_occurrences (occurrence_id, first_event_at, last_event_at) \
            SELECT $1, $2, $2 FROM go \
-           ON CONFLICT (occurrence_id) DO UPDATE SET {occ_first}, {occ_last} RETURNING 1 \
+           ON CONFLICT (occurrence_id) DO UPDATE SET {occurrence} \
          ), lives AS ( \
            INSERT INTO live_room_sessions (occurrence_id, scope, session, created_at, destroyed_at) \
            SELECT $1, r.scope, r.session, r.created_at, r.destroyed_at \
            FROM unnest($3::text[], $4::text[], $5::int8[], $6::int8[]) WITH ORDINALITY \
              AS r(scope, session, created_at, destroyed_at, n) \
            WHERE EXISTS (SELECT 1 FROM go) ORDER BY r.n \
-           ON CONFLICT (occurrence_id, scope, session) DO UPDATE SET {room_created}, {room_destroyed} \
-           RETURNING 1 \
+           ON CONFLICT (occurrence_id, scope, session) DO UPDATE SET {room} \
          ), visits AS ( \
            INSERT INTO live_visits (occurrence_id, scope, occupant, visit, user_id, joined_at, \
              last_joined_at, left_at) \
            SELECT $1, v.scope, v.occupant, v.visit, v.user_id, v.joined_at, v.last_joined_at, v.left_at \
            FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::int8[], \
-             $16::int8[]) WITH ORDINALITY \
+             $13::int8[]) WITH ORDINALITY \
              AS v(scope, occupant, visit, user_id, joined_at, last_joined_at, left_at, n) \
            WHERE EXISTS (SELECT 1 FROM go) ORDER BY v.n \
-           ON CONFLICT (occurrence_id, scope, occupant, visit) DO UPDATE SET \
-             {visit_user}, {visit_joined}, {visit_last}, {visit_left} \
-           RETURNING 1 \
+           ON CONFLICT (occurrence_id, scope, occupant, visit) DO UPDATE SET {visit} \
          ) \
-         SELECT (SELECT count(*) FROM go) AS applied, (SELECT count(*) FROM occ) AS occ, \
-           (SELECT count(*) FROM lives) AS lives, (SELECT count(*) FROM visits) AS visits",
-        occ_first = merge_min("live_occurrences", "first_event_at"),
-        occ_last = merge_max("live_occurrences", "last_event_at"),
-        room_created = merge_min("live_room_sessions", "created_at"),
-        room_destroyed = merge_max("live_room_sessions", "destroyed_at"),
-        visit_user = merge_min("live_visits", "user_id"),
-        visit_joined = merge_min("live_visits", "joined_at"),
-        visit_last = merge_max("live_visits", "last_joined_at"),
-        visit_left = merge_max("live_visits", "left_at"),
+         SELECT count(*) FROM go",
+        occurrence = occurrence_merges(),
+        room = room_merges(),
+        visit = visit_merges(),
     )
-}
+});
 
 /// The smaller of two reported values, `None` meaning "not reported" (as [`merge_min`]).
 fn min_reported<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
@@ -153,7 +169,8 @@ type VisitRows<'a> =
 
 /// The rows one event writes, merged by key and in key order. One `INSERT … ON CONFLICT DO
 /// UPDATE` may not touch a row twice, so an event naming a visit twice (a forged or repeated
-/// `all_occupants` entry) is merged here, the same way the store merges it.
+/// `all_occupants` entry) is merged here, the same way the store merges it. Both backends write
+/// these rows.
 fn event_rows(update: &LiveUpdate) -> (RoomRows<'_>, VisitRows<'_>) {
     let mut rooms = RoomRows::new();
     for r in &update.rooms {
@@ -188,17 +205,16 @@ fn is_deadlock(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("40P01"))
 }
 
-/// Applies one event in one statement ([`pg_event_sql`]), durably before it returns.
+/// Applies one event in one statement ([`PG_EVENT`]), durably before it returns.
 async fn apply_live_pg(
     pool: &sqlx::PgPool,
     update: &LiveUpdate,
     received_at: DateTime<Utc>,
 ) -> Result<LiveApplied, StoreError> {
     let (rooms, visits) = event_rows(update);
-    let sql = pg_event_sql();
     let mut attempt = 0;
     loop {
-        let result: Result<(i64, i64, i64, i64), sqlx::Error> = sqlx::query_as(&sql)
+        let result: Result<(i64,), sqlx::Error> = sqlx::query_as(PG_EVENT.as_str())
             .bind(update.occurrence_id)
             .bind(to_secs(update.at))
             .bind(rooms.keys().map(|k| k.0).collect::<Vec<_>>())
@@ -211,21 +227,123 @@ async fn apply_live_pg(
             .bind(visits.values().map(|v| v.0).collect::<Vec<_>>())
             .bind(visits.values().map(|v| v.1).collect::<Vec<_>>())
             .bind(visits.values().map(|v| v.2).collect::<Vec<_>>())
+            .bind(visits.values().map(|v| v.3).collect::<Vec<_>>())
             .bind(update.idempotency_key.as_deref())
             .bind(to_secs(received_at))
             .bind(to_secs(received_at - JAAS_KEY_RETENTION))
-            .bind(visits.values().map(|v| v.3).collect::<Vec<_>>())
             .fetch_one(pool)
             .await;
         match result {
-            Ok((applied, ..)) if applied > 0 => return Ok(LiveApplied::Applied),
+            Ok((applied,)) if applied > 0 => return Ok(LiveApplied::Applied),
             Ok(_) => return Ok(LiveApplied::Duplicate),
-            // Rows are locked in key order, but a statement's CTEs may still meet another's in
-            // an order the planner chose; PostgreSQL then fails one of them, which runs again.
+            // Rows are locked in key order, but PostgreSQL does not promise the order in which
+            // a statement's CTEs run; should two meet the other way round, it fails one of them,
+            // which runs again.
             Err(e) if is_deadlock(&e) && attempt < 3 => attempt += 1,
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// SQLite: one event alone, in a transaction of its own.
+async fn apply_live_one(
+    pool: &SqlitePool,
+    update: &LiveUpdate,
+    received_at: DateTime<Utc>,
+) -> Result<LiveApplied, StoreError> {
+    let mut applied = apply_live_tx(pool, &[(update, received_at)]).await?;
+    Ok(applied.pop().unwrap_or(LiveApplied::Duplicate))
+}
+
+/// SQLite: writes a batch in one transaction; if that fails, each event alone, so that one bad
+/// event does not fail the others.
+async fn write_live_batch(pool: &SqlitePool, batch: Vec<PendingLive>) {
+    let together = {
+        let items: Vec<_> = batch.iter().map(|p| (&p.update, p.received_at)).collect();
+        apply_live_tx(pool, &items).await
+    };
+    match together {
+        Ok(results) => {
+            for (p, r) in batch.into_iter().zip(results) {
+                let _ = p.done.send(Ok(r));
+            }
+        }
+        Err(e) if batch.len() == 1 => {
+            if let Some(p) = batch.into_iter().next() {
+                let _ = p.done.send(Err(e));
+            }
+        }
+        Err(_) => {
+            for p in batch {
+                let r = apply_live_one(pool, &p.update, p.received_at).await;
+                let _ = p.done.send(r);
+            }
+        }
+    }
+}
+
+/// SQLite: applies `items` in one write transaction, in order; one outcome each. Writes are
+/// serialised (BEGIN IMMEDIATE), so there is no lock order to keep.
+async fn apply_live_tx(
+    pool: &SqlitePool,
+    items: &[(&LiveUpdate, DateTime<Utc>)],
+) -> Result<Vec<LiveApplied>, StoreError> {
+    let mut outcomes = Vec::with_capacity(items.len());
+    let mut tx = pool.begin_write().await?;
+    for (update, received_at) in items {
+        if let Some(key) = &update.idempotency_key {
+            // First statement for the event, so a repeat within one batch finds the first.
+            let fresh = sqlx::query(
+                "INSERT INTO jaas_deliveries (idempotency_key, received_at) VALUES ($1, $2) \
+                 ON CONFLICT (idempotency_key) DO NOTHING",
+            )
+            .bind(key)
+            .bind(to_secs(*received_at))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if fresh == 0 {
+                outcomes.push(LiveApplied::Duplicate);
+                continue;
+            }
+            sqlx::query("DELETE FROM jaas_deliveries WHERE received_at < $1")
+                .bind(to_secs(*received_at - JAAS_KEY_RETENTION))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(OCCURRENCE_UPSERT.as_str())
+            .bind(update.occurrence_id)
+            .bind(to_secs(update.at))
+            .execute(&mut *tx)
+            .await?;
+        let (rooms, visits) = event_rows(update);
+        for ((scope, session), (created_at, destroyed_at)) in rooms {
+            sqlx::query(ROOM_UPSERT.as_str())
+                .bind(update.occurrence_id)
+                .bind(scope)
+                .bind(session)
+                .bind(created_at)
+                .bind(destroyed_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for ((scope, occupant, visit), (user_id, joined_at, last_joined_at, left_at)) in visits {
+            sqlx::query(VISIT_UPSERT.as_str())
+                .bind(update.occurrence_id)
+                .bind(scope)
+                .bind(occupant)
+                .bind(visit)
+                .bind(user_id)
+                .bind(joined_at)
+                .bind(last_joined_at)
+                .bind(left_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        outcomes.push(LiveApplied::Applied);
+    }
+    tx.commit().await?;
+    Ok(outcomes)
 }
 
 #[derive(sqlx::FromRow)]
@@ -336,22 +454,17 @@ impl Store {
             // PostgreSQL takes concurrent statements (and groups their log flushes itself); one
             // statement per event keeps the answer to one round trip and one commit.
             Backend::Postgres(pool) => apply_live_pg(pool, update, received_at).await,
-            Backend::Sqlite(_) => self.apply_live_grouped(update.clone(), received_at).await,
+            Backend::Sqlite(pool) => {
+                self.apply_live_grouped(pool, update.clone(), received_at)
+                    .await
+            }
         }
-    }
-
-    async fn apply_live_one(
-        &self,
-        update: &LiveUpdate,
-        received_at: DateTime<Utc>,
-    ) -> Result<LiveApplied, StoreError> {
-        let mut applied = self.apply_live_tx(&[(update, received_at)]).await?;
-        Ok(applied.pop().unwrap_or(LiveApplied::Duplicate))
     }
 
     /// Queues `update` for the next batch; whoever gets the write turn writes everything queued.
     async fn apply_live_grouped(
         &self,
+        pool: &SqlitePool,
         update: LiveUpdate,
         received_at: DateTime<Utc>,
     ) -> Result<LiveApplied, StoreError> {
@@ -367,123 +480,17 @@ impl Store {
             // An earlier turn took this event along; its outcome is (about to be) sent.
             drop(turn);
         } else {
-            let store = self.clone();
+            let pool = pool.clone();
             // A task of its own, holding the turn: a caller that stops waiting (its answer timed
             // out) must not abandon the other events of the batch half written.
             tokio::spawn(async move {
-                store.write_live_batch(batch).await;
+                write_live_batch(&pool, batch).await;
                 drop(turn);
             });
         }
         outcome
             .await
             .unwrap_or(Err(StoreError::Unavailable(sqlx::Error::WorkerCrashed)))
-    }
-
-    /// Writes a batch in one transaction; if that fails, each event alone, so that one bad
-    /// event does not fail the others.
-    async fn write_live_batch(&self, batch: Vec<PendingLive>) {
-        let together = {
-            let items: Vec<_> = batch.iter().map(|p| (&p.update, p.received_at)).collect();
-            self.apply_live_tx(&items).await
-        };
-        match together {
-            Ok(results) => {
-                for (p, r) in batch.into_iter().zip(results) {
-                    let _ = p.done.send(Ok(r));
-                }
-            }
-            Err(e) if batch.len() == 1 => {
-                if let Some(p) = batch.into_iter().next() {
-                    let _ = p.done.send(Err(e));
-                }
-            }
-            Err(_) => {
-                for p in batch {
-                    let r = self.apply_live_one(&p.update, p.received_at).await;
-                    let _ = p.done.send(r);
-                }
-            }
-        }
-    }
-
-    /// Applies `items` in one transaction, in order; one outcome each.
-    async fn apply_live_tx(
-        &self,
-        items: &[(&LiveUpdate, DateTime<Utc>)],
-    ) -> Result<Vec<LiveApplied>, StoreError> {
-        let (occurrence_sql, room_sql, visit_sql) = (
-            occurrence_upsert_sql(),
-            room_upsert_sql(),
-            visit_upsert_sql(),
-        );
-        let mut outcomes = Vec::with_capacity(items.len());
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            for (update, received_at) in items {
-                if let Some(key) = &update.idempotency_key {
-                    // First statement for the event, so a concurrent delivery of the same key
-                    // waits on it and then finds it, rather than applying it a second time (and
-                    // a repeat within one batch finds the first).
-                    let fresh = sqlx::query(
-                        "INSERT INTO jaas_deliveries (idempotency_key, received_at) VALUES ($1, $2) \
-                         ON CONFLICT (idempotency_key) DO NOTHING",
-                    )
-                    .bind(key)
-                    .bind(to_secs(*received_at))
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if fresh == 0 {
-                        outcomes.push(LiveApplied::Duplicate);
-                        continue;
-                    }
-                    sqlx::query("DELETE FROM jaas_deliveries WHERE received_at < $1")
-                        .bind(to_secs(*received_at - JAAS_KEY_RETENTION))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                // Rows are written in key order so that two transactions touching the same rows
-                // take their locks in the same order (PostgreSQL would otherwise be free to
-                // deadlock them).
-                let mut rooms: Vec<_> = update.rooms.iter().collect();
-                rooms.sort_by(|a, b| (&a.scope, &a.session).cmp(&(&b.scope, &b.session)));
-                let mut visits: Vec<_> = update.visits.iter().collect();
-                visits.sort_by(|a, b| {
-                    (&a.scope, &a.occupant, &a.visit).cmp(&(&b.scope, &b.occupant, &b.visit))
-                });
-                sqlx::query(&occurrence_sql)
-                    .bind(update.occurrence_id)
-                    .bind(to_secs(update.at))
-                    .execute(&mut *tx)
-                    .await?;
-                for room in rooms {
-                    sqlx::query(&room_sql)
-                        .bind(update.occurrence_id)
-                        .bind(&room.scope)
-                        .bind(&room.session)
-                        .bind(room.created_at.map(to_secs))
-                        .bind(room.destroyed_at.map(to_secs))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for visit in visits {
-                    sqlx::query(&visit_sql)
-                        .bind(update.occurrence_id)
-                        .bind(&visit.scope)
-                        .bind(&visit.occupant)
-                        .bind(&visit.visit)
-                        .bind(visit.user_id.as_deref())
-                        .bind(visit.joined_at.map(to_secs))
-                        .bind(visit.left_at.map(to_secs))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                outcomes.push(LiveApplied::Applied);
-            }
-            tx.commit().await?;
-        });
-        Ok(outcomes)
     }
 
     /// Everything stored about one occurrence's live state; `None` when Jitsi never reported on
